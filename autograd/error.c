@@ -1,0 +1,32 @@
+/*
+ * error.c — the sticky error message (SQLite-style): the first failure since
+ * sg_clear_error() is kept, later ones are dropped, so the message names the
+ * op where an expression first went wrong.
+ */
+#include "sg_internal.h"
+
+#include <stdarg.h>
+
+static _Thread_local char error_msg[512];
+static _Thread_local bool error_set;
+
+const char *sg_last_error(void) { return error_set ? error_msg : ""; }
+
+bool sg_has_error(void) { return error_set; }
+
+void sg_clear_error(void)
+{
+    error_set = false;
+    error_msg[0] = '\0';
+}
+
+void sg_set_error(const char *fmt, ...)
+{
+    if (error_set)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(error_msg, sizeof error_msg, fmt, ap);
+    va_end(ap);
+    error_set = true;
+}

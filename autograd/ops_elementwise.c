@@ -1,0 +1,244 @@
+/*
+ * ops_elementwise.c — add, sub, mul, div (NumPy broadcasting), the unary
+ * primitives, the 0/1 comparisons, and their local derivatives.
+ *
+ * Broadcasting: both inputs are viewed with the output's rank, a stride of 0
+ * on every broadcast dim; the innermost dim is a tight loop and the outer
+ * dims are walked with an odometer. Equal shapes and scalar operands take
+ * direct loops. Backward sums a broadcast input's gradient back to its shape.
+ */
+#include "sg_internal.h"
+
+#include <math.h>
+
+enum bin_kind { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_GT, BIN_EQ };
+
+/* y[i] = a[i*sa] (k) b[i*sb] for i < n, with sa, sb in {0, 1}. */
+static void bin_run(enum bin_kind k, float *restrict y, const float *restrict a, size_t sa,
+                    const float *restrict b, size_t sb, size_t n)
+{
+#define SG_BIN_LOOPS(EXPR)                                                    \
+    if (sa && sb) {                                                           \
+        for (size_t i = 0; i < n; i++) { float x = a[i], z = b[i]; y[i] = (EXPR); } \
+    } else if (sa) {                                                          \
+        const float z = b[0];                                                 \
+        for (size_t i = 0; i < n; i++) { float x = a[i]; y[i] = (EXPR); }     \
+    } else if (sb) {                                                          \
+        const float x = a[0];                                                 \
+        for (size_t i = 0; i < n; i++) { float z = b[i]; y[i] = (EXPR); }     \
+    } else {                                                                  \
+        float x = a[0], z = b[0], v = (EXPR);                                 \
+        for (size_t i = 0; i < n; i++) y[i] = v;                              \
+    }
+    switch (k) {
+    case BIN_ADD: SG_BIN_LOOPS(x + z); break;
+    case BIN_SUB: SG_BIN_LOOPS(x - z); break;
+    case BIN_MUL: SG_BIN_LOOPS(x * z); break;
+    case BIN_DIV: SG_BIN_LOOPS(x / z); break;
+    case BIN_GT: SG_BIN_LOOPS(x > z ? 1.f : 0.f); break;
+    case BIN_EQ: SG_BIN_LOOPS(x == z ? 1.f : 0.f); break;
+    }
+#undef SG_BIN_LOOPS
+}
+
+static const char *bin_name[] = {"add", "sub", "mul", "div", "gt", "eq"};
+
+static sg_tensor *binary(enum bin_kind k, enum sg_op op, sg_tensor *a, sg_tensor *b)
+{
+    if (!a || !b) {
+        if (!sg_has_error())
+            sg_set_error("%s: NULL input", bin_name[k]);
+        return NULL;
+    }
+    int shape[SG_MAX_DIMS];
+    int n = sg_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, shape);
+    if (n < 0 || n > SG_MAX_DIMS) {
+        char ba[96], bb[96];
+        sg_set_error("%s: shapes %s and %s cannot be broadcast together", bin_name[k],
+                     sg_shape_str(a, ba, sizeof ba), sg_shape_str(b, bb, sizeof bb));
+        return NULL;
+    }
+    sg_tensor *y = sg_alloc(bin_name[k], n, shape);
+    if (!y)
+        return NULL;
+    if (y->size == 0) {
+        /* nothing to compute */
+    } else if (a->size == y->size && b->size == y->size) {
+        bin_run(k, y->data, a->data, 1, b->data, 1, y->size);
+    } else if (b->size == 1 && a->size == y->size) {
+        bin_run(k, y->data, a->data, 1, b->data, 0, y->size);
+    } else if (a->size == 1 && b->size == y->size) {
+        bin_run(k, y->data, a->data, 0, b->data, 1, y->size);
+    } else {
+        /* strides of a and b in the output's rank, 0 where broadcast */
+        size_t st_a[SG_MAX_DIMS], st_b[SG_MAX_DIMS];
+        size_t ra = 1, rb = 1;
+        for (int i = n - 1; i >= 0; i--) {
+            int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
+            int da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+            st_a[i] = da == 1 ? 0 : ra;
+            st_b[i] = db == 1 ? 0 : rb;
+            ra *= (size_t)da;
+            rb *= (size_t)db;
+        }
+        size_t inner = (size_t)shape[n - 1];
+        size_t outer = y->size / inner;
+        int idx[SG_MAX_DIMS] = {0};
+        size_t oa = 0, ob = 0;
+        for (size_t o = 0; o < outer; o++) {
+            bin_run(k, y->data + o * inner, a->data + oa, st_a[n - 1], b->data + ob,
+                    st_b[n - 1], inner);
+            for (int d = n - 2; d >= 0; d--) { /* odometer over outer dims */
+                oa += st_a[d];
+                ob += st_b[d];
+                if (++idx[d] < shape[d])
+                    break;
+                oa -= st_a[d] * (size_t)shape[d];
+                ob -= st_b[d] * (size_t)shape[d];
+                idx[d] = 0;
+            }
+        }
+    }
+    if (k == BIN_GT || k == BIN_EQ)
+        return y; /* masks carry no gradient */
+    sg_tensor *in[2] = {a, b};
+    return sg_finish(y, op, in, 2);
+}
+
+sg_tensor *sg_add(sg_tensor *a, sg_tensor *b) { return binary(BIN_ADD, SG_OP_ADD, a, b); }
+sg_tensor *sg_sub(sg_tensor *a, sg_tensor *b) { return binary(BIN_SUB, SG_OP_SUB, a, b); }
+sg_tensor *sg_mul(sg_tensor *a, sg_tensor *b) { return binary(BIN_MUL, SG_OP_MUL, a, b); }
+sg_tensor *sg_div(sg_tensor *a, sg_tensor *b) { return binary(BIN_DIV, SG_OP_DIV, a, b); }
+sg_tensor *sg_gt(sg_tensor *a, sg_tensor *b) { return binary(BIN_GT, SG_OP_LEAF, a, b); }
+sg_tensor *sg_eq(sg_tensor *a, sg_tensor *b) { return binary(BIN_EQ, SG_OP_LEAF, a, b); }
+
+/* ---- unary ---- */
+
+enum un_kind { UN_NEG, UN_EXP, UN_LOG, UN_RELU, UN_POW, UN_ADDS, UN_MULS };
+
+static sg_tensor *unary(enum un_kind k, enum sg_op op, sg_tensor *x, float p)
+{
+    const char *name = sg_op_table[op].name;
+    if (!x) {
+        if (!sg_has_error())
+            sg_set_error("%s: NULL input", name);
+        return NULL;
+    }
+    sg_tensor *y = sg_alloc(name, x->ndim, x->shape);
+    if (!y)
+        return NULL;
+    const float *restrict a = x->data;
+    float *restrict o = y->data;
+    size_t n = x->size;
+    switch (k) {
+    case UN_NEG: for (size_t i = 0; i < n; i++) o[i] = -a[i]; break;
+    case UN_EXP: for (size_t i = 0; i < n; i++) o[i] = expf(a[i]); break;
+    case UN_LOG: for (size_t i = 0; i < n; i++) o[i] = logf(a[i]); break;
+    case UN_RELU: for (size_t i = 0; i < n; i++) o[i] = a[i] > 0.f ? a[i] : 0.f; break;
+    case UN_ADDS: for (size_t i = 0; i < n; i++) o[i] = a[i] + p; break;
+    case UN_MULS: for (size_t i = 0; i < n; i++) o[i] = a[i] * p; break;
+    case UN_POW:
+        if (p == 2.f)
+            for (size_t i = 0; i < n; i++) o[i] = a[i] * a[i];
+        else if (p == 1.f)
+            memcpy(o, a, n * sizeof(float));
+        else if (p == -1.f)
+            for (size_t i = 0; i < n; i++) o[i] = 1.f / a[i];
+        else if (p == 0.5f)
+            for (size_t i = 0; i < n; i++) o[i] = sqrtf(a[i]);
+        else
+            for (size_t i = 0; i < n; i++) o[i] = powf(a[i], p);
+        break;
+    }
+    y->attr.p = p;
+    return sg_finish(y, op, &x, 1);
+}
+
+sg_tensor *sg_neg(sg_tensor *x) { return unary(UN_NEG, SG_OP_NEG, x, 0.f); }
+sg_tensor *sg_exp(sg_tensor *x) { return unary(UN_EXP, SG_OP_EXP, x, 0.f); }
+sg_tensor *sg_log(sg_tensor *x) { return unary(UN_LOG, SG_OP_LOG, x, 0.f); }
+sg_tensor *sg_relu(sg_tensor *x) { return unary(UN_RELU, SG_OP_RELU, x, 0.f); }
+sg_tensor *sg_pow(sg_tensor *x, float p) { return unary(UN_POW, SG_OP_POW, x, p); }
+sg_tensor *sg_add_scalar(sg_tensor *x, float s) { return unary(UN_ADDS, SG_OP_ADD_SCALAR, x, s); }
+sg_tensor *sg_mul_scalar(sg_tensor *x, float s) { return unary(UN_MULS, SG_OP_MUL_SCALAR, x, s); }
+
+/* derived conveniences: compositions, no backward of their own */
+sg_tensor *sg_rsub_scalar(float s, sg_tensor *x) { return sg_add_scalar(sg_neg(x), s); }
+sg_tensor *sg_rdiv_scalar(float s, sg_tensor *x) { return sg_mul_scalar(sg_pow(x, -1.f), s); }
+sg_tensor *sg_sqrt(sg_tensor *x) { return sg_pow(x, 0.5f); }
+sg_tensor *sg_square(sg_tensor *x) { return sg_pow(x, 2.f); }
+
+/* ---- local derivatives, written with the ops above ---- */
+
+/* Sum a gradient back to the shape of the input it belongs to. */
+static sg_tensor *unbroadcast(sg_tensor *g, const sg_tensor *x)
+{
+    if (!g || sg_same_shape(g, x))
+        return g;
+    return sg_sum_to(g, x->ndim, x->shape);
+}
+
+#define NEEDS(y, i) ((y)->in[i]->requires_grad)
+
+void sg_bw_add(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    if (NEEDS(y, 0)) gx[0] = unbroadcast(gy, y->in[0]);
+    if (NEEDS(y, 1)) gx[1] = unbroadcast(gy, y->in[1]);
+}
+
+void sg_bw_sub(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    if (NEEDS(y, 0)) gx[0] = unbroadcast(gy, y->in[0]);
+    if (NEEDS(y, 1)) gx[1] = unbroadcast(sg_neg(gy), y->in[1]);
+}
+
+void sg_bw_mul(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    if (NEEDS(y, 0)) gx[0] = unbroadcast(sg_mul(gy, y->in[1]), y->in[0]);
+    if (NEEDS(y, 1)) gx[1] = unbroadcast(sg_mul(gy, y->in[0]), y->in[1]);
+}
+
+void sg_bw_div(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    sg_tensor *a = y->in[0], *b = y->in[1];
+    if (NEEDS(y, 0)) gx[0] = unbroadcast(sg_div(gy, b), a);
+    /* d(a/b)/db = -a/b^2, written from the inputs so it differentiates again */
+    if (NEEDS(y, 1)) gx[1] = unbroadcast(sg_neg(sg_div(sg_mul(gy, a), sg_mul(b, b))), b);
+}
+
+void sg_bw_neg(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    SG_UNUSED(y);
+    gx[0] = sg_neg(gy);
+}
+
+void sg_bw_pow(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    float p = y->attr.p;
+    gx[0] = sg_mul(gy, sg_mul_scalar(sg_pow(y->in[0], p - 1.f), p));
+}
+
+void sg_bw_add_scalar(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    SG_UNUSED(y);
+    gx[0] = gy;
+}
+
+void sg_bw_mul_scalar(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    gx[0] = sg_mul_scalar(gy, y->attr.p);
+}
+
+void sg_bw_exp(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    /* dy/dx = exp(x) = y; y has x as input, so this differentiates again */
+    gx[0] = sg_mul(gy, y);
+}
+
+void sg_bw_log(sg_tensor *y, sg_tensor *gy, sg_tensor **gx) { gx[0] = sg_div(gy, y->in[0]); }
+
+void sg_bw_relu(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    sg_tensor *zero = sg_scalar(0.f);
+    gx[0] = sg_mul(gy, sg_gt(y->in[0], zero));
+}

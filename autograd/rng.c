@@ -1,0 +1,63 @@
+/*
+ * rng.c — PCG32 (O'Neill): small, fast, and the same sequence on every
+ * machine for a given seed. Normals use Box–Muller in double precision.
+ */
+#include "sg_internal.h"
+
+#include <math.h>
+
+void sg_rng_seed(sg_rng *rng, uint64_t seed)
+{
+    rng->state = 0;
+    rng->inc = (seed << 1u) | 1u;
+    sg_rng_u32(rng);
+    rng->state += seed ^ 0x853c49e6748fea9bULL;
+    sg_rng_u32(rng);
+}
+
+uint32_t sg_rng_u32(sg_rng *rng)
+{
+    uint64_t old = rng->state;
+    rng->state = old * 6364136223846793005ULL + rng->inc;
+    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
+    uint32_t rot = (uint32_t)(old >> 59u);
+    return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
+}
+
+double sg_rng_uniform(sg_rng *rng)
+{
+    /* 53 random bits from two draws */
+    uint64_t hi = sg_rng_u32(rng) >> 5, lo = sg_rng_u32(rng) >> 6;
+    return (double)(hi * 67108864.0 + lo) / 9007199254740992.0;
+}
+
+double sg_rng_normal(sg_rng *rng)
+{
+    double u1 = sg_rng_uniform(rng), u2 = sg_rng_uniform(rng);
+    if (u1 < 1e-300)
+        u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+uint32_t sg_rng_below(sg_rng *rng, uint32_t n)
+{
+    /* Lemire-free rejection: unbiased and simple */
+    uint32_t threshold = (uint32_t)(-n) % n;
+    for (;;) {
+        uint32_t r = sg_rng_u32(rng);
+        if (r >= threshold)
+            return r % n;
+    }
+}
+
+static _Thread_local sg_rng default_rng;
+static _Thread_local bool default_seeded;
+
+sg_rng *sg_default_rng(void)
+{
+    if (!default_seeded) {
+        sg_rng_seed(&default_rng, 42);
+        default_seeded = true;
+    }
+    return &default_rng;
+}

@@ -1,0 +1,307 @@
+/*
+ * scope.c — scopes are bump arenas on a per-thread stack.
+ *
+ * A tensor made while a scope is open is carved (header and values) from that
+ * scope's arena and freed with it. Closing a scope only rewinds the arena: the
+ * chunks stay reserved for the next scope at the same depth, and if one step
+ * needed several chunks they are merged into one, so from the second step on
+ * a training loop allocates nothing from malloc.
+ *
+ * Gradients of tensors owned outside the scope that were set to a tensor
+ * inside it (only with create_graph) are noted and turned into owned copies
+ * at sg_scope_end(), so no pointer outlives its arena.
+ */
+#include "sg_internal.h"
+
+#define SG_MAX_SCOPES 64
+#define SG_ALIGN 64
+#define SG_MIN_CHUNK ((size_t)1 << 20)
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t cap, used;
+    /* memory follows, aligned */
+} chunk;
+
+struct sg_arena {
+    chunk *head;        /* current chunk (most recent first) */
+    size_t reserved;    /* bytes in all chunks */
+    size_t high;        /* bytes used in this round */
+    sg_tensor **foreign;/* outer tensors holding grads that live here */
+    size_t n_foreign, cap_foreign;
+    int depth;
+};
+
+static _Thread_local sg_arena arenas[SG_MAX_SCOPES];
+static _Thread_local int depth;
+
+static size_t chunk_header(void) { return (sizeof(chunk) + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1); }
+
+static chunk *chunk_new(size_t cap)
+{
+    chunk *c = aligned_alloc(SG_ALIGN, chunk_header() + cap);
+    if (!c)
+        return NULL;
+    c->next = NULL;
+    c->cap = cap;
+    c->used = 0;
+    return c;
+}
+
+static void *arena_alloc(sg_arena *a, size_t bytes)
+{
+    bytes = (bytes + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1);
+    chunk *c = a->head;
+    if (!c || c->cap - c->used < bytes) {
+        size_t cap = SG_MIN_CHUNK;
+        if (c && c->cap * 2 > cap)
+            cap = c->cap * 2;
+        if (bytes > cap)
+            cap = bytes;
+        chunk *n = chunk_new(cap);
+        if (!n)
+            return NULL;
+        n->next = c;
+        a->head = n;
+        a->reserved += cap;
+        c = n;
+    }
+    void *p = (char *)c + chunk_header() + c->used;
+    c->used += bytes;
+    a->high += bytes;
+    return p;
+}
+
+/* Rewind; merge several chunks into one big enough for this round. */
+static void arena_reset(sg_arena *a)
+{
+    if (a->head && a->head->next) {
+        size_t need = a->high;
+        for (chunk *c = a->head; c;) {
+            chunk *next = c->next;
+            free(c);
+            c = next;
+        }
+        a->head = chunk_new(need);
+        a->reserved = a->head ? need : 0;
+    }
+    if (a->head)
+        a->head->used = 0;
+    a->high = 0;
+    a->n_foreign = 0;
+}
+
+static void arena_release(sg_arena *a)
+{
+    for (chunk *c = a->head; c;) {
+        chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    free(a->foreign);
+    int d = a->depth;
+    memset(a, 0, sizeof *a);
+    a->depth = d;
+}
+
+int sg_scope_begin(void)
+{
+    if (depth >= SG_MAX_SCOPES) {
+        sg_set_error("scope_begin: more than %d nested scopes", SG_MAX_SCOPES);
+        return -1;
+    }
+    sg_arena *a = &arenas[depth];
+    a->depth = depth + 1;
+    a->high = 0;
+    a->n_foreign = 0;
+    if (a->head)
+        a->head->used = 0;
+    return ++depth;
+}
+
+void sg_scope_end(void)
+{
+    if (depth == 0) {
+        sg_set_error("scope_end: no scope is open");
+        return;
+    }
+    sg_arena *a = &arenas[depth - 1];
+    for (size_t i = 0; i < a->n_foreign; i++) {
+        sg_tensor *x = a->foreign[i];
+        if (x->grad && x->grad->arena == a) {
+            sg_tensor *g = sg_alloc_in(x->arena, "scope_end", x->ndim, x->shape);
+            if (g)
+                memcpy(g->data, x->grad->data, x->size * sizeof(float));
+            x->grad = g;
+            x->grad_owned = g != NULL;
+        }
+    }
+    arena_reset(a);
+    depth--;
+}
+
+int sg_scope_depth(void) { return depth; }
+
+void sg_backward_release_buffers(void);
+
+void sg_release_memory(void)
+{
+    sg_backward_release_buffers();
+    for (int i = depth; i < SG_MAX_SCOPES; i++)
+        arena_release(&arenas[i]);
+}
+
+size_t sg_scope_reserved_bytes(void)
+{
+    size_t total = 0;
+    for (int i = 0; i < SG_MAX_SCOPES; i++)
+        total += arenas[i].reserved;
+    return total;
+}
+
+sg_arena *sg_current_arena(void) { return depth ? &arenas[depth - 1] : NULL; }
+
+int sg_arena_depth(const sg_arena *a) { return a ? a->depth : 0; }
+
+void *sg_scope_alloc(size_t bytes)
+{
+    sg_arena *a = sg_current_arena();
+    return a ? arena_alloc(a, bytes) : NULL;
+}
+
+void sg_scope_note_foreign_grad(sg_tensor *x)
+{
+    sg_arena *a = sg_current_arena();
+    if (!a || x->arena == a)
+        return;
+    if (a->n_foreign == a->cap_foreign) {
+        size_t cap = a->cap_foreign ? a->cap_foreign * 2 : 16;
+        sg_tensor **f = realloc(a->foreign, cap * sizeof *f);
+        if (!f)
+            return;
+        a->foreign = f;
+        a->cap_foreign = cap;
+    }
+    a->foreign[a->n_foreign++] = x;
+}
+
+/* ---- tensor allocation ---- */
+
+static size_t header_bytes(void) { return (sizeof(sg_tensor) + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1); }
+
+static bool shape_ok(const char *op, int ndim, const int *shape)
+{
+    if (ndim < 0 || ndim > SG_MAX_DIMS) {
+        sg_set_error("%s: %d dims (at most %d)", op, ndim, SG_MAX_DIMS);
+        return false;
+    }
+    if (ndim > 0 && !shape) {
+        sg_set_error("%s: NULL shape", op);
+        return false;
+    }
+    size_t size = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) {
+            char b[96];
+            sg_set_error("%s: negative dim in shape %s", op, sg_fmt_shape(ndim, shape, b, sizeof b));
+            return false;
+        }
+        size *= (size_t)shape[i];
+        if (size > ((size_t)1 << 40)) {
+            char b[96];
+            sg_set_error("%s: shape %s is too large", op, sg_fmt_shape(ndim, shape, b, sizeof b));
+            return false;
+        }
+    }
+    return true;
+}
+
+static void init_header(sg_tensor *t, sg_arena *arena, int ndim, const int *shape)
+{
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
+    t->size = sg_shape_size(ndim, shape);
+    t->op = SG_OP_LEAF;
+    t->in = t->in_small;
+    t->arena = arena;
+    t->id = ++sg_tl_next_id;
+}
+
+sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, int ndim, const int *shape)
+{
+    if (!shape_ok(op, ndim, shape))
+        return NULL;
+    size_t size = sg_shape_size(ndim, shape);
+    size_t data_bytes = (size * sizeof(float) + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1);
+    sg_tensor *t;
+    if (arena) {
+        char *p = arena_alloc(arena, header_bytes() + data_bytes);
+        if (!p) {
+            sg_set_error("%s: out of memory", op);
+            return NULL;
+        }
+        t = (sg_tensor *)p;
+        init_header(t, arena, ndim, shape);
+        t->data = (float *)(p + header_bytes());
+    } else {
+        t = malloc(sizeof *t);
+        float *d = aligned_alloc(SG_ALIGN, data_bytes ? data_bytes : SG_ALIGN);
+        if (!t || !d) {
+            free(t);
+            free(d);
+            sg_set_error("%s: out of memory", op);
+            return NULL;
+        }
+        init_header(t, NULL, ndim, shape);
+        t->data = d;
+        t->owns_data = true;
+    }
+    return t;
+}
+
+sg_tensor *sg_alloc(const char *op, int ndim, const int *shape)
+{
+    return sg_alloc_in(sg_current_arena(), op, ndim, shape);
+}
+
+sg_tensor *sg_alloc_view(const char *op, sg_tensor *x, int ndim, const int *shape)
+{
+    if (!shape_ok(op, ndim, shape))
+        return NULL;
+    sg_arena *arena = sg_current_arena();
+    sg_tensor *t = arena ? arena_alloc(arena, header_bytes()) : malloc(sizeof *t);
+    if (!t) {
+        sg_set_error("%s: out of memory", op);
+        return NULL;
+    }
+    init_header(t, arena, ndim, shape);
+    t->data = x->data;
+    t->is_view = true;
+    return t;
+}
+
+void sg_tensor_free(sg_tensor *x)
+{
+    if (!x || x->arena)
+        return;
+    if (x->grad && !x->grad->arena)
+        sg_tensor_free(x->grad);
+    if (x->owns_data)
+        free(x->data);
+    if (x->in != x->in_small)
+        free(x->in);
+    free(x);
+}
+
+sg_tensor *sg_keep(const sg_tensor *x)
+{
+    if (!x)
+        return NULL;
+    sg_arena *outer = depth >= 2 ? &arenas[depth - 2] : NULL;
+    sg_tensor *y = sg_alloc_in(outer, "keep", x->ndim, x->shape);
+    if (y)
+        memcpy(y->data, x->data, x->size * sizeof(float));
+    return y;
+}

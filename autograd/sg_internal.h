@@ -1,0 +1,171 @@
+/*
+ * sg_internal.h — the engine's private structures: the tensor/node, the op
+ * enum and table, the scope arenas, and helpers shared by the op files.
+ *
+ * Invariants
+ *   - data is contiguous row-major with `size` floats, 64-byte aligned.
+ *   - op == SG_OP_LEAF  <=>  n_in == 0 (a leaf has no history).
+ *   - A recorded node has requires_grad set; its inputs outlive it (they were
+ *     made before it, in the same or an outer scope).
+ *   - arena == NULL means a persistent (heap) tensor.
+ */
+#ifndef SG_INTERNAL_H
+#define SG_INTERNAL_H
+
+#include "sg_autograd.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum sg_op {
+    SG_OP_LEAF,
+    SG_OP_ADD,
+    SG_OP_SUB,
+    SG_OP_MUL,
+    SG_OP_DIV,
+    SG_OP_NEG,
+    SG_OP_POW,
+    SG_OP_ADD_SCALAR,
+    SG_OP_MUL_SCALAR,
+    SG_OP_EXP,
+    SG_OP_LOG,
+    SG_OP_RELU,
+    SG_OP_SUM,
+    SG_OP_MAX,
+    SG_OP_RESHAPE,
+    SG_OP_PERMUTE,
+    SG_OP_BROADCAST_TO,
+    SG_OP_SUM_TO,
+    SG_OP_SLICE,
+    SG_OP_CONCAT,
+    SG_OP_MATMUL,
+    SG_OP_UNFOLD,
+    SG_OP_FOLD,
+    SG_OP_COUNT
+};
+
+typedef struct sg_arena sg_arena;
+
+struct sg_tensor {
+    float *data;              /* (size) values, row-major */
+    sg_tensor *grad;          /* same shape, or NULL */
+    size_t size;              /* product of shape */
+    int ndim;
+    int shape[SG_MAX_DIMS];
+    bool requires_grad;
+    bool grad_owned;          /* grad buffer is ours alone: may add in place */
+    bool released;            /* graph released by a backward without retain */
+    bool owns_data;           /* heap tensors: data is a separate malloc */
+    bool is_view;             /* data belongs to another tensor */
+    enum sg_op op;
+    int n_in;
+    sg_tensor **in;           /* inputs: in_small or an arena array */
+    sg_tensor *in_small[2];
+    union {                   /* attributes the op's backward needs */
+        float p;                                  /* pow, add/mul scalar */
+        struct { uint32_t mask; bool keep; } red; /* sum, max */
+        int perm[SG_MAX_DIMS];                    /* permute */
+        struct { bool ta, tb; } mm;               /* matmul */
+        struct { int axis, start; } sl;           /* slice */
+        int axis;                                 /* concat */
+        sg_window win;                            /* unfold, fold */
+    } attr;
+    sg_arena *arena;          /* owner scope, NULL = persistent */
+    uint32_t mark;            /* traversal epoch */
+    uint32_t id;              /* creation number, for traces */
+    char name[32];
+};
+
+/* ---- op table ---- */
+typedef void (*sg_backward_fn)(sg_tensor *y, sg_tensor *gy, sg_tensor **gx);
+typedef struct sg_op_info {
+    const char *name;
+    int n_inputs;              /* -1 = variadic */
+    sg_backward_fn backward;   /* fills gx[i] for inputs needing a gradient */
+} sg_op_info;
+extern const sg_op_info sg_op_table[SG_OP_COUNT];
+
+/* backward functions, one per op file */
+void sg_bw_add(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_sub(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_mul(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_div(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_neg(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_pow(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_add_scalar(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_mul_scalar(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_exp(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_log(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_relu(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_sum(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_max(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_reshape(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_permute(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_broadcast_to(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_sum_to(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_slice(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_concat(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_matmul(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_unfold(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_fold(sg_tensor *, sg_tensor *, sg_tensor **);
+
+/* ---- allocation (scope.c, tensor.c) ---- */
+/* A new tensor of the given shape in the current scope (or heap); values
+ * uninitialised. NULL with a message naming `op` on bad shape / no memory. */
+sg_tensor *sg_alloc(const char *op, int ndim, const int *shape);
+/* Same, owned by `arena` (NULL = heap) rather than the current scope. */
+sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, int ndim, const int *shape);
+/* A tensor header sharing x's data (for views: reshape, detach). */
+sg_tensor *sg_alloc_view(const char *op, sg_tensor *x, int ndim, const int *shape);
+/* Raw bytes from the current scope (or NULL if none is open). */
+void *sg_scope_alloc(size_t bytes);
+sg_arena *sg_current_arena(void);
+int sg_arena_depth(const sg_arena *a);
+/* Remember that x (owned outside the current scope) holds a gradient that
+ * lives in it; sg_scope_end() turns it into an owned copy. */
+void sg_scope_note_foreign_grad(sg_tensor *x);
+
+/* ---- recording ---- */
+/* True if an op on these inputs must record (grad mode on and some input
+ * requires a gradient). */
+bool sg_should_record(sg_tensor *const *in, int n);
+/* Record y = op(in...) if needed; returns y. */
+sg_tensor *sg_record(sg_tensor *y, enum sg_op op, sg_tensor *const *in, int n);
+/* Debug NaN check of a fresh result (returns y, or NULL with a message). */
+sg_tensor *sg_check_finite(sg_tensor *y, const char *op, sg_tensor *const *in, int n);
+/* Finish an op: NaN check then record. */
+sg_tensor *sg_finish(sg_tensor *y, enum sg_op op, sg_tensor *const *in, int n);
+
+/* ---- shape helpers ---- */
+size_t sg_shape_size(int ndim, const int *shape);
+/* NumPy broadcast of two shapes into out (returns ndim, or -1). */
+int sg_broadcast_shapes(int na, const int *sa, int nb, const int *sb, int *out);
+/* Format a shape as "(2,3)". */
+char *sg_fmt_shape(int ndim, const int *shape, char *buf, size_t len);
+/* Normalise axes into a bitmask; -1 (with message for `op`) on a bad axis. */
+int sg_axes_mask(const char *op, int ndim, const int *axes, int n_axes, uint32_t *mask);
+/* Shape after reducing `mask` dims; returns the new ndim. */
+int sg_reduced_shape(int ndim, const int *shape, uint32_t mask, bool keep, int *out);
+/* Fill the result of a reduction (y) from x with op 0 = sum, 1 = max. */
+void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind);
+
+/* ---- graph walks (backward.c) ---- */
+/* Nodes reachable from y in topological order (inputs first) into a
+ * per-thread buffer; `all` includes inputs that need no gradient. Returns
+ * the count, or -1 on no memory. */
+int sg_topo(sg_tensor *y, bool all, sg_tensor ***order);
+
+/* ---- kernels ---- */
+/* C(M,N) = op(A) op(B) (+ C if accumulate); lda/ldb are row lengths. */
+void sg_sgemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc, bool accumulate);
+
+/* Thread-local state shared across files. */
+extern _Thread_local bool sg_tl_grad_enabled;
+extern _Thread_local bool sg_tl_nan_check;
+extern _Thread_local uint32_t sg_tl_next_id;
+
+#define SG_UNUSED(x) ((void)(x))
+
+#endif /* SG_INTERNAL_H */

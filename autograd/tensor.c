@@ -1,0 +1,427 @@
+/*
+ * tensor.c — creation, access, printing, shape helpers, and the recording
+ * step every op ends with (sg_finish: NaN check, then record the node).
+ */
+#include "sg_internal.h"
+
+#include <math.h>
+
+_Thread_local bool sg_tl_grad_enabled = true;
+_Thread_local bool sg_tl_nan_check;
+_Thread_local uint32_t sg_tl_next_id;
+
+/* ---- shape helpers ---- */
+
+size_t sg_shape_size(int ndim, const int *shape)
+{
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= (size_t)shape[i];
+    return n;
+}
+
+char *sg_fmt_shape(int ndim, const int *shape, char *buf, size_t len)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, len - o, "(");
+    for (int i = 0; i < ndim && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, i ? ",%d" : "%d", shape[i]);
+    if (o < len)
+        snprintf(buf + o, len - o, ")");
+    return buf;
+}
+
+char *sg_shape_str(const sg_tensor *x, char *buf, size_t len)
+{
+    if (!x) {
+        snprintf(buf, len, "(null)");
+        return buf;
+    }
+    return sg_fmt_shape(x->ndim, x->shape, buf, len);
+}
+
+int sg_broadcast_shapes(int na, const int *sa, int nb, const int *sb, int *out)
+{
+    int n = na > nb ? na : nb;
+    for (int i = 0; i < n; i++) {
+        int da = i < n - na ? 1 : sa[i - (n - na)];
+        int db = i < n - nb ? 1 : sb[i - (n - nb)];
+        if (da != db && da != 1 && db != 1)
+            return -1;
+        out[i] = da == 1 ? db : da;
+    }
+    return n;
+}
+
+int sg_axes_mask(const char *op, int ndim, const int *axes, int n_axes, uint32_t *mask)
+{
+    *mask = 0;
+    if (n_axes == 0) {
+        *mask = ndim ? (uint32_t)((1u << ndim) - 1) : 0;
+        return 0;
+    }
+    if (!axes || n_axes < 0) {
+        sg_set_error("%s: bad axes list", op);
+        return -1;
+    }
+    for (int i = 0; i < n_axes; i++) {
+        int a = axes[i] < 0 ? axes[i] + ndim : axes[i];
+        if (a < 0 || a >= ndim) {
+            sg_set_error("%s: axis %d is out of range for %d dims", op, axes[i], ndim);
+            return -1;
+        }
+        if (*mask & (1u << a)) {
+            sg_set_error("%s: axis %d given twice", op, axes[i]);
+            return -1;
+        }
+        *mask |= 1u << a;
+    }
+    return 0;
+}
+
+int sg_reduced_shape(int ndim, const int *shape, uint32_t mask, bool keep, int *out)
+{
+    int n = 0;
+    for (int i = 0; i < ndim; i++) {
+        if (mask & (1u << i)) {
+            if (keep)
+                out[n++] = 1;
+        } else {
+            out[n++] = shape[i];
+        }
+    }
+    return n;
+}
+
+/* ---- creation ---- */
+
+sg_tensor *sg_zeros(int ndim, const int *shape) { return sg_full(0.f, ndim, shape); }
+
+sg_tensor *sg_ones(int ndim, const int *shape) { return sg_full(1.f, ndim, shape); }
+
+sg_tensor *sg_full(float value, int ndim, const int *shape)
+{
+    sg_tensor *t = sg_alloc("full", ndim, shape);
+    if (!t)
+        return NULL;
+    if (value == 0.f)
+        memset(t->data, 0, t->size * sizeof(float));
+    else
+        for (size_t i = 0; i < t->size; i++)
+            t->data[i] = value;
+    return t;
+}
+
+sg_tensor *sg_scalar(float v) { return sg_full(v, 0, NULL); }
+
+sg_tensor *sg_from_data(const float *data, int ndim, const int *shape)
+{
+    sg_tensor *t = sg_alloc("from_data", ndim, shape);
+    if (!t)
+        return NULL;
+    if (!data && t->size) {
+        sg_set_error("from_data: NULL data for %zu elements", t->size);
+        return NULL; /* an arena tensor is reclaimed with its scope */
+    }
+    if (t->size)
+        memcpy(t->data, data, t->size * sizeof(float));
+    return t;
+}
+
+sg_tensor *sg_arange(float start, float stop, float step)
+{
+    if (step == 0.f || isnan(start) || isnan(stop) || isnan(step)) {
+        sg_set_error("arange: step must be nonzero and bounds finite (start %g, stop %g, step %g)",
+                     start, stop, step);
+        return NULL;
+    }
+    double n = ceil(((double)stop - start) / step);
+    if (n < 0)
+        n = 0;
+    if (n > 2e9) {
+        sg_set_error("arange: %g elements is too many", n);
+        return NULL;
+    }
+    int len = (int)n;
+    sg_tensor *t = sg_alloc("arange", 1, &len);
+    if (!t)
+        return NULL;
+    for (int i = 0; i < len; i++)
+        t->data[i] = (float)(start + (double)i * step);
+    return t;
+}
+
+sg_tensor *sg_uniform(sg_rng *rng, float lo, float hi, int ndim, const int *shape)
+{
+    if (!(lo <= hi)) {
+        sg_set_error("uniform: low %g is above high %g", lo, hi);
+        return NULL;
+    }
+    sg_tensor *t = sg_alloc("uniform", ndim, shape);
+    if (!t)
+        return NULL;
+    if (!rng)
+        rng = sg_default_rng();
+    for (size_t i = 0; i < t->size; i++)
+        t->data[i] = (float)(lo + (hi - (double)lo) * sg_rng_uniform(rng));
+    return t;
+}
+
+sg_tensor *sg_normal(sg_rng *rng, float mean, float std, int ndim, const int *shape)
+{
+    if (!(std >= 0.f)) {
+        sg_set_error("normal: std %g must be >= 0", std);
+        return NULL;
+    }
+    sg_tensor *t = sg_alloc("normal", ndim, shape);
+    if (!t)
+        return NULL;
+    if (!rng)
+        rng = sg_default_rng();
+    for (size_t i = 0; i < t->size; i++)
+        t->data[i] = (float)(mean + std * sg_rng_normal(rng));
+    return t;
+}
+
+sg_tensor *sg_zeros_like(const sg_tensor *x)
+{
+    return x ? sg_zeros(x->ndim, x->shape) : NULL;
+}
+
+sg_tensor *sg_ones_like(const sg_tensor *x)
+{
+    return x ? sg_ones(x->ndim, x->shape) : NULL;
+}
+
+sg_tensor *sg_copy(const sg_tensor *x)
+{
+    return x ? sg_from_data(x->data, x->ndim, x->shape) : NULL;
+}
+
+sg_tensor *sg_detach(sg_tensor *x)
+{
+    return x ? sg_alloc_view("detach", x, x->ndim, x->shape) : NULL;
+}
+
+/* ---- access ---- */
+
+int sg_ndim(const sg_tensor *x) { return x ? x->ndim : -1; }
+const int *sg_shape(const sg_tensor *x) { return x ? x->shape : NULL; }
+
+int sg_dim(const sg_tensor *x, int d)
+{
+    if (!x)
+        return -1;
+    if (d < 0)
+        d += x->ndim;
+    return d >= 0 && d < x->ndim ? x->shape[d] : -1;
+}
+
+size_t sg_size(const sg_tensor *x) { return x ? x->size : 0; }
+float *sg_data(sg_tensor *x) { return x ? x->data : NULL; }
+
+float sg_item(const sg_tensor *x)
+{
+    if (!x || x->size != 1) {
+        char b[96];
+        sg_set_error("item: expected one element, got shape %s", sg_shape_str(x, b, sizeof b));
+        return NAN;
+    }
+    return x->data[0];
+}
+
+sg_tensor *sg_grad(const sg_tensor *x) { return x ? x->grad : NULL; }
+float *sg_grad_data(const sg_tensor *x) { return x && x->grad ? x->grad->data : NULL; }
+
+void sg_zero_grad(sg_tensor *x)
+{
+    if (!x || !x->grad)
+        return;
+    if (x->grad_owned) {
+        memset(x->grad->data, 0, x->size * sizeof(float));
+    } else {
+        /* an adopted gradient may be shared: drop the link, not the values */
+        x->grad = NULL;
+    }
+}
+
+sg_tensor *sg_param(sg_tensor *x) { return sg_set_requires_grad(x, true); }
+
+sg_tensor *sg_set_requires_grad(sg_tensor *x, bool on)
+{
+    if (!x)
+        return NULL;
+    if (x->op != SG_OP_LEAF) {
+        sg_set_error("set_requires_grad: only a leaf can change it (this tensor comes from %s)",
+                     sg_op_table[x->op].name);
+        return NULL;
+    }
+    x->requires_grad = on;
+    return x;
+}
+
+bool sg_requires_grad(const sg_tensor *x) { return x && x->requires_grad; }
+bool sg_has_history(const sg_tensor *x) { return x && x->op != SG_OP_LEAF; }
+const char *sg_op_name_of(const sg_tensor *x) { return x ? sg_op_table[x->op].name : "null"; }
+
+sg_tensor *sg_set_name(sg_tensor *x, const char *name)
+{
+    if (x) {
+        snprintf(x->name, sizeof x->name, "%s", name ? name : "");
+    }
+    return x;
+}
+
+const char *sg_name(const sg_tensor *x) { return x ? x->name : ""; }
+
+bool sg_same_shape(const sg_tensor *a, const sg_tensor *b)
+{
+    if (!a || !b || a->ndim != b->ndim)
+        return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i])
+            return false;
+    return true;
+}
+
+/* ---- printer ---- */
+
+static void print_value(FILE *f, float v)
+{
+    if (v == (float)(long)v && fabsf(v) < 1e7f)
+        fprintf(f, "%ld.", (long)v);
+    else
+        fprintf(f, "%.6g", v);
+}
+
+static void print_rec(FILE *f, const sg_tensor *x, int dim, size_t off, int indent)
+{
+    if (dim == x->ndim) {
+        print_value(f, x->data[off]);
+        return;
+    }
+    size_t stride = 1;
+    for (int i = dim + 1; i < x->ndim; i++)
+        stride *= (size_t)x->shape[i];
+    int n = x->shape[dim];
+    bool elide = x->size > 1000 && n > 6; /* NumPy's summarising rule */
+    fputc('[', f);
+    for (int i = 0; i < n; i++) {
+        if (elide && i == 3) {
+            fputs(dim == x->ndim - 1 ? " ..." : "\n ...", f);
+            i = n - 4;
+            if (dim == x->ndim - 1)
+                continue;
+            fputc('\n', f);
+            for (int k = 0; k < indent + 1; k++)
+                fputc(' ', f);
+            continue;
+        }
+        if (i) {
+            if (dim == x->ndim - 1) {
+                fputc(' ', f);
+            } else {
+                for (int k = dim + 1; k < x->ndim; k++)
+                    fputc('\n', f);
+                for (int k = 0; k < indent + 1; k++)
+                    fputc(' ', f);
+            }
+        }
+        print_rec(f, x, dim + 1, off + (size_t)i * stride, indent + 1);
+    }
+    fputc(']', f);
+}
+
+void sg_print(FILE *f, const sg_tensor *x)
+{
+    if (!x) {
+        fputs("(null)\n", f);
+        return;
+    }
+    if (x->size == 0) {
+        char b[96];
+        fprintf(f, "[] shape %s\n", sg_shape_str(x, b, sizeof b));
+        return;
+    }
+    print_rec(f, x, 0, 0, 0);
+    fputc('\n', f);
+}
+
+/* ---- grad mode, NaN check, recording ---- */
+
+bool sg_set_grad_enabled(bool on)
+{
+    bool prev = sg_tl_grad_enabled;
+    sg_tl_grad_enabled = on;
+    return prev;
+}
+
+bool sg_is_grad_enabled(void) { return sg_tl_grad_enabled; }
+
+bool sg_set_nan_check(bool on)
+{
+    bool prev = sg_tl_nan_check;
+    sg_tl_nan_check = on;
+    return prev;
+}
+
+static bool all_finite(const sg_tensor *x)
+{
+    for (size_t i = 0; i < x->size; i++)
+        if (!isfinite(x->data[i]))
+            return false;
+    return true;
+}
+
+sg_tensor *sg_check_finite(sg_tensor *y, const char *op, sg_tensor *const *in, int n)
+{
+    if (!sg_tl_nan_check || !y || all_finite(y))
+        return y;
+    for (int i = 0; i < n; i++)
+        if (!all_finite(in[i]))
+            return y; /* not the first op to go wrong */
+    char b[96];
+    size_t bad = 0;
+    while (isfinite(y->data[bad]))
+        bad++;
+    sg_set_error("%s: produced %s at index %zu of a %s result from finite inputs", op,
+                 isnan(y->data[bad]) ? "NaN" : "Inf", bad, sg_shape_str(y, b, sizeof b));
+    return NULL;
+}
+
+bool sg_should_record(sg_tensor *const *in, int n)
+{
+    if (!sg_tl_grad_enabled)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (in[i]->requires_grad)
+            return true;
+    return false;
+}
+
+sg_tensor *sg_record(sg_tensor *y, enum sg_op op, sg_tensor *const *in, int n)
+{
+    if (!y || !sg_should_record(in, n))
+        return y;
+    if (n > 2) {
+        sg_tensor **arr = y->arena ? sg_scope_alloc((size_t)n * sizeof *arr)
+                                   : malloc((size_t)n * sizeof *arr);
+        if (!arr) {
+            sg_set_error("%s: out of memory recording %d inputs", sg_op_table[op].name, n);
+            return NULL;
+        }
+        y->in = arr;
+    }
+    for (int i = 0; i < n; i++)
+        y->in[i] = in[i];
+    y->n_in = n;
+    y->op = op;
+    y->requires_grad = true;
+    return y;
+}
+
+sg_tensor *sg_finish(sg_tensor *y, enum sg_op op, sg_tensor *const *in, int n)
+{
+    y = sg_check_finite(y, sg_op_table[op].name, in, n);
+    return sg_record(y, op, in, n);
+}

@@ -1,0 +1,560 @@
+/*
+ * idx.c — the IDX file format (MNIST, Fashion-MNIST): reading, writing,
+ * and the sg_dataset that holds a labelled image set.
+ *
+ * An IDX file is a 4-byte magic (0x00, 0x00, element type, number of dims),
+ * one big-endian uint32 per dim, then the elements row-major. We read only
+ * unsigned bytes (type 0x08): images with 3 dims (n, rows, cols), labels
+ * with 1 dim (n).
+ *
+ * Key idea: trust nothing in the header until the file backs it. A plain
+ * file's length is known from fstat(), so the declared payload is compared
+ * with it before any memory is reserved. A gzip file's decompressed length
+ * is not known in advance, so its payload is read into a buffer that grows
+ * (doubling) as data actually arrives: a 1 KB file that claims 78 GB fails
+ * as "truncated" after reading 1 KB, not by reserving 78 GB.
+ *
+ * Invariant: every sg_dataset handed out has images of n*rows*cols bytes,
+ * labels of n bytes, and every label < n_classes.
+ */
+#include "sg_datasets.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifdef SG_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
+enum {
+    IDX_TYPE_UBYTE = 0x08,
+    IDX_MAGIC_LABELS = 0x00000801, /* ubyte, 1 dim */
+    IDX_MAGIC_IMAGES = 0x00000803, /* ubyte, 3 dims */
+    IDX_MNIST_CLASSES = 10,
+};
+
+/* ------------------------------------------------------------------------- */
+/* Datasets */
+
+sg_dataset *sg_dataset_new(int n, int rows, int cols, int n_classes)
+{
+    if (n < 0 || rows < 1 || cols < 1 || rows > SG_IDX_MAX_SIDE ||
+        cols > SG_IDX_MAX_SIDE || n_classes < 1 || n_classes > 256) {
+        sg_set_error("dataset_new: bad sizes n=%d rows=%d cols=%d n_classes=%d "
+                     "(need n >= 0, sides in [1, %d], classes in [1, 256])",
+                     n, rows, cols, n_classes, SG_IDX_MAX_SIDE);
+        return NULL;
+    }
+    size_t n_pixels = (size_t)n * (size_t)rows * (size_t)cols;
+    sg_dataset *d = calloc(1, sizeof *d);
+    if (d) {
+        /* +1: calloc(0) may return NULL, which must not read as failure */
+        d->images = calloc(n_pixels + 1, 1);
+        d->labels = calloc((size_t)n + 1, 1);
+    }
+    if (!d || !d->images || !d->labels) {
+        sg_dataset_free(d);
+        sg_set_error("dataset_new: out of memory for %d images of %dx%d", n, rows, cols);
+        return NULL;
+    }
+    d->n = n;
+    d->rows = rows;
+    d->cols = cols;
+    d->n_classes = n_classes;
+    return d;
+}
+
+void sg_dataset_free(sg_dataset *d)
+{
+    if (!d)
+        return;
+    free(d->images);
+    free(d->labels);
+    free(d);
+}
+
+sg_dataset *sg_dataset_subset(const sg_dataset *d, int start, int count)
+{
+    if (!d) {
+        sg_set_error("dataset_subset: NULL dataset");
+        return NULL;
+    }
+    if (start < 0 || count < 0 || start > d->n || count > d->n - start) {
+        sg_set_error("dataset_subset: range [%d, %d + %d) is outside [0, %d)", start,
+                     start, count, d->n);
+        return NULL;
+    }
+    sg_dataset *s = sg_dataset_new(count, d->rows, d->cols, d->n_classes);
+    if (!s)
+        return NULL;
+    size_t image_bytes = (size_t)d->rows * (size_t)d->cols;
+    memcpy(s->images, d->images + (size_t)start * image_bytes, (size_t)count * image_bytes);
+    memcpy(s->labels, d->labels + start, (size_t)count);
+    return s;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Reading: one stream type over plain and gzip files */
+
+typedef struct idx_stream {
+    const char *path;
+    FILE *f;          /* plain file, or NULL */
+#ifdef SG_HAVE_ZLIB
+    gzFile gz;        /* gzip file, or NULL */
+#endif
+    bool is_gz;
+    uint64_t on_disk; /* file length in bytes */
+} idx_stream;
+
+static void stream_close(idx_stream *s)
+{
+    if (s->f)
+        fclose(s->f);
+    s->f = NULL;
+#ifdef SG_HAVE_ZLIB
+    if (s->gz)
+        gzclose(s->gz);
+    s->gz = NULL;
+#endif
+}
+
+/* Open path; tell gzip from plain by the magic bytes 1f 8b. */
+static int stream_open(idx_stream *s, const char *path)
+{
+    memset(s, 0, sizeof *s);
+    s->path = path;
+    s->f = fopen(path, "rb");
+    if (!s->f) {
+        sg_set_error("idx_load: %s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(s->f), &st) != 0) {
+        sg_set_error("idx_load: %s: cannot read: %s", path, strerror(errno));
+        stream_close(s);
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        sg_set_error("idx_load: %s: cannot read: it is a directory", path);
+        stream_close(s);
+        return -1;
+    }
+    s->on_disk = (uint64_t)st.st_size;
+    unsigned char head[2] = {0, 0};
+    size_t got = fread(head, 1, 2, s->f);
+    s->is_gz = got == 2 && head[0] == 0x1f && head[1] == 0x8b;
+    if (!s->is_gz) {
+        rewind(s->f);
+        return 0;
+    }
+    fclose(s->f);
+    s->f = NULL;
+#ifdef SG_HAVE_ZLIB
+    s->gz = gzopen(path, "rb");
+    if (!s->gz) {
+        sg_set_error("idx_load: %s: cannot open as gzip: %s", path,
+                     errno ? strerror(errno) : "out of memory");
+        return -1;
+    }
+    gzbuffer(s->gz, 1 << 17);
+    return 0;
+#else
+    sg_set_error("idx_load: %s: the file is gzip-compressed but ScratchGrad was built "
+                 "without zlib (install zlib1g-dev and rebuild, or gunzip the file)",
+                 path);
+    return -1;
+#endif
+}
+
+/* Read up to n bytes; returns the count read (short at end of data), or -1
+ * with a message on a read error or corrupt gzip data. */
+static int64_t stream_read(idx_stream *s, void *buf, size_t n)
+{
+    size_t done = 0;
+#ifdef SG_HAVE_ZLIB
+    if (s->is_gz) {
+        while (done < n) {
+            size_t chunk = n - done < (1u << 30) ? n - done : (1u << 30);
+            int got = gzread(s->gz, (char *)buf + done, (unsigned)chunk);
+            if (got < 0 || (got == 0 && !gzeof(s->gz))) {
+                int code = Z_OK;
+                const char *why = gzerror(s->gz, &code);
+                sg_set_error("idx_load: %s: corrupt gzip data: %s", s->path,
+                             code == Z_ERRNO ? strerror(errno) : why);
+                return -1;
+            }
+            if (got == 0)
+                break;
+            done += (size_t)got;
+        }
+        /* A gzip stream cut short reads as a short count plus an error. */
+        int code = Z_OK;
+        const char *why = gzerror(s->gz, &code);
+        if (code != Z_OK && code != Z_STREAM_END) {
+            sg_set_error("idx_load: %s: corrupt or truncated gzip data: %s", s->path, why);
+            return -1;
+        }
+        return (int64_t)done;
+    }
+#endif
+    done = fread(buf, 1, n, s->f);
+    if (done < n && ferror(s->f)) {
+        sg_set_error("idx_load: %s: read error: %s", s->path, strerror(errno));
+        return -1;
+    }
+    return (int64_t)done;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Read and check the header of an IDX ubyte file of `ndim` dims; dims[]
+ * receives the sizes. `what` is "images" or "labels" for messages. */
+static int read_header(idx_stream *s, int ndim, uint32_t dims[3], const char *what)
+{
+    const uint32_t magic_want = (uint32_t)IDX_TYPE_UBYTE << 8 | (uint32_t)ndim;
+    const size_t header_bytes = 4 + 4 * (size_t)ndim;
+    unsigned char h[16];
+    int64_t got = stream_read(s, h, 4);
+    if (got < 0)
+        return -1;
+    if (got < 4) {
+        sg_set_error("idx_load: %s: truncated header: %lld of %zu bytes (empty or not "
+                     "an IDX file)",
+                     s->path, (long long)got, header_bytes);
+        return -1;
+    }
+    uint32_t magic = be32(h);
+    if (h[0] != 0 || h[1] != 0) {
+        sg_set_error("idx_load: %s: bad magic number 0x%08x (IDX %s must start with "
+                     "0x%08x): not an IDX file",
+                     s->path, (unsigned)magic, what, (unsigned)magic_want);
+        return -1;
+    }
+    if (h[2] != IDX_TYPE_UBYTE) {
+        sg_set_error("idx_load: %s: bad element type 0x%02x in magic 0x%08x (only "
+                     "unsigned byte, 0x08, is supported)",
+                     s->path, (unsigned)h[2], (unsigned)magic);
+        return -1;
+    }
+    if (h[3] != ndim) {
+        sg_set_error("idx_load: %s: bad number of dimensions %u in magic 0x%08x (IDX "
+                     "%s have %d: expected magic 0x%08x)",
+                     s->path, (unsigned)h[3], (unsigned)magic, what, ndim,
+                     (unsigned)magic_want);
+        return -1;
+    }
+    got = stream_read(s, h + 4, 4 * (size_t)ndim);
+    if (got < 0)
+        return -1;
+    if ((size_t)got < 4 * (size_t)ndim) {
+        sg_set_error("idx_load: %s: truncated header: %lld of %zu bytes", s->path,
+                     (long long)(4 + got), header_bytes);
+        return -1;
+    }
+    for (int i = 0; i < ndim; i++)
+        dims[i] = be32(h + 4 + 4 * i);
+    if (dims[0] < 1 || dims[0] > SG_IDX_MAX_ITEMS) {
+        sg_set_error("idx_load: %s: absurd number of %s %lu (allowed: 1 to %d)", s->path,
+                     what, (unsigned long)dims[0], SG_IDX_MAX_ITEMS);
+        return -1;
+    }
+    for (int i = 1; i < ndim; i++) {
+        if (dims[i] < 1 || dims[i] > SG_IDX_MAX_SIDE) {
+            sg_set_error("idx_load: %s: absurd image size %lux%lu (sides allowed: 1 to %d)",
+                         s->path, (unsigned long)dims[1], (unsigned long)dims[2],
+                         SG_IDX_MAX_SIDE);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Read exactly `want` payload bytes into a new buffer, and check that no
+ * byte follows. Plain files are checked against their length first. */
+static uint8_t *read_payload(idx_stream *s, uint64_t want, size_t header_bytes,
+                             const char *declared)
+{
+    if (want > SG_IDX_MAX_BYTES) {
+        sg_set_error("idx_load: %s: absurd size: the header declares %s (%llu bytes, "
+                     "more than the limit of %llu)",
+                     s->path, declared, (unsigned long long)want,
+                     (unsigned long long)SG_IDX_MAX_BYTES);
+        return NULL;
+    }
+    if (!s->is_gz) {
+        uint64_t have = s->on_disk - header_bytes;
+        if (have < want) {
+            sg_set_error("idx_load: %s: truncated: the header declares %s (%llu bytes) "
+                         "but the file holds %llu",
+                         s->path, declared, (unsigned long long)want,
+                         (unsigned long long)have);
+            return NULL;
+        }
+        if (have > want) {
+            sg_set_error("idx_load: %s: %llu unexpected bytes after the data: the "
+                         "header declares %s (%llu bytes)",
+                         s->path, (unsigned long long)(have - want), declared,
+                         (unsigned long long)want);
+            return NULL;
+        }
+    }
+    /* Grow as the data arrives (see the note at the top). */
+    size_t cap = want < ((size_t)1 << 20) ? (size_t)want : ((size_t)1 << 20);
+    size_t done = 0;
+    uint8_t *buf = malloc(cap + 1);
+    if (!buf)
+        goto oom;
+    while (done < want) {
+        if (done == cap) {
+            size_t grown = cap * 2 < want ? cap * 2 : (size_t)want;
+            uint8_t *p = realloc(buf, grown + 1);
+            if (!p)
+                goto oom;
+            buf = p;
+            cap = grown;
+        }
+        int64_t got = stream_read(s, buf + done, cap - done);
+        if (got < 0)
+            goto fail;
+        if (got == 0)
+            break;
+        done += (size_t)got;
+    }
+    if (done < want) {
+        sg_set_error("idx_load: %s: truncated: the header declares %s (%llu bytes) but "
+                     "the %s holds %llu",
+                     s->path, declared, (unsigned long long)want,
+                     s->is_gz ? "decompressed data" : "file", (unsigned long long)done);
+        goto fail;
+    }
+    unsigned char extra[256];
+    int64_t more = stream_read(s, extra, sizeof extra);
+    if (more < 0)
+        goto fail;
+    if (more > 0) {
+        sg_set_error("idx_load: %s: unexpected bytes after the data: the header "
+                     "declares %s (%llu bytes)",
+                     s->path, declared, (unsigned long long)want);
+        goto fail;
+    }
+    return buf;
+oom:
+    sg_set_error("idx_load: %s: out of memory for %llu bytes", s->path,
+                 (unsigned long long)want);
+fail:
+    free(buf);
+    return NULL;
+}
+
+/* Load one IDX file: images (ndim 3) or labels (ndim 1). */
+static uint8_t *load_file(const char *path, int ndim, uint32_t dims[3])
+{
+    const char *what = ndim == 3 ? "images" : "labels";
+    idx_stream s;
+    if (stream_open(&s, path) != 0)
+        return NULL;
+    uint8_t *data = NULL;
+    if (read_header(&s, ndim, dims, what) == 0) {
+        uint64_t want = dims[0];
+        char declared[96];
+        if (ndim == 3) {
+            want *= (uint64_t)dims[1] * dims[2];
+            snprintf(declared, sizeof declared, "%lu images of %lux%lu",
+                     (unsigned long)dims[0], (unsigned long)dims[1], (unsigned long)dims[2]);
+        } else {
+            snprintf(declared, sizeof declared, "%lu labels", (unsigned long)dims[0]);
+        }
+        data = read_payload(&s, want, 4 + 4 * (size_t)ndim, declared);
+    }
+    stream_close(&s);
+    return data;
+}
+
+sg_dataset *sg_idx_load(const char *images_path, const char *labels_path)
+{
+    if (!images_path || !labels_path) {
+        sg_set_error("idx_load: NULL %s path", images_path ? "labels" : "images");
+        return NULL;
+    }
+    uint32_t idims[3] = {0, 0, 0}, ldims[3] = {0, 0, 0};
+    uint8_t *images = load_file(images_path, 3, idims);
+    if (!images)
+        return NULL;
+    uint8_t *labels = load_file(labels_path, 1, ldims);
+    if (!labels) {
+        free(images);
+        return NULL;
+    }
+    if (idims[0] != ldims[0]) {
+        sg_set_error("idx_load: sizes differ: %s holds %lu images but %s holds %lu labels",
+                     images_path, (unsigned long)idims[0], labels_path,
+                     (unsigned long)ldims[0]);
+        free(images);
+        free(labels);
+        return NULL;
+    }
+    sg_dataset *d = calloc(1, sizeof *d);
+    if (!d) {
+        sg_set_error("idx_load: %s: out of memory", images_path);
+        free(images);
+        free(labels);
+        return NULL;
+    }
+    d->images = images;
+    d->labels = labels;
+    d->n = (int)idims[0];
+    d->rows = (int)idims[1];
+    d->cols = (int)idims[2];
+    int max_label = 0;
+    for (int i = 0; i < d->n; i++)
+        max_label = labels[i] > max_label ? labels[i] : max_label;
+    d->n_classes = max_label + 1 > IDX_MNIST_CLASSES ? max_label + 1 : IDX_MNIST_CLASSES;
+    return d;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Writing */
+
+static bool ends_with_gz(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 3 && strcmp(path + n - 3, ".gz") == 0;
+}
+
+/* Write one IDX ubyte file: header with ndim dims, then `bytes` of data. */
+static int save_file(const char *path, int ndim, const uint32_t *dims, const uint8_t *data,
+                     size_t bytes)
+{
+    unsigned char h[16];
+    h[0] = 0;
+    h[1] = 0;
+    h[2] = IDX_TYPE_UBYTE;
+    h[3] = (unsigned char)ndim;
+    for (int i = 0; i < ndim; i++) {
+        h[4 + 4 * i] = (unsigned char)(dims[i] >> 24);
+        h[5 + 4 * i] = (unsigned char)(dims[i] >> 16);
+        h[6 + 4 * i] = (unsigned char)(dims[i] >> 8);
+        h[7 + 4 * i] = (unsigned char)dims[i];
+    }
+    size_t header_bytes = 4 + 4 * (size_t)ndim;
+    if (ends_with_gz(path)) {
+#ifdef SG_HAVE_ZLIB
+        gzFile gz = gzopen(path, "wb");
+        if (!gz) {
+            sg_set_error("idx_save: %s: cannot open for writing: %s", path,
+                         errno ? strerror(errno) : "out of memory");
+            return -1;
+        }
+        bool ok = gzwrite(gz, h, (unsigned)header_bytes) == (int)header_bytes;
+        for (size_t done = 0; ok && done < bytes;) {
+            size_t chunk = bytes - done < (1u << 30) ? bytes - done : (1u << 30);
+            ok = gzwrite(gz, data + done, (unsigned)chunk) == (int)chunk;
+            done += chunk;
+        }
+        int code = Z_OK;
+        const char *why = ok ? "" : gzerror(gz, &code);
+        char reason[128];
+        snprintf(reason, sizeof reason, "%s", code == Z_ERRNO ? strerror(errno) : why);
+        if (gzclose(gz) != Z_OK && ok) {
+            ok = false;
+            snprintf(reason, sizeof reason, "error on close");
+        }
+        if (!ok) {
+            sg_set_error("idx_save: %s: write failed: %s", path, reason);
+            return -1;
+        }
+        return 0;
+#else
+        sg_set_error("idx_save: %s: cannot write gzip: ScratchGrad was built without zlib",
+                     path);
+        return -1;
+#endif
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        sg_set_error("idx_save: %s: cannot open for writing: %s", path, strerror(errno));
+        return -1;
+    }
+    bool ok = fwrite(h, 1, header_bytes, f) == header_bytes &&
+              fwrite(data, 1, bytes, f) == bytes;
+    int err = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok) {
+        sg_set_error("idx_save: %s: write failed: %s", path, strerror(err));
+        return -1;
+    }
+    return 0;
+}
+
+int sg_idx_save(const sg_dataset *d, const char *images_path, const char *labels_path)
+{
+    if (!d || !images_path || !labels_path) {
+        sg_set_error("idx_save: NULL %s", !d ? "dataset" : "path");
+        return -1;
+    }
+    if (d->n < 1 || d->rows < 1 || d->cols < 1) {
+        sg_set_error("idx_save: %s: cannot write %d images of %dx%d (IDX files here need "
+                     "at least one image)",
+                     images_path, d->n, d->rows, d->cols);
+        return -1;
+    }
+    uint32_t idims[3] = {(uint32_t)d->n, (uint32_t)d->rows, (uint32_t)d->cols};
+    uint32_t ldims[1] = {(uint32_t)d->n};
+    size_t pixels = (size_t)d->n * (size_t)d->rows * (size_t)d->cols;
+    if (save_file(images_path, 3, idims, d->images, pixels) != 0)
+        return -1;
+    return save_file(labels_path, 1, ldims, d->labels, (size_t)d->n);
+}
+
+/* ------------------------------------------------------------------------- */
+/* MNIST layout */
+
+/* Put dir/name or dir/name.gz (the first that exists) into out. */
+static int find_file(const char *dir, const char *name, char *out, size_t cap)
+{
+    static const char *const suffixes[] = {"", ".gz"};
+    for (int i = 0; i < 2; i++) {
+        int len = snprintf(out, cap, "%s/%s%s", dir, name, suffixes[i]);
+        if (len < 0 || (size_t)len >= cap) {
+            sg_set_error("mnist_load: %s: directory name too long", dir);
+            return -1;
+        }
+        struct stat st;
+        if (stat(out, &st) == 0)
+            return 0;
+    }
+    sg_set_error("mnist_load: %s: found neither %s nor %s.gz there", dir, name, name);
+    return -1;
+}
+
+sg_dataset *sg_mnist_load(const char *dir, bool train)
+{
+    if (!dir) {
+        sg_set_error("mnist_load: NULL directory");
+        return NULL;
+    }
+    const char *set = train ? "train" : "t10k";
+    char images_name[64], labels_name[64];
+    snprintf(images_name, sizeof images_name, "%s-images-idx3-ubyte", set);
+    snprintf(labels_name, sizeof labels_name, "%s-labels-idx1-ubyte", set);
+    size_t cap = strlen(dir) + 80;
+    char *images = malloc(cap), *labels = malloc(cap);
+    sg_dataset *d = NULL;
+    if (!images || !labels)
+        sg_set_error("mnist_load: %s: out of memory", dir);
+    else if (find_file(dir, images_name, images, cap) == 0 &&
+             find_file(dir, labels_name, labels, cap) == 0)
+        d = sg_idx_load(images, labels);
+    free(images);
+    free(labels);
+    return d;
+}
