@@ -144,6 +144,41 @@ static int accumulate(sg_tensor *x, sg_tensor *g, bool create, bool fresh)
     return 0;
 }
 
+static void trace_values(FILE *f, const sg_tensor *t)
+{
+    size_t n = t->size < 6 ? t->size : 6;
+    fputs(t->size == 1 ? "" : "[", f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%.6g", i ? " " : "", t->data[i]);
+    fputs(t->size > n ? " ...]" : t->size == 1 ? "" : "]", f);
+}
+
+static void trace_node(FILE *f, const sg_tensor *t)
+{
+    if (t->name[0])
+        fprintf(f, "%s", t->name);
+    else
+        fprintf(f, "#%u", (unsigned)t->id);
+}
+
+/* One line per node for learners: what arrives, what each input receives. */
+static void trace_step(FILE *f, const sg_tensor *t, sg_tensor *const *gx)
+{
+    fprintf(f, "backward %-8s ", sg_op_table[t->op].name);
+    trace_node(f, t);
+    fputs(": dout = ", f);
+    trace_values(f, t->grad);
+    for (int k = 0; k < t->n_in; k++) {
+        if (!gx[k])
+            continue;
+        fputs(k ? ", d " : "  ->  d ", f);
+        trace_node(f, t->in[k]);
+        fputs(" += ", f);
+        trace_values(f, gx[k]);
+    }
+    fputc('\n', f);
+}
+
 typedef struct saved_grad {
     sg_tensor *grad;
     bool owned;
@@ -239,6 +274,8 @@ static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *c
         }
         uint32_t first_id = sg_tl_next_id + 1;
         sg_op_table[t->op].backward(t, t->grad, gx);
+        if (opts->trace)
+            trace_step(opts->trace, t, gx);
         for (int k = 0; k < t->n_in && rc == 0; k++) {
             if (!t->in[k]->requires_grad)
                 continue;

@@ -146,6 +146,7 @@ void sg_tensor_free(sg_tensor *x);
 
 /* ------------------------------------------------------------------------- */
 /** @name Access */
+/** Number of dims (0 for a scalar); -1 for NULL. */
 int sg_ndim(const sg_tensor *x);
 /** Pointer to the shape array (ndim ints). */
 const int *sg_shape(const sg_tensor *x);
@@ -168,6 +169,7 @@ void sg_zero_grad(sg_tensor *x);
 sg_tensor *sg_param(sg_tensor *x);
 /** Set or clear requires_grad on a leaf. Returns x. */
 sg_tensor *sg_set_requires_grad(sg_tensor *x, bool on);
+/** True if x requires a gradient (a parameter or a recorded result). */
 bool sg_requires_grad(const sg_tensor *x);
 /** True if x was produced by a recorded op (it has a history). */
 bool sg_has_history(const sg_tensor *x);
@@ -175,6 +177,7 @@ bool sg_has_history(const sg_tensor *x);
 const char *sg_op_name_of(const sg_tensor *x);
 /** Give x a label for tracing and DOT export (copied, up to 31 chars). */
 sg_tensor *sg_set_name(sg_tensor *x, const char *name);
+/** x's label ("" if none). */
 const char *sg_name(const sg_tensor *x);
 /** True if the shapes are equal. */
 bool sg_same_shape(const sg_tensor *a, const sg_tensor *b);
@@ -209,6 +212,7 @@ void sg_release_memory(void);
 /** Turn recording on or off; returns the previous setting. With it off (the
  *  no-grad mode) ops compute but record nothing. */
 bool sg_set_grad_enabled(bool on);
+/** True while ops record (the default). */
 bool sg_is_grad_enabled(void);
 
 /* ------------------------------------------------------------------------- */
@@ -315,6 +319,8 @@ typedef struct sg_backward_opts {
     sg_tensor *grad;   /**< seed dy; NULL means 1 for a one-element y */
     bool retain_graph; /**< keep the graph for another backward */
     bool create_graph; /**< record the backward pass (higher-order grads) */
+    FILE *trace;       /**< if set, print each node's step: dy and what it
+                            passes to each input (for learners) */
 } sg_backward_opts;
 /** Reverse-mode backward from y. Gradients accumulate into every tensor
  *  that requires a gradient (leaves and intermediate nodes alike) until
@@ -365,7 +371,9 @@ int sg_write_dot(FILE *f, sg_tensor *y);
 
 /* ------------------------------------------------------------------------- */
 /** @name The op table (introspection, for tests and tools) */
+/** Number of primitives in the op table (the leaf included). */
 int sg_op_count(void);
+/** Name of op number `op` (0 .. sg_op_count()-1), "?" if out of range. */
 const char *sg_op_name(int op);
 
 #ifdef __cplusplus

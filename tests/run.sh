@@ -1,0 +1,16 @@
+#!/bin/sh
+# The README's test command: install, build, and pass every test — plain,
+# then under AddressSanitizer + UndefinedBehaviorSanitizer, then valgrind.
+set -e
+cd "$(dirname "$0")/.."
+sh .ci/deps.sh
+[ -d build ] || meson setup build
+meson compile -C build
+meson test -C build --print-errorlogs
+
+[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
+meson compile -C build-asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs
+
+meson test -C build --setup valgrind --print-errorlogs
