@@ -91,6 +91,7 @@ bool sg_set_nan_check(bool on);
 /** @name Random numbers
  *  A small seeded generator (PCG32): the same seed gives the same numbers on
  *  every machine. */
+/** A PCG32 generator state; seed it with sg_rng_seed(). */
 typedef struct sg_rng {
     uint64_t state; /**< internal */
     uint64_t inc;   /**< internal */
@@ -299,9 +300,12 @@ sg_tensor *sg_matmul_t(sg_tensor *a, sg_tensor *b, bool trans_a, bool trans_b);
 /** @name Convolution helpers */
 /** Window geometry for unfold/fold. */
 typedef struct sg_window {
-    int kh, kw;      /**< kernel height, width */
-    int sh, sw;      /**< stride (0 means 1) */
-    int ph, pw;      /**< zero padding on each side */
+    int kh;          /**< kernel height */
+    int kw;          /**< kernel width */
+    int sh;          /**< vertical stride (0 means 1) */
+    int sw;          /**< horizontal stride (0 means 1) */
+    int ph;          /**< padding rows on top and bottom */
+    int pw;          /**< padding columns on left and right */
     float pad_value; /**< value read outside the input (0 for conv, -inf for max pooling) */
 } sg_window;
 /** Output spatial size: (H + 2P - K) / S + 1, or -1 if the window does not fit. */
@@ -315,6 +319,7 @@ sg_tensor *sg_fold(sg_tensor *cols, int n, int c, int h, int w_, sg_window w);
 
 /* ------------------------------------------------------------------------- */
 /** @name Backward */
+/** Options of sg_backward() and sg_grad_of(); zero-initialise for defaults. */
 typedef struct sg_backward_opts {
     sg_tensor *grad;   /**< seed dy; NULL means 1 for a one-element y */
     bool retain_graph; /**< keep the graph for another backward */
@@ -336,12 +341,14 @@ int sg_grad_of(sg_tensor *y, sg_tensor *const *xs, int n, sg_tensor **grads,
 /** @name Gradient checking */
 /** A user function of tensors: returns the output (any shape) or NULL. */
 typedef sg_tensor *(*sg_fn)(sg_tensor *const *inputs, int n, void *ctx);
+/** Options of sg_gradcheck(); zero fields take the defaults. */
 typedef struct sg_gradcheck_opts {
     double eps;  /**< central-difference step (default 1e-3) */
     double atol; /**< absolute tolerance (default 1e-3) */
     double rtol; /**< relative tolerance (default 1e-2) */
     bool verbose; /**< print a line per input */
 } sg_gradcheck_opts;
+/** What sg_gradcheck() found: the worst element and a summary. */
 typedef struct sg_gradcheck_report {
     bool ok;           /**< every element within atol + rtol*|numeric| */
     int input;         /**< worst element: which input */
