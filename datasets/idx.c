@@ -153,6 +153,7 @@ static int stream_open(idx_stream *s, const char *path)
     fclose(s->f);
     s->f = NULL;
 #ifdef SG_HAVE_ZLIB
+    errno = 0;
     s->gz = gzopen(path, "rb");
     if (!s->gz) {
         sg_set_error("idx_load: %s: cannot open as gzip: %s", path,
@@ -169,6 +170,18 @@ static int stream_open(idx_stream *s, const char *path)
 #endif
 }
 
+#ifdef SG_HAVE_ZLIB
+/* zlib's reason for the last error, without the "path: " it puts first. */
+static const char *gz_reason(gzFile gz, const char *path, int *code)
+{
+    const char *why = gzerror(gz, code);
+    size_t n = strlen(path);
+    if (strncmp(why, path, n) == 0 && why[n] == ':' && why[n + 1] == ' ')
+        why += n + 2;
+    return *code == Z_ERRNO ? strerror(errno) : why;
+}
+#endif
+
 /* Read up to n bytes; returns the count read (short at end of data), or -1
  * with a message on a read error or corrupt gzip data. */
 static int64_t stream_read(idx_stream *s, void *buf, size_t n)
@@ -181,9 +194,8 @@ static int64_t stream_read(idx_stream *s, void *buf, size_t n)
             int got = gzread(s->gz, (char *)buf + done, (unsigned)chunk);
             if (got < 0 || (got == 0 && !gzeof(s->gz))) {
                 int code = Z_OK;
-                const char *why = gzerror(s->gz, &code);
-                sg_set_error("idx_load: %s: corrupt gzip data: %s", s->path,
-                             code == Z_ERRNO ? strerror(errno) : why);
+                const char *why = gz_reason(s->gz, s->path, &code);
+                sg_set_error("idx_load: %s: corrupt or truncated gzip data: %s", s->path, why);
                 return -1;
             }
             if (got == 0)
@@ -192,7 +204,7 @@ static int64_t stream_read(idx_stream *s, void *buf, size_t n)
         }
         /* A gzip stream cut short reads as a short count plus an error. */
         int code = Z_OK;
-        const char *why = gzerror(s->gz, &code);
+        const char *why = gz_reason(s->gz, s->path, &code);
         if (code != Z_OK && code != Z_STREAM_END) {
             sg_set_error("idx_load: %s: corrupt or truncated gzip data: %s", s->path, why);
             return -1;
@@ -304,8 +316,9 @@ static uint8_t *read_payload(idx_stream *s, uint64_t want, size_t header_bytes,
             return NULL;
         }
     }
-    /* Grow as the data arrives (see the note at the top). */
-    size_t cap = want < ((size_t)1 << 20) ? (size_t)want : ((size_t)1 << 20);
+    /* A plain file's size is checked: reserve it at once. A gzip file's
+     * buffer grows as the data arrives (see the note at the top). */
+    size_t cap = !s->is_gz || want < ((size_t)1 << 20) ? (size_t)want : ((size_t)1 << 20);
     size_t done = 0;
     uint8_t *buf = malloc(cap + 1);
     if (!buf)
@@ -458,9 +471,8 @@ static int save_file(const char *path, int ndim, const uint32_t *dims, const uin
             done += chunk;
         }
         int code = Z_OK;
-        const char *why = ok ? "" : gzerror(gz, &code);
         char reason[128];
-        snprintf(reason, sizeof reason, "%s", code == Z_ERRNO ? strerror(errno) : why);
+        snprintf(reason, sizeof reason, "%s", ok ? "" : gz_reason(gz, path, &code));
         if (gzclose(gz) != Z_OK && ok) {
             ok = false;
             snprintf(reason, sizeof reason, "error on close");
