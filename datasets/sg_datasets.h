@@ -76,7 +76,8 @@ typedef struct sg_dataset {
     uint8_t *images; /**< (n, rows, cols) pixels 0..255, row-major; owned */
     uint8_t *labels; /**< (n) class of each image, < n_classes; owned */
     int n;           /**< number of images (>= 1 when loaded from files) */
-    int rows, cols;  /**< image height and width (28, 28 for MNIST) */
+    int rows;        /**< image height (28 for MNIST) */
+    int cols;        /**< image width (28 for MNIST) */
     int n_classes;   /**< width of one-hot labels: 10, or max label + 1 if larger */
 } sg_dataset;
 
@@ -170,8 +171,10 @@ sg_tensor *sg_take_rows(sg_tensor *x, const int *idx, int count);
  *  the last batch of an epoch holds the n % batch left over, unless
  *  drop_last skips it. No memory is allocated after sg_loader_new(). */
 
+/** An epoch-by-epoch batch index generator (opaque). */
 typedef struct sg_loader sg_loader;
 
+/** Options of sg_loader_new(). */
 typedef struct sg_loader_opts {
     int batch;      /**< samples per batch, >= 1 */
     bool shuffle;   /**< a new random order every epoch; else 0, 1, ..., n-1 */
