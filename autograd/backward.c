@@ -110,6 +110,15 @@ static int accumulate(sg_tensor *x, sg_tensor *g, bool create, bool fresh)
         return -1;
     }
     if (create) {
+        if (x->grad && x->grad_owned && !x->grad->arena) {
+            /* a persistent tensor's heap buffer from an earlier backward: the
+             * recorded sum needs its values, in the scope, not the buffer */
+            sg_tensor *old = sg_copy(x->grad);
+            if (!old)
+                return -1;
+            sg_tensor_free(x->grad);
+            x->grad = old;
+        }
         sg_tensor *sum = x->grad ? sg_add(x->grad, g) : g;
         if (!sum)
             return -1;
@@ -184,9 +193,28 @@ typedef struct saved_grad {
     bool owned;
 } saved_grad;
 
-/* The common engine of sg_backward and sg_grad_of. With xs, every node's
- * .grad is saved and restored around the pass, and xs' gradients are
- * returned in grads[]. */
+/* After a pass: t->grad holds this pass's gradient (or NULL); add the
+ * gradient t had before the pass back into it. */
+static int merge_grad(sg_tensor *t, const saved_grad *before, bool create)
+{
+    sg_tensor *g = t->grad;
+    bool g_owned = t->grad_owned;
+    t->grad = before->grad;
+    t->grad_owned = before->owned;
+    if (!g)
+        return 0;
+    int rc = accumulate(t, g, create, false);
+    if (g_owned && !g->arena) /* a heap buffer of a persistent node, now added in */
+        sg_tensor_free(g);
+    return rc;
+}
+
+/* The common engine of sg_backward and sg_grad_of.
+ * A node's backward must see only the gradient of this pass, not what an
+ * earlier backward (with retain_graph, or through a shared subgraph) left in
+ * its .grad: so the .grad of every non-leaf node is set aside during the pass
+ * and added back after it. With xs, every node's .grad (leaves too) is saved
+ * and restored unchanged, and xs' gradients are returned in grads[]. */
 static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *const *xs, int nx,
                         sg_tensor **grads)
 {
@@ -233,23 +261,23 @@ static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *c
             return -1;
         }
     }
-    saved_grad *saved = NULL;
-    if (xs) {
-        saved = sg_scope_alloc((size_t)n * sizeof *saved);
-        if (!saved) {
-            sg_set_error("backward: out of memory");
-            return -1;
-        }
-        for (int i = 0; i < n; i++) {
-            saved[i].grad = order[i]->grad;
-            saved[i].owned = order[i]->grad_owned;
-            order[i]->grad = NULL;
-        }
-    }
     /* order[] stays valid below: backward ops never walk the graph */
     bool opened = !create && sg_scope_depth() == 0;
     if (opened)
         sg_scope_begin();
+    saved_grad *saved = sg_scope_alloc((size_t)n * sizeof *saved);
+    if (!saved) {
+        sg_set_error("backward: out of memory");
+        if (opened)
+            sg_scope_end();
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        saved[i].grad = order[i]->grad;
+        saved[i].owned = order[i]->grad_owned;
+        if (xs || order[i]->op != SG_OP_LEAF)
+            order[i]->grad = NULL;
+    }
     bool prev_mode = sg_set_grad_enabled(create);
     bool prev_local = grads_local;
     grads_local = xs != NULL;
@@ -301,6 +329,12 @@ static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *c
             order[i]->grad = saved[i].grad;
             order[i]->grad_owned = saved[i].owned;
         }
+    } else {
+        bool prev = sg_set_grad_enabled(create);
+        for (int i = 0; i < n; i++)
+            if (order[i]->op != SG_OP_LEAF && saved[i].grad && merge_grad(order[i], &saved[i], create) < 0)
+                rc = -1;
+        sg_set_grad_enabled(prev);
     }
     if (opened)
         sg_scope_end();

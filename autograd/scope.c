@@ -286,7 +286,7 @@ void sg_tensor_free(sg_tensor *x)
 {
     if (!x || x->arena)
         return;
-    if (x->grad && !x->grad->arena)
+    if (x->grad && x->grad_owned && !x->grad->arena) /* not a user's seed */
         sg_tensor_free(x->grad);
     if (x->owns_data)
         free(x->data);

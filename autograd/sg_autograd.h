@@ -377,6 +377,13 @@ void sg_trace(FILE *f, sg_tensor *y);
 int sg_write_dot(FILE *f, sg_tensor *y);
 
 /* ------------------------------------------------------------------------- */
+/** @name Threads */
+/** Use n threads in kernels (OpenMP) and in the BLAS, where built with them;
+ *  n <= 0 means all cores. Returns the number now in use (1 without
+ *  threading support). */
+int sg_set_threads(int n);
+
+/* ------------------------------------------------------------------------- */
 /** @name The op table (introspection, for tests and tools) */
 /** Number of primitives in the op table (the leaf included). */
 int sg_op_count(void);

@@ -121,7 +121,8 @@ sg_tensor *sg_from_data(const float *data, int ndim, const int *shape)
         return NULL;
     if (!data && t->size) {
         sg_set_error("from_data: NULL data for %zu elements", t->size);
-        return NULL; /* an arena tensor is reclaimed with its scope */
+        sg_tensor_free(t); /* a heap one; an arena one is reclaimed with its scope */
+        return NULL;
     }
     if (t->size)
         memcpy(t->data, data, t->size * sizeof(float));
@@ -288,10 +289,12 @@ bool sg_same_shape(const sg_tensor *a, const sg_tensor *b)
 
 static void print_value(FILE *f, float v)
 {
-    if (v == (float)(long)v && fabsf(v) < 1e7f)
-        fprintf(f, "%ld.", (long)v);
+    /* whole numbers as NumPy writes them ("2.", "-0."); the range test comes
+     * first so NaN/Inf never reach a float-to-integer conversion */
+    if (fabsf(v) < 1e7f && v == truncf(v))
+        fprintf(f, "%.0f.", (double)v);
     else
-        fprintf(f, "%.6g", v);
+        fprintf(f, "%.6g", (double)v);
 }
 
 static void print_rec(FILE *f, const sg_tensor *x, int dim, size_t off, int indent)
@@ -307,16 +310,7 @@ static void print_rec(FILE *f, const sg_tensor *x, int dim, size_t off, int inde
     bool elide = x->size > 1000 && n > 6; /* NumPy's summarising rule */
     fputc('[', f);
     for (int i = 0; i < n; i++) {
-        if (elide && i == 3) {
-            fputs(dim == x->ndim - 1 ? " ..." : "\n ...", f);
-            i = n - 4;
-            if (dim == x->ndim - 1)
-                continue;
-            fputc('\n', f);
-            for (int k = 0; k < indent + 1; k++)
-                fputc(' ', f);
-            continue;
-        }
+        bool skip = elide && i == 3; /* "..." stands for elements 3 .. n-4 */
         if (i) {
             if (dim == x->ndim - 1) {
                 fputc(' ', f);
@@ -326,6 +320,11 @@ static void print_rec(FILE *f, const sg_tensor *x, int dim, size_t off, int inde
                 for (int k = 0; k < indent + 1; k++)
                     fputc(' ', f);
             }
+        }
+        if (skip) {
+            fputs("...", f);
+            i = n - 4;
+            continue;
         }
         print_rec(f, x, dim + 1, off + (size_t)i * stride, indent + 1);
     }
@@ -386,6 +385,7 @@ sg_tensor *sg_check_finite(sg_tensor *y, const char *op, sg_tensor *const *in, i
         bad++;
     sg_set_error("%s: produced %s at index %zu of a %s result from finite inputs", op,
                  isnan(y->data[bad]) ? "NaN" : "Inf", bad, sg_shape_str(y, b, sizeof b));
+    sg_tensor_free(y); /* not recorded yet; a heap result would leak */
     return NULL;
 }
 
@@ -408,6 +408,7 @@ sg_tensor *sg_record(sg_tensor *y, enum sg_op op, sg_tensor *const *in, int n)
                                    : malloc((size_t)n * sizeof *arr);
         if (!arr) {
             sg_set_error("%s: out of memory recording %d inputs", sg_op_table[op].name, n);
+            sg_tensor_free(y);
             return NULL;
         }
         y->in = arr;
