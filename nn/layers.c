@@ -1,0 +1,254 @@
+/*
+ * layers.c — the layers as functions of tensors: linear (affine), conv2d,
+ * max/average pooling, global average pooling, residual addition, dropout,
+ * batch normalisation. Each checks its shapes, then composes primitives.
+ *
+ *   conv2d:  cols = unfold(x)                    (N*OH*OW, C*KH*KW)
+ *            y    = cols @ reshape(W, FN, -1)^T   (N*OH*OW, FN)   [+ b]
+ *            out  = permute(reshape(y, N,OH,OW,FN), 0,3,1,2)
+ *   pooling: each channel is its own image: reshape x to (N*C,1,H,W),
+ *            unfold to (N*C*OH*OW, K*K), reduce axis 1 (max or mean); the
+ *            rows are already ordered (n, c, oh, ow), so a reshape to
+ *            (N,C,OH,OW) finishes (no transpose, unlike the book's im2col).
+ *   batchnorm: statistics over axis 0 of (N,D), or axes 0,2,3 of (N,C,H,W),
+ *            kept as (1,D) / (1,C,1,1) so they broadcast back.
+ *
+ * The running statistics of batch normalisation are plain buffers updated
+ * in place from the batch's values; they are not part of any graph.
+ */
+#include "nn_internal.h"
+
+#include <math.h>
+
+sg_tensor *sg_linear(sg_tensor *x, sg_tensor *W, sg_tensor *b)
+{
+    if (!x || !W)
+        return sg_nn_null("linear");
+    char bx[96], bw[96], bb[96];
+    if (sg_ndim(W) != 2) {
+        sg_set_error("linear: weight %s must be (in,out)", SG_NN_SHAPE(W, bw));
+        return NULL;
+    }
+    if (sg_ndim(x) < 1 || sg_dim(x, -1) != sg_dim(W, 0)) {
+        sg_set_error("linear: input %s and weight %s do not align", SG_NN_SHAPE(x, bx), SG_NN_SHAPE(W, bw));
+        return NULL;
+    }
+    if (b && (sg_ndim(b) != 1 || sg_dim(b, 0) != sg_dim(W, 1))) {
+        sg_set_error("linear: bias %s does not match weight %s (expected (%d))", SG_NN_SHAPE(b, bb),
+                     SG_NN_SHAPE(W, bw), sg_dim(W, 1));
+        return NULL;
+    }
+    if (sg_ndim(x) == 1) { /* one sample: (in) -> (1,in) -> (out) */
+        int row[2] = {1, sg_dim(x, 0)}, out = sg_dim(W, 1);
+        sg_tensor *y = sg_matmul(sg_reshape(x, 2, row), W);
+        return sg_reshape(b ? sg_add(y, b) : y, 1, &out);
+    }
+    sg_tensor *y = sg_matmul(x, W);
+    return b ? sg_add(y, b) : y;
+}
+
+sg_tensor *sg_conv2d(sg_tensor *x, sg_tensor *W, sg_tensor *b, int stride, int pad)
+{
+    if (!x || !W)
+        return sg_nn_null("conv2d");
+    char bx[96], bw[96], bb[96];
+    if (sg_ndim(x) != 4 || sg_ndim(W) != 4) {
+        sg_set_error("conv2d: input %s must be (N,C,H,W) and weight %s (FN,C,KH,KW)", SG_NN_SHAPE(x, bx),
+                     SG_NN_SHAPE(W, bw));
+        return NULL;
+    }
+    const int N = sg_dim(x, 0), C = sg_dim(x, 1), H = sg_dim(x, 2), Wd = sg_dim(x, 3);
+    const int FN = sg_dim(W, 0), KH = sg_dim(W, 2), KW = sg_dim(W, 3);
+    if (sg_dim(W, 1) != C) {
+        sg_set_error("conv2d: input %s has %d channels but weight %s expects %d", SG_NN_SHAPE(x, bx), C,
+                     SG_NN_SHAPE(W, bw), sg_dim(W, 1));
+        return NULL;
+    }
+    if (b && (sg_ndim(b) != 1 || sg_dim(b, 0) != FN)) {
+        sg_set_error("conv2d: bias %s does not match weight %s (expected (%d))", SG_NN_SHAPE(b, bb),
+                     SG_NN_SHAPE(W, bw), FN);
+        return NULL;
+    }
+    if (stride < 1 || pad < 0) {
+        sg_set_error("conv2d: stride %d must be >= 1 and padding %d >= 0", stride, pad);
+        return NULL;
+    }
+    const int OH = sg_window_out(H, KH, stride, pad), OW = sg_window_out(Wd, KW, stride, pad);
+    if (OH <= 0 || OW <= 0) {
+        sg_set_error("conv2d: a %dx%d kernel with stride %d and padding %d does not fit input %s", KH, KW,
+                     stride, pad, SG_NN_SHAPE(x, bx));
+        return NULL;
+    }
+    sg_window w = {.kh = KH, .kw = KW, .sh = stride, .sw = stride, .ph = pad, .pw = pad, .pad_value = 0.f};
+    int wflat[2] = {FN, C * KH * KW}, nhwc[4] = {N, OH, OW, FN}, to_nchw[4] = {0, 3, 1, 2};
+    sg_tensor *y = sg_matmul_t(sg_unfold(x, w), sg_reshape(W, 2, wflat), false, true);
+    if (b)
+        y = sg_add(y, b);
+    return sg_permute(sg_reshape(y, 4, nhwc), to_nchw);
+}
+
+static sg_tensor *pool(const char *op, sg_tensor *x, int k, int stride, int pad, bool is_max)
+{
+    if (!x)
+        return sg_nn_null(op);
+    char bx[96];
+    if (sg_ndim(x) != 4) {
+        sg_set_error("%s: input %s must be (N,C,H,W)", op, SG_NN_SHAPE(x, bx));
+        return NULL;
+    }
+    if (stride <= 0)
+        stride = k;
+    if (k < 1 || pad < 0 || pad > k / 2) {
+        sg_set_error("%s: window %d needs k >= 1 and padding %d in [0, k/2]", op, k, pad);
+        return NULL;
+    }
+    const int N = sg_dim(x, 0), C = sg_dim(x, 1), H = sg_dim(x, 2), W = sg_dim(x, 3);
+    const int OH = sg_window_out(H, k, stride, pad), OW = sg_window_out(W, k, stride, pad);
+    if (OH <= 0 || OW <= 0) {
+        sg_set_error("%s: a %dx%d window with stride %d and padding %d does not fit input %s", op, k, k,
+                     stride, pad, SG_NN_SHAPE(x, bx));
+        return NULL;
+    }
+    /* padding must never win a max: it reads -inf (0 for the average) */
+    sg_window w = {.kh = k, .kw = k, .sh = stride, .sw = stride, .ph = pad, .pw = pad,
+                   .pad_value = is_max && pad > 0 ? -INFINITY : 0.f};
+    int planes[4] = {N * C, 1, H, W}, out[4] = {N, C, OH, OW}, axis = 1;
+    sg_tensor *cols = sg_unfold(sg_reshape(x, 4, planes), w); /* (N*C*OH*OW, k*k) */
+    sg_tensor *r = is_max ? sg_max(cols, &axis, 1, false) : sg_mean(cols, &axis, 1, false);
+    return sg_reshape(r, 4, out);
+}
+
+sg_tensor *sg_max_pool2d(sg_tensor *x, int k, int stride, int pad)
+{
+    return pool("max_pool2d", x, k, stride, pad, true);
+}
+
+sg_tensor *sg_avg_pool2d(sg_tensor *x, int k, int stride, int pad)
+{
+    return pool("avg_pool2d", x, k, stride, pad, false);
+}
+
+sg_tensor *sg_global_avg_pool2d(sg_tensor *x)
+{
+    if (!x)
+        return sg_nn_null("global_avg_pool2d");
+    char bx[96];
+    if (sg_ndim(x) != 4 || sg_dim(x, 2) * sg_dim(x, 3) == 0) {
+        sg_set_error("global_avg_pool2d: input %s must be (N,C,H,W) with H, W >= 1", SG_NN_SHAPE(x, bx));
+        return NULL;
+    }
+    int axes[2] = {2, 3};
+    return sg_mean(x, axes, 2, false);
+}
+
+sg_tensor *sg_residual_add(sg_tensor *x, sg_tensor *fx)
+{
+    if (!x || !fx)
+        return sg_nn_null("residual_add");
+    if (!sg_same_shape(x, fx)) {
+        char bx[96], bf[96];
+        sg_set_error("residual_add: shortcut %s and branch %s differ in shape", SG_NN_SHAPE(x, bx),
+                     SG_NN_SHAPE(fx, bf));
+        return NULL;
+    }
+    return sg_add(x, fx);
+}
+
+sg_tensor *sg_dropout(sg_tensor *x, float p, bool training, sg_rng *rng)
+{
+    if (!x)
+        return sg_nn_null("dropout");
+    if (!(p >= 0.f && p <= 1.f)) {
+        sg_set_error("dropout: drop probability %g is outside [0, 1]", p);
+        return NULL;
+    }
+    if (!training || p == 0.f)
+        return x;
+    if (!rng)
+        rng = sg_default_rng();
+    const double keep = 1.0 - (double)p;
+    const float scale = keep > 0.0 ? (float)(1.0 / keep) : 0.f;
+    sg_tensor *mask = sg_zeros_like(x); /* a constant: mask / keep */
+    float *md = sg_data(mask);
+    if (!md)
+        return NULL;
+    const size_t n = sg_size(x);
+    for (size_t i = 0; i < n; i++)
+        md[i] = sg_rng_uniform(rng) < keep ? scale : 0.f;
+    return sg_mul(x, mask);
+}
+
+/* Check a per-feature vector: NULL is allowed, else shape (C). */
+static bool feature_vec_ok(const char *what, sg_tensor *v, int C, sg_tensor *x)
+{
+    if (!v || (sg_ndim(v) == 1 && sg_dim(v, 0) == C))
+        return true;
+    char bv[96], bx[96];
+    sg_set_error("batch_norm: %s %s does not match the %d features of input %s", what, SG_NN_SHAPE(v, bv),
+                 C, SG_NN_SHAPE(x, bx));
+    return false;
+}
+
+sg_tensor *sg_batch_norm(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_tensor *running_mean,
+                         sg_tensor *running_var, bool training, float momentum, float eps)
+{
+    if (!x)
+        return sg_nn_null("batch_norm");
+    char bx[96];
+    const int nd = sg_ndim(x);
+    if (nd != 2 && nd != 4) {
+        sg_set_error("batch_norm: input %s must be (N,D) or (N,C,H,W)", SG_NN_SHAPE(x, bx));
+        return NULL;
+    }
+    const int C = sg_dim(x, 1);
+    if (!feature_vec_ok("gamma", gamma, C, x) || !feature_vec_ok("beta", beta, C, x) ||
+        !feature_vec_ok("running_mean", running_mean, C, x) ||
+        !feature_vec_ok("running_var", running_var, C, x))
+        return NULL;
+    if (!(eps > 0.f) || !(momentum >= 0.f && momentum <= 1.f)) {
+        sg_set_error("batch_norm: eps %g must be > 0 and momentum %g in [0, 1]", eps, momentum);
+        return NULL;
+    }
+    /* statistics over every axis but 1; kept with size 1 to broadcast */
+    int axes[3] = {0, 2, 3}, n_axes = nd == 2 ? 1 : 3;
+    int vshape[4] = {1, C, 1, 1};
+    size_t count = C ? sg_size(x) / (size_t)C : 0;
+    sg_tensor *xn;
+    if (training) {
+        if (count < 2) {
+            sg_set_error("batch_norm: training needs more than 1 value per feature, input %s has %zu",
+                         SG_NN_SHAPE(x, bx), count);
+            return NULL;
+        }
+        sg_tensor *mu = sg_mean(x, axes, n_axes, true);
+        sg_tensor *xc = sg_sub(x, mu);
+        sg_tensor *var = sg_mean(sg_square(xc), axes, n_axes, true); /* biased */
+        xn = sg_mul(xc, sg_pow(sg_add_scalar(var, eps), -0.5f));
+        if (!xn)
+            return NULL;
+        const float *m = sg_data(mu), *v = sg_data(var);
+        const float unbias = (float)((double)count / (double)(count - 1));
+        float *rm = running_mean ? sg_data(running_mean) : NULL;
+        float *rv = running_var ? sg_data(running_var) : NULL;
+        for (int c = 0; c < C; c++) {
+            if (rm)
+                rm[c] = (1.f - momentum) * rm[c] + momentum * m[c];
+            if (rv)
+                rv[c] = (1.f - momentum) * rv[c] + momentum * v[c] * unbias;
+        }
+    } else {
+        if (!running_mean || !running_var) {
+            sg_set_error("batch_norm: evaluation mode needs running_mean and running_var");
+            return NULL;
+        }
+        sg_tensor *rm = nd == 4 ? sg_reshape(running_mean, 4, vshape) : running_mean;
+        sg_tensor *rv = nd == 4 ? sg_reshape(running_var, 4, vshape) : running_var;
+        xn = sg_mul(sg_sub(x, rm), sg_pow(sg_add_scalar(rv, eps), -0.5f));
+    }
+    sg_tensor *y = xn;
+    if (gamma)
+        y = sg_mul(y, nd == 4 ? sg_reshape(gamma, 4, vshape) : gamma);
+    if (beta)
+        y = sg_add(y, nd == 4 ? sg_reshape(beta, 4, vshape) : beta);
+    return y;
+}

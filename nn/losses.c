@@ -1,0 +1,235 @@
+/*
+ * losses.c — the book's losses as compositions of primitives: sum of
+ * squares, mean squared error, cross-entropy (one-hot targets or class
+ * indices) and softmax-with-loss; plus one-hot and accuracy helpers.
+ *
+ * Shapes: y is (N,K) for a batch of N or (K) for one sample (N = 1).
+ * Targets are one-hot (y's shape) or class indices (N). Indices given as a
+ * tensor are floats (how sg_dataset_labels() hands them out); they are
+ * turned into a one-hot constant, so every cross-entropy is the same
+ * expression -sum(t * log p) / N and no gradient flows to t.
+ */
+#include "nn_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* The book's guard against log(0). */
+#define SG_CE_EPS 1e-7f
+
+static sg_tensor *need_same_shape(const char *op, sg_tensor *y, sg_tensor *t)
+{
+    if (!y || !t)
+        return sg_nn_null(op);
+    if (!sg_same_shape(y, t)) {
+        char by[96], bt[96];
+        sg_set_error("%s: y %s and t %s differ in shape", op, SG_NN_SHAPE(y, by), SG_NN_SHAPE(t, bt));
+        return NULL;
+    }
+    return y;
+}
+
+sg_tensor *sg_sum_squares_loss(sg_tensor *y, sg_tensor *t)
+{
+    if (!need_same_shape("sum_squares_loss", y, t))
+        return NULL;
+    return sg_mul_scalar(sg_sum_all(sg_square(sg_sub(y, t))), 0.5f);
+}
+
+sg_tensor *sg_mse_loss(sg_tensor *y, sg_tensor *t)
+{
+    if (!need_same_shape("mse_loss", y, t))
+        return NULL;
+    if (sg_size(y) == 0) {
+        sg_set_error("mse_loss: empty inputs have no mean");
+        return NULL;
+    }
+    return sg_mean_all(sg_square(sg_sub(y, t)));
+}
+
+/* N and K of a prediction (N,K) or (K); -1 with a message otherwise. */
+static int batch_dims(const char *op, sg_tensor *y, int *N, int *K)
+{
+    char b[96];
+    if (sg_ndim(y) == 1) {
+        *N = 1;
+        *K = sg_dim(y, 0);
+    } else if (sg_ndim(y) == 2) {
+        *N = sg_dim(y, 0);
+        *K = sg_dim(y, 1);
+    } else {
+        sg_set_error("%s: predictions must be (N,K) or (K), got %s", op, SG_NN_SHAPE(y, b));
+        return -1;
+    }
+    if (*N < 1 || *K < 1) {
+        sg_set_error("%s: predictions %s are empty", op, SG_NN_SHAPE(y, b));
+        return -1;
+    }
+    return 0;
+}
+
+/* One-hot constant of y's shape from n integer labels. */
+static sg_tensor *one_hot_like(const char *op, sg_tensor *y, const int *labels, int n)
+{
+    int N, K;
+    if (batch_dims(op, y, &N, &K) < 0)
+        return NULL;
+    if (!labels || n != N) {
+        char b[96];
+        sg_set_error("%s: %d labels for predictions %s (expected %d)", op, labels ? n : 0,
+                     SG_NN_SHAPE(y, b), N);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= K) {
+            sg_set_error("%s: label %d of sample %d is outside [0, %d)", op, labels[i], i, K);
+            return NULL;
+        }
+    }
+    sg_tensor *t = sg_zeros(sg_ndim(y), sg_shape(y));
+    float *d = sg_data(t);
+    if (!d)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        d[(size_t)i * (size_t)K + (size_t)labels[i]] = 1.f;
+    return t;
+}
+
+/* The target as a one-hot (or distribution) tensor of y's shape: t itself
+ * if it has y's shape, else t read as N class indices. */
+static sg_tensor *target_like(const char *op, sg_tensor *y, sg_tensor *t)
+{
+    if (!y || !t)
+        return sg_nn_null(op);
+    if (sg_same_shape(y, t))
+        return t;
+    int N, K;
+    if (batch_dims(op, y, &N, &K) < 0)
+        return NULL;
+    bool indices = sg_ndim(y) == 2 ? (sg_ndim(t) == 1 && sg_dim(t, 0) == N) : sg_size(t) == 1;
+    if (!indices) {
+        char by[96], bt[96];
+        sg_set_error("%s: target %s is neither one-hot like %s nor %d class indices", op,
+                     SG_NN_SHAPE(t, bt), SG_NN_SHAPE(y, by), N);
+        return NULL;
+    }
+    const float *v = sg_data(t);
+    int small[64];
+    int *labels = N <= 64 ? small : malloc((size_t)N * sizeof *labels);
+    if (!labels) {
+        sg_set_error("%s: out of memory for %d labels", op, N);
+        return NULL;
+    }
+    sg_tensor *r = NULL;
+    int i = 0;
+    for (; i < N; i++) {
+        float f = v[i];
+        if (!(f >= 0.f && f < (float)K && f == floorf(f))) {
+            sg_set_error("%s: target %g of sample %d is not a class index in [0, %d)", op, f, i, K);
+            break;
+        }
+        labels[i] = (int)f;
+    }
+    if (i == N)
+        r = one_hot_like(op, y, labels, N);
+    if (labels != small)
+        free(labels);
+    return r;
+}
+
+/* -sum(t * logp) / N */
+static sg_tensor *nll(sg_tensor *logp, sg_tensor *t, int N)
+{
+    return sg_mul_scalar(sg_sum_all(sg_mul(t, logp)), -1.f / (float)N);
+}
+
+sg_tensor *sg_cross_entropy(sg_tensor *y, sg_tensor *t)
+{
+    int N, K;
+    sg_tensor *oh = target_like("cross_entropy", y, t);
+    if (!oh || batch_dims("cross_entropy", y, &N, &K) < 0)
+        return NULL;
+    return nll(sg_log(sg_add_scalar(y, SG_CE_EPS)), oh, N);
+}
+
+sg_tensor *sg_cross_entropy_labels(sg_tensor *y, const int *labels, int n)
+{
+    if (!y)
+        return sg_nn_null("cross_entropy_labels");
+    sg_tensor *oh = one_hot_like("cross_entropy_labels", y, labels, n);
+    return oh ? nll(sg_log(sg_add_scalar(y, SG_CE_EPS)), oh, n) : NULL;
+}
+
+sg_tensor *sg_softmax_cross_entropy(sg_tensor *x, sg_tensor *t)
+{
+    int N, K;
+    sg_tensor *oh = target_like("softmax_cross_entropy", x, t);
+    if (!oh || batch_dims("softmax_cross_entropy", x, &N, &K) < 0)
+        return NULL;
+    return nll(sg_log_softmax(x), oh, N);
+}
+
+sg_tensor *sg_softmax_cross_entropy_labels(sg_tensor *x, const int *labels, int n)
+{
+    if (!x)
+        return sg_nn_null("softmax_cross_entropy_labels");
+    sg_tensor *oh = one_hot_like("softmax_cross_entropy_labels", x, labels, n);
+    return oh ? nll(sg_log_softmax(x), oh, n) : NULL;
+}
+
+sg_tensor *sg_one_hot(const int *labels, int n, int k)
+{
+    if (n < 0 || k < 1 || (n > 0 && !labels)) {
+        sg_set_error("one_hot: bad arguments (%d labels, %d classes)", n, k);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= k) {
+            sg_set_error("one_hot: label %d of sample %d is outside [0, %d)", labels[i], i, k);
+            return NULL;
+        }
+    }
+    int shape[2] = {n, k};
+    sg_tensor *t = sg_zeros(2, shape);
+    float *d = sg_data(t);
+    if (!d)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        d[(size_t)i * (size_t)k + (size_t)labels[i]] = 1.f;
+    return t;
+}
+
+static size_t argmax_row(const float *row, int K)
+{
+    size_t best = 0;
+    for (int j = 1; j < K; j++)
+        if (row[j] > row[best])
+            best = (size_t)j;
+    return best;
+}
+
+float sg_accuracy(sg_tensor *y, sg_tensor *t)
+{
+    if (!y || !t) {
+        sg_nn_null("accuracy");
+        return NAN;
+    }
+    int N, K;
+    if (batch_dims("accuracy", y, &N, &K) < 0)
+        return NAN;
+    bool one_hot = sg_same_shape(y, t);
+    if (!one_hot && sg_size(t) != (size_t)N) {
+        char by[96], bt[96];
+        sg_set_error("accuracy: target %s is neither one-hot like %s nor %d class indices",
+                     SG_NN_SHAPE(t, bt), SG_NN_SHAPE(y, by), N);
+        return NAN;
+    }
+    const float *yd = sg_data(y), *td = sg_data(t);
+    int correct = 0;
+    for (int i = 0; i < N; i++) {
+        size_t pred = argmax_row(yd + (size_t)i * (size_t)K, K);
+        size_t want = one_hot ? argmax_row(td + (size_t)i * (size_t)K, K) : (size_t)(long)td[i];
+        correct += pred == want && (one_hot || td[i] >= 0.f);
+    }
+    return (float)correct / (float)N;
+}
