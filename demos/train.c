@@ -31,11 +31,11 @@
 #include <unistd.h>
 
 typedef struct config {
-    const char *model, *dataset, *optim, *save, *load, *log, *plot;
+    const char *model, *dataset, *optim, *schedule, *save, *load, *log, *plot;
     int epochs, batch, hidden, threads, train_limit;
     float lr, wd;
     unsigned long seed;
-    bool bn, eval_only, quiet;
+    bool bn, eval_only, quiet, augment;
 } config;
 
 static const char *const fashion_names[10] = {"T-shirt", "Trouser", "Pullover", "Dress", "Coat",
@@ -56,10 +56,14 @@ static void usage(FILE *f)
           "  --lr X                   learning rate (default: 0.001 for adam/adamw/rmsprop,\n"
           "                           0.1 for sgd, 0.01 otherwise)\n"
           "  --wd X                   weight decay (L2 in the gradient; decoupled for adamw)\n"
+          "  --schedule none|cosine|step\n"
+          "                           learning rate per epoch: constant (default), cosine\n"
+          "                           annealing to 0, or halved every 5 epochs\n"
           "  --seed N                 seed of initialisation, shuffling, dropout (default 1)\n"
           "  --threads N              threads (default: all cores)\n"
           "  --hidden N               hidden units of mlp (default 100)\n"
           "  --bn                     batch normalization (mlp and deep)\n"
+          "  --augment                shift each training image by up to 2 pixels\n"
           "  --train-limit N          use only the first N training images\n"
           "  --save FILE              save the weights (safetensors) after training\n"
           "  --load FILE              load weights before training / evaluating\n"
@@ -98,7 +102,8 @@ static int parse_float(const char *opt, const char *s, float lo, float hi, float
 
 static int parse_args(int argc, char **argv, config *c)
 {
-    *c = (config){.model = "mlp", .dataset = "fashion", .optim = "adam", .log = "train_log.csv",
+    *c = (config){.model = "mlp", .dataset = "fashion", .optim = "adam", .schedule = "none",
+                  .log = "train_log.csv",
                   .plot = "train_curves.png", .epochs = 10, .batch = 100, .hidden = 100,
                   .threads = 0, .lr = -1.f, .wd = 0.f, .seed = 1};
     for (int i = 1; i < argc; i++) {
@@ -113,6 +118,8 @@ static int parse_args(int argc, char **argv, config *c)
             c->bn = true, takes = false;
         } else if (!strcmp(a, "--eval-only")) {
             c->eval_only = true, takes = false;
+        } else if (!strcmp(a, "--augment")) {
+            c->augment = true, takes = false;
         } else if (!strcmp(a, "--quiet")) {
             c->quiet = true, takes = false;
         } else if (!v) {
@@ -124,6 +131,8 @@ static int parse_args(int argc, char **argv, config *c)
             c->dataset = v;
         } else if (!strcmp(a, "--optim")) {
             c->optim = v;
+        } else if (!strcmp(a, "--schedule")) {
+            c->schedule = v;
         } else if (!strcmp(a, "--save")) {
             c->save = v;
         } else if (!strcmp(a, "--load")) {
@@ -163,6 +172,10 @@ static int parse_args(int argc, char **argv, config *c)
         }
         if (takes)
             i++;
+    }
+    if (strcmp(c->schedule, "none") && strcmp(c->schedule, "cosine") && strcmp(c->schedule, "step")) {
+        fprintf(stderr, "train: unknown schedule '%s' (none, cosine or step)\n", c->schedule);
+        return -1;
     }
     if (strcmp(c->model, "mlp") && strcmp(c->model, "cnn") && strcmp(c->model, "deep")) {
         fprintf(stderr, "train: unknown model '%s' (mlp, cnn or deep)\n", c->model);
@@ -262,7 +275,8 @@ static int load_data(const config *c, sg_dataset **train, sg_dataset **test)
     if (!strcmp(dir, "fashion"))
         dir = SG_FASHION_MNIST_DIR;
     else if (!strcmp(dir, "digits"))
-        dir = SG_MNIST_DIGITS_DIR;
+        dir = access(SG_MNIST_DIGITS_DIR, F_OK) == 0 ? SG_MNIST_DIGITS_DIR
+                                                     : SG_SOURCE_ROOT "/" SG_MNIST_DIGITS_DIR;
     *train = c->eval_only ? NULL : sg_mnist_load(dir, true);
     *test = sg_mnist_load(dir, false);
     if ((!c->eval_only && !*train) || !*test) {
@@ -362,9 +376,35 @@ typedef struct epoch_stats {
     double loss, acc, seconds;
 } epoch_stats;
 
+/* Data augmentation: shift each image of x (B, ..., H, W) by a random
+ * (dy, dx) in [-2, 2]^2, filling with 0 (the background). */
+static void random_shift(sg_tensor *x, sg_rng *rng)
+{
+    int nd = sg_ndim(x), h = sg_dim(x, -2), w = sg_dim(x, -1), b = sg_dim(x, 0);
+    if (nd < 3 || h <= 0 || w <= 0)
+        return;
+    size_t plane = (size_t)h * w, per = sg_size(x) / (size_t)b;
+    float tmp[64 * 64];
+    if (plane > sizeof tmp / sizeof tmp[0])
+        return;
+    float *data = sg_data(x);
+    for (int i = 0; i < b; i++) {
+        int dy = (int)sg_rng_below(rng, 5) - 2, dx = (int)sg_rng_below(rng, 5) - 2;
+        for (size_t p = 0; p < per; p += plane) {
+            float *img = data + (size_t)i * per + p;
+            memcpy(tmp, img, plane * sizeof(float));
+            for (int r = 0; r < h; r++)
+                for (int c = 0; c < w; c++) {
+                    int sr = r - dy, sc = c - dx;
+                    img[r * w + c] = sr >= 0 && sr < h && sc >= 0 && sc < w ? tmp[sr * w + sc] : 0.f;
+                }
+        }
+    }
+}
+
 static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_params, const sg_dataset *d,
                        sg_loader *loader, const sg_batch_opts *bo, const config *c, int epoch,
-                       epoch_stats *st)
+                       sg_rng *rng, epoch_stats *st)
 {
     int *labels = malloc((size_t)c->batch * sizeof *labels);
     if (!labels)
@@ -378,6 +418,8 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
     while ((count = sg_loader_next(loader, &idx)) > 0) {
         sg_scope_begin();
         sg_tensor *x = sg_dataset_images(d, idx, count, bo);
+        if (x && c->augment)
+            random_shift(x, rng);
         sg_dataset_label_ints(d, idx, count, labels);
         sg_tensor *logits = sg_model_forward(m, x);
         sg_tensor *loss = sg_softmax_cross_entropy_labels(logits, labels, count);
@@ -524,9 +566,14 @@ int main(int argc, char **argv)
     printf("training on %d images, testing on %d, batch %d, %s lr %g%s\n", train->n, test->n, c.batch,
            c.optim, sg_optim_lr(opt), c.wd > 0 ? " with weight decay" : "");
     double total_time = 0, test_acc = 0;
+    const float base_lr = sg_optim_lr(opt);
     for (int e = 1; e <= c.epochs; e++) {
         epoch_stats st;
-        if (train_epoch(m, opt, params, n_params, train, loader, &bo, &c, e, &st) < 0)
+        if (!strcmp(c.schedule, "cosine"))
+            sg_optim_set_lr(opt, sg_lr_cosine(base_lr, 0.f, c.epochs, e - 1));
+        else if (!strcmp(c.schedule, "step"))
+            sg_optim_set_lr(opt, sg_lr_step_decay(base_lr, 0.5f, 5, e - 1));
+        if (train_epoch(m, opt, params, n_params, train, loader, &bo, &c, e, &rng, &st) < 0)
             goto done;
         sg_loader_next(loader, &(const int *){NULL}); /* end of epoch: next one reshuffles */
         total_time += st.seconds;
