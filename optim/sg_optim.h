@@ -97,7 +97,7 @@ typedef enum sg_optim_kind {
  *  "0 means default" would not work). Fields a kind does not use are
  *  ignored. */
 typedef struct sg_optim_opts {
-    sg_optim_kind kind;
+    sg_optim_kind kind; /**< which optimizer */
     float lr;           /**< η, learning rate; >= 0 and finite */
     float momentum;     /**< μ, MOMENTUM and NESTEROV; in [0, 1) (NESTEROV: > 0) */
     float dampening;    /**< MOMENTUM (NESTEROV requires 0); in [0, 1] */
