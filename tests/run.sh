@@ -17,4 +17,4 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print
 # its build is generic.
 [ -d build-valgrind ] || meson setup build-valgrind -Dnative=false -Dbuildtype=debugoptimized
 meson compile -C build-valgrind
-meson test -C build-valgrind --setup valgrind --print-errorlogs
+meson test -C build-valgrind --setup valgrind --no-suite docs --print-errorlogs
