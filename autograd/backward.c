@@ -100,7 +100,23 @@ static bool is_fresh(const sg_tensor *g, uint32_t first_id, sg_tensor *const *gx
 /* set by sg_grad_of: gradient buffers go to the current scope, not x's own */
 static _Thread_local bool grads_local;
 
-static int accumulate(sg_tensor *x, sg_tensor *g, bool create, bool fresh)
+/* True if g's values lie inside t's gradient buffer: g is t's gradient
+ * itself or a view of it (what add, reshape and add_scalar pass back). t's
+ * backward has run, so nothing writes that buffer again in this pass. */
+static bool within_grad_of(const sg_tensor *g, const sg_tensor *t)
+{
+    const sg_tensor *tg = t->grad;
+    return tg && g->data >= tg->data && g->data + g->size <= tg->data + tg->size;
+}
+
+/* Add g into x's gradient.
+ *   fresh: g was just made by the node's backward and nothing else refers to
+ *          it: x adopts it as its own buffer (later contributions add in place).
+ *   alias: g is (a view of) the gradient of a node already visited: an
+ *          intermediate x refers to it without a copy, as a buffer it does not
+ *          own; a later contribution makes x a buffer of its own. Leaves
+ *          always get a buffer of their own (optimizers write into it). */
+static int accumulate(sg_tensor *x, sg_tensor *g, bool create, bool fresh, bool alias)
 {
     sg_arena *home = grads_local ? sg_current_arena() : x->arena;
     if (!sg_same_shape(x, g)) {
@@ -138,6 +154,11 @@ static int accumulate(sg_tensor *x, sg_tensor *g, bool create, bool fresh)
     if (!x->grad && fresh && g->arena == home && g->arena) {
         x->grad = g;
         x->grad_owned = true;
+        return 0;
+    }
+    if (!x->grad && alias && x->op != SG_OP_LEAF && g->arena == home && g->arena) {
+        x->grad = g;
+        x->grad_owned = false;
         return 0;
     }
     sg_tensor *buf = sg_alloc_in(home, "backward", x->ndim, x->shape);
@@ -203,7 +224,7 @@ static int merge_grad(sg_tensor *t, const saved_grad *before, bool create)
     t->grad_owned = before->owned;
     if (!g)
         return 0;
-    int rc = accumulate(t, g, create, false);
+    int rc = accumulate(t, g, create, false, false);
     if (g_owned && !g->arena) /* a heap buffer of a persistent node, now added in */
         sg_tensor_free(g);
     return rc;
@@ -283,7 +304,7 @@ static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *c
     grads_local = xs != NULL;
     int rc = 0;
     sg_tensor *seed = opts->grad ? opts->grad : sg_ones(y->ndim, y->shape);
-    if (!seed || accumulate(y, seed, create, false) < 0)
+    if (!seed || accumulate(y, seed, create, false, false) < 0)
         rc = -1;
     for (int i = n - 1; i >= 0 && rc == 0; i--) {
         sg_tensor *t = order[i];
@@ -311,7 +332,8 @@ static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *c
                 if (!sg_has_error())
                     sg_set_error("backward: %s produced no gradient for input %d", sg_op_table[t->op].name, k);
                 rc = -1;
-            } else if (accumulate(t->in[k], gx[k], create, is_fresh(gx[k], first_id, gx, k)) < 0) {
+            } else if (accumulate(t->in[k], gx[k], create, is_fresh(gx[k], first_id, gx, k),
+                                  within_grad_of(gx[k], t)) < 0) {
                 rc = -1;
             }
         }

@@ -6,8 +6,13 @@
  * on every broadcast dim; the innermost dim is a tight loop and the outer
  * dims are walked with an odometer. Equal shapes and scalar operands take
  * direct loops. Backward sums a broadcast input's gradient back to its shape.
+ * Large tensors are split into blocks (or blocks of rows) across threads.
+ *
+ * relu's local derivative is dy * (x > 0); without create_graph (nothing to
+ * record) it runs as one fused pass with the same values.
  */
 #include "sg_internal.h"
+#include "sg_parallel.h"
 
 #include <math.h>
 
@@ -43,6 +48,103 @@ static void bin_run(enum bin_kind k, float *restrict y, const float *restrict a,
 
 static const char *bin_name[] = {"add", "sub", "mul", "div", "gt", "eq"};
 
+typedef struct bin_ctx {
+    enum bin_kind k;
+    float *y;
+    const float *a, *b;
+    size_t sa, sb, n;
+    /* broadcasting: coalesced dims, innermost first */
+    int m;
+    size_t inner, rows_per, outer;
+    size_t dim[SG_MAX_DIMS], ca[SG_MAX_DIMS], cb[SG_MAX_DIMS];
+} bin_ctx;
+
+static void bin_block_range(void *arg, size_t lo, size_t hi)
+{
+    const bin_ctx *c = arg;
+    size_t i = lo * SG_PAR_BLOCK, end = hi * SG_PAR_BLOCK < c->n ? hi * SG_PAR_BLOCK : c->n;
+    bin_run(c->k, c->y + i, c->a + i * c->sa, c->sa, c->b + i * c->sb, c->sb, end - i);
+}
+
+/* bin_run over n elements, in blocks across threads when large. */
+static void bin_blocks(enum bin_kind k, float *y, const float *a, size_t sa, const float *b, size_t sb,
+                       size_t n)
+{
+    bin_ctx c = {.k = k, .y = y, .a = a, .b = b, .sa = sa, .sb = sb, .n = n};
+    sg_parallel_for((n + SG_PAR_BLOCK - 1) / SG_PAR_BLOCK, n, bin_block_range, &c);
+}
+
+/* chunks [lo, hi) of rows_per rows of the broadcasting case */
+static void bin_row_range(void *arg, size_t lo, size_t hi)
+{
+    const bin_ctx *c = arg;
+    const int m = c->m;
+    size_t o0 = lo * c->rows_per, o1 = hi * c->rows_per < c->outer ? hi * c->rows_per : c->outer;
+    size_t idx[SG_MAX_DIMS] = {0}, oa = 0, ob = 0, rem = o0;
+    for (int d = 1; d < m; d++) { /* the odometer at row o0 */
+        idx[d] = rem % c->dim[d];
+        rem /= c->dim[d];
+        oa += idx[d] * c->ca[d];
+        ob += idx[d] * c->cb[d];
+    }
+    for (size_t o = o0; o < o1; o++) {
+        bin_run(c->k, c->y + o * c->inner, c->a + oa, c->ca[0], c->b + ob, c->cb[0], c->inner);
+        for (int d = 1; d < m; d++) {
+            oa += c->ca[d];
+            ob += c->cb[d];
+            if (++idx[d] < c->dim[d])
+                break;
+            oa -= c->ca[d] * c->dim[d];
+            ob -= c->cb[d] * c->dim[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+/* The broadcasting case. Both inputs get strides in the output's rank (0
+ * where broadcast); dims of size 1 are dropped and neighbouring dims that
+ * step the same way in a and b are merged, so (N*OH*OW, C) + (C) becomes
+ * rows of C and (N,C,H,W) * (1,C,1,1) becomes (N, C, H*W). The innermost
+ * dim is a tight loop; the rows are split across threads, each starting
+ * its odometer from its first row. */
+static void bin_broadcast(enum bin_kind k, sg_tensor *y, const sg_tensor *a, const sg_tensor *b, int n,
+                          const int *shape)
+{
+    size_t st_a[SG_MAX_DIMS], st_b[SG_MAX_DIMS];
+    size_t ra = 1, rb = 1;
+    for (int i = n - 1; i >= 0; i--) {
+        int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
+        int da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        st_a[i] = da == 1 ? 0 : ra;
+        st_b[i] = db == 1 ? 0 : rb;
+        ra *= (size_t)da;
+        rb *= (size_t)db;
+    }
+    /* coalesce, from the innermost dim outwards */
+    bin_ctx c = {.k = k, .y = y->data, .a = a->data, .b = b->data};
+    int m = 0; /* dims kept, stored innermost first */
+    for (int i = n - 1; i >= 0; i--) {
+        if (shape[i] == 1)
+            continue;
+        if (m && st_a[i] == c.ca[m - 1] * c.dim[m - 1] && st_b[i] == c.cb[m - 1] * c.dim[m - 1]) {
+            c.dim[m - 1] *= (size_t)shape[i];
+            continue;
+        }
+        c.ca[m] = st_a[i];
+        c.cb[m] = st_b[i];
+        c.dim[m++] = (size_t)shape[i];
+    }
+    if (m == 0) { /* every dim is 1 */
+        bin_run(k, y->data, a->data, 0, b->data, 0, 1);
+        return;
+    }
+    c.m = m;
+    c.inner = c.dim[0];
+    c.outer = y->size / c.inner;
+    c.rows_per = c.inner >= SG_PAR_BLOCK ? 1 : SG_PAR_BLOCK / c.inner;
+    sg_parallel_for((c.outer + c.rows_per - 1) / c.rows_per, y->size, bin_row_range, &c);
+}
+
 static sg_tensor *binary(enum bin_kind k, enum sg_op op, sg_tensor *a, sg_tensor *b)
 {
     if (!a || !b) {
@@ -64,40 +166,13 @@ static sg_tensor *binary(enum bin_kind k, enum sg_op op, sg_tensor *a, sg_tensor
     if (y->size == 0) {
         /* nothing to compute */
     } else if (a->size == y->size && b->size == y->size) {
-        bin_run(k, y->data, a->data, 1, b->data, 1, y->size);
+        bin_blocks(k, y->data, a->data, 1, b->data, 1, y->size);
     } else if (b->size == 1 && a->size == y->size) {
-        bin_run(k, y->data, a->data, 1, b->data, 0, y->size);
+        bin_blocks(k, y->data, a->data, 1, b->data, 0, y->size);
     } else if (a->size == 1 && b->size == y->size) {
-        bin_run(k, y->data, a->data, 0, b->data, 1, y->size);
+        bin_blocks(k, y->data, a->data, 0, b->data, 1, y->size);
     } else {
-        /* strides of a and b in the output's rank, 0 where broadcast */
-        size_t st_a[SG_MAX_DIMS], st_b[SG_MAX_DIMS];
-        size_t ra = 1, rb = 1;
-        for (int i = n - 1; i >= 0; i--) {
-            int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
-            int da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
-            st_a[i] = da == 1 ? 0 : ra;
-            st_b[i] = db == 1 ? 0 : rb;
-            ra *= (size_t)da;
-            rb *= (size_t)db;
-        }
-        size_t inner = (size_t)shape[n - 1];
-        size_t outer = y->size / inner;
-        int idx[SG_MAX_DIMS] = {0};
-        size_t oa = 0, ob = 0;
-        for (size_t o = 0; o < outer; o++) {
-            bin_run(k, y->data + o * inner, a->data + oa, st_a[n - 1], b->data + ob,
-                    st_b[n - 1], inner);
-            for (int d = n - 2; d >= 0; d--) { /* odometer over outer dims */
-                oa += st_a[d];
-                ob += st_b[d];
-                if (++idx[d] < shape[d])
-                    break;
-                oa -= st_a[d] * (size_t)shape[d];
-                ob -= st_b[d] * (size_t)shape[d];
-                idx[d] = 0;
-            }
-        }
+        bin_broadcast(k, y, a, b, n, shape);
     }
     if (k == BIN_GT || k == BIN_EQ)
         return y; /* masks carry no gradient */
@@ -116,20 +191,8 @@ sg_tensor *sg_eq(sg_tensor *a, sg_tensor *b) { return binary(BIN_EQ, SG_OP_LEAF,
 
 enum un_kind { UN_NEG, UN_EXP, UN_LOG, UN_RELU, UN_POW, UN_ADDS, UN_MULS };
 
-static sg_tensor *unary(enum un_kind k, enum sg_op op, sg_tensor *x, float p)
+static void un_run(enum un_kind k, float *restrict o, const float *restrict a, float p, size_t n)
 {
-    const char *name = sg_op_table[op].name;
-    if (!x) {
-        if (!sg_has_error())
-            sg_set_error("%s: NULL input", name);
-        return NULL;
-    }
-    sg_tensor *y = sg_alloc(name, x->ndim, x->shape);
-    if (!y)
-        return NULL;
-    const float *restrict a = x->data;
-    float *restrict o = y->data;
-    size_t n = x->size;
     switch (k) {
     case UN_NEG: for (size_t i = 0; i < n; i++) o[i] = -a[i]; break;
     case UN_EXP: for (size_t i = 0; i < n; i++) o[i] = expf(a[i]); break;
@@ -150,6 +213,36 @@ static sg_tensor *unary(enum un_kind k, enum sg_op op, sg_tensor *x, float p)
             for (size_t i = 0; i < n; i++) o[i] = powf(a[i], p);
         break;
     }
+}
+
+typedef struct un_ctx {
+    enum un_kind k;
+    float *y;
+    const float *x;
+    float p;
+    size_t n;
+} un_ctx;
+
+static void un_block_range(void *arg, size_t lo, size_t hi)
+{
+    const un_ctx *c = arg;
+    size_t i = lo * SG_PAR_BLOCK, end = hi * SG_PAR_BLOCK < c->n ? hi * SG_PAR_BLOCK : c->n;
+    un_run(c->k, c->y + i, c->x + i, c->p, end - i);
+}
+
+static sg_tensor *unary(enum un_kind k, enum sg_op op, sg_tensor *x, float p)
+{
+    const char *name = sg_op_table[op].name;
+    if (!x) {
+        if (!sg_has_error())
+            sg_set_error("%s: NULL input", name);
+        return NULL;
+    }
+    sg_tensor *y = sg_alloc(name, x->ndim, x->shape);
+    if (!y)
+        return NULL;
+    un_ctx c = {.k = k, .y = y->data, .x = x->data, .p = p, .n = x->size};
+    sg_parallel_for((c.n + SG_PAR_BLOCK - 1) / SG_PAR_BLOCK, c.n, un_block_range, &c);
     y->attr.p = p;
     return sg_finish(y, op, &x, 1);
 }
@@ -237,8 +330,43 @@ void sg_bw_exp(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 
 void sg_bw_log(sg_tensor *y, sg_tensor *gy, sg_tensor **gx) { gx[0] = sg_div(gy, y->in[0]); }
 
+typedef struct relu_grad_ctx {
+    float *g;
+    const float *x, *gy;
+    size_t n;
+} relu_grad_ctx;
+
+static void relu_grad_range(void *arg, size_t lo, size_t hi)
+{
+    const relu_grad_ctx *c = arg;
+    size_t i0 = lo * SG_PAR_BLOCK, i1 = hi * SG_PAR_BLOCK < c->n ? hi * SG_PAR_BLOCK : c->n;
+    const float *restrict x = c->x, *restrict gy = c->gy;
+    float *restrict g = c->g;
+    for (size_t i = i0; i < i1; i++)
+        g[i] = gy[i] * (x[i] > 0.f ? 1.f : 0.f);
+}
+
+/* dx = dy * (x > 0) in one pass: what sg_mul(gy, sg_gt(x, 0)) computes,
+ * value for value, without the mask tensor. */
+static sg_tensor *relu_grad(sg_tensor *x, sg_tensor *gy)
+{
+    if (!gy)
+        return NULL;
+    sg_tensor *g = sg_alloc("relu_backward", x->ndim, x->shape);
+    if (!g)
+        return NULL;
+    relu_grad_ctx c = {.g = g->data, .x = x->data, .gy = gy->data, .n = x->size};
+    sg_parallel_for((c.n + SG_PAR_BLOCK - 1) / SG_PAR_BLOCK, c.n, relu_grad_range, &c);
+    return g;
+}
+
 void sg_bw_relu(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
+    if (!sg_tl_grad_enabled && sg_same_shape(gy, y)) {
+        /* no graph to record (no create_graph): the fused kernel */
+        gx[0] = relu_grad(y->in[0], gy);
+        return;
+    }
     sg_tensor *zero = sg_scalar(0.f);
     gx[0] = sg_mul(gy, sg_gt(y->in[0], zero));
 }

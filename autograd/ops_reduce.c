@@ -2,26 +2,30 @@
  * ops_reduce.c — sum and max over chosen axes (keepdims or not), sum_to (the
  * adjoint of broadcasting), and mean as a composition.
  *
- * One kernel serves all: the output is indexed with the input's rank and a
- * stride of 0 on reduced dims; the input is walked row by row (its last dim
- * is the tight loop) with an odometer over the outer dims.
+ * The kernel first simplifies the shape: dims of size 1 are dropped and
+ * neighbouring dims that are both reduced (or both kept) are merged. The
+ * common results get direct loops, split across threads when large:
+ *   (R)        everything         -> one run
+ *   (O, R)     trailing dims      -> one run per row (softmax, 2x2 pooling)
+ *   (R, K)     leading dims       -> column sums (a bias gradient)
+ *   (A, R, K)  middle dims        -> a batch of column sums
+ * Anything else takes the general walk: the output indexed with the
+ * input's rank and a stride of 0 on reduced dims, the input walked row by
+ * row with an odometer over the outer dims.
+ *
+ * max's local derivative is a composition (mask of the maxima, shared
+ * evenly among ties); without create_graph, when the reduced dims trail, it
+ * runs as one pass that computes the same values.
  */
 #include "sg_internal.h"
+#include "sg_parallel.h"
 
 #include <math.h>
 
-void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind)
+/* The general walk: y (already initialised) combined with every x element. */
+static void reduce_general(const sg_tensor *x, float *restrict dst, uint32_t mask, int kind)
 {
-    float init = kind == 0 ? 0.f : -INFINITY;
-    for (size_t i = 0; i < y->size; i++)
-        y->data[i] = init;
-    if (x->size == 0)
-        return;
     int n = x->ndim;
-    if (n == 0) {
-        y->data[0] = x->data[0];
-        return;
-    }
     size_t st[SG_MAX_DIMS]; /* output strides in the input's rank */
     size_t r = 1;
     for (int i = n - 1; i >= 0; i--) {
@@ -34,7 +38,6 @@ void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind)
     int idx[SG_MAX_DIMS] = {0};
     size_t off = 0;
     const float *restrict src = x->data;
-    float *restrict dst = y->data;
     for (size_t o = 0; o < outer; o++, src += inner) {
         if (inner_reduced) {
             float acc = dst[off];
@@ -57,6 +60,178 @@ void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind)
             idx[d] = 0;
         }
     }
+}
+
+/* Sum (kind 0) or max (kind 1) of a contiguous run, starting from `init`. */
+static inline float reduce_run(const float *restrict s, size_t n, int kind, float init)
+{
+    if (kind == 0) {
+        /* four partial sums: vectorises, and rounds no worse than one */
+        float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            a0 += s[i];
+            a1 += s[i + 1];
+            a2 += s[i + 2];
+            a3 += s[i + 3];
+        }
+        for (; i < n; i++)
+            a0 += s[i];
+        return init + ((a0 + a1) + (a2 + a3));
+    }
+    float m = init;
+    for (size_t i = 0; i < n; i++)
+        m = s[i] > m ? s[i] : m;
+    return m;
+}
+
+typedef struct red_ctx {
+    const float *x;
+    float *y;
+    size_t R, K; /* rows: (outer, R) -> (outer); batch: (A, R, K) -> (A, K) */
+    int kind;
+} red_ctx;
+
+static void rows_range(void *arg, size_t lo, size_t hi)
+{
+    const red_ctx *c = arg;
+    const float *restrict x = c->x;
+    float *restrict y = c->y;
+    const size_t inner = c->R;
+    const float init = c->kind == 0 ? 0.f : -INFINITY;
+    if (inner == 4 && c->kind == 1) { /* 2x2 max pooling windows */
+        for (size_t o = lo; o < hi; o++) {
+            const float *s = x + 4 * o;
+            float m = s[0] > init ? s[0] : init;
+            m = s[1] > m ? s[1] : m;
+            m = s[2] > m ? s[2] : m;
+            y[o] = s[3] > m ? s[3] : m;
+        }
+        return;
+    }
+    for (size_t o = lo; o < hi; o++)
+        y[o] = reduce_run(x + o * inner, inner, c->kind, init);
+}
+
+/* rows (outer, inner) -> (outer): reduce the last axis */
+static void reduce_rows(const float *x, float *y, size_t outer, size_t inner, int kind)
+{
+    red_ctx c = {.x = x, .y = y, .R = inner, .kind = kind};
+    sg_parallel_for(outer, outer * inner, rows_range, &c);
+}
+
+/* y[i] (op)= x[o][i] over the rows o of a (outer, inner) block */
+static void cols_serial(const float *restrict x, float *restrict y, size_t outer, size_t inner, int kind)
+{
+    for (size_t o = 0; o < outer; o++) {
+        const float *restrict s = x + o * inner;
+        if (kind == 0)
+            for (size_t i = 0; i < inner; i++) y[i] += s[i];
+        else
+            for (size_t i = 0; i < inner; i++) y[i] = s[i] > y[i] ? s[i] : y[i];
+    }
+}
+
+typedef struct cols_ctx {
+    const float *x;
+    float *part; /* (blocks, inner) partial results */
+    size_t outer, inner, blocks;
+    int kind;
+} cols_ctx;
+
+static void cols_blocks(void *arg, size_t lo, size_t hi)
+{
+    const cols_ctx *c = arg;
+    const float init = c->kind == 0 ? 0.f : -INFINITY;
+    for (size_t b = lo; b < hi; b++) {
+        size_t o0 = c->outer * b / c->blocks, o1 = c->outer * (b + 1) / c->blocks;
+        float *p = c->part + b * c->inner;
+        for (size_t i = 0; i < c->inner; i++)
+            p[i] = init;
+        cols_serial(c->x + o0 * c->inner, p, o1 - o0, c->inner, c->kind);
+    }
+}
+
+/* columns (outer, inner) -> (inner): reduce the first axis into y, which
+ * holds the initial values already. With threads and a short row (the bias
+ * gradient (N*OH*OW, C) -> (C)), blocks of rows are reduced into partial
+ * rows in parallel, and the partial rows are combined at the end. */
+static void reduce_cols(const float *restrict x, float *restrict y, size_t outer, size_t inner, int kind)
+{
+    enum { PART = 4096 };
+    int nt = sg_parallel_threads(outer * inner);
+    size_t blocks = (size_t)nt * 4;
+    if (nt > 1 && blocks * inner <= PART && outer >= blocks * 8) {
+        float part[PART];
+        cols_ctx c = {.x = x, .part = part, .outer = outer, .inner = inner, .blocks = blocks, .kind = kind};
+        sg_parallel_for(blocks, outer * inner, cols_blocks, &c);
+        cols_serial(part, y, blocks, inner, kind);
+        return;
+    }
+    cols_serial(x, y, outer, inner, kind);
+}
+
+static void batch_cols_range(void *arg, size_t lo, size_t hi)
+{
+    const red_ctx *c = arg;
+    for (size_t a = lo; a < hi; a++)
+        reduce_cols(c->x + a * c->R * c->K, c->y + a * c->K, c->R, c->K, c->kind);
+}
+
+void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind)
+{
+    const float init = kind == 0 ? 0.f : -INFINITY;
+    if (x->size == 0) {
+        for (size_t i = 0; i < y->size; i++)
+            y->data[i] = init;
+        return;
+    }
+    int n = x->ndim;
+    if (n == 0) {
+        y->data[0] = x->data[0];
+        return;
+    }
+    /* coalesce: drop size-1 dims, merge neighbours that are both reduced or
+     * both kept; what is left alternates kept / reduced groups */
+    size_t gsize[SG_MAX_DIMS];
+    bool gred[SG_MAX_DIMS];
+    int ng = 0;
+    for (int i = 0; i < n; i++) {
+        if (x->shape[i] == 1)
+            continue;
+        bool red = (mask >> i) & 1u;
+        if (ng && gred[ng - 1] == red) {
+            gsize[ng - 1] *= (size_t)x->shape[i];
+        } else {
+            gsize[ng] = (size_t)x->shape[i];
+            gred[ng++] = red;
+        }
+    }
+    float *restrict dst = y->data;
+    if (ng == 0 || (ng == 1 && !gred[0])) { /* nothing reduced: a copy */
+        memcpy(dst, x->data, x->size * sizeof(float));
+        return;
+    }
+    if (ng == 1) { /* everything */
+        dst[0] = reduce_run(x->data, x->size, kind, init);
+        return;
+    }
+    if (ng == 2 && gred[1]) {
+        reduce_rows(x->data, dst, gsize[0], gsize[1], kind);
+        return;
+    }
+    for (size_t i = 0; i < y->size; i++)
+        dst[i] = init;
+    if (ng == 2) {
+        reduce_cols(x->data, dst, gsize[0], gsize[1], kind);
+        return;
+    }
+    if (ng == 3 && !gred[0]) { /* (A, R, K) -> (A, K): a batch of column reductions */
+        red_ctx c = {.x = x->data, .y = dst, .R = gsize[1], .K = gsize[2], .kind = kind};
+        sg_parallel_for(gsize[0], x->size, batch_cols_range, &c);
+        return;
+    }
+    reduce_general(x, dst, mask, kind);
 }
 
 static sg_tensor *reduce(enum sg_op op, sg_tensor *x, const int *axes, int n_axes, bool keep)
@@ -168,9 +343,89 @@ void sg_bw_sum(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
     gx[0] = sg_broadcast_to(keepdims_view(gy, y, x), x->ndim, x->shape);
 }
 
+/* If the dims max reduced are x's trailing ones (ignoring dims of size 1),
+ * the number of values per row; else 0. */
+static size_t max_row_length(const sg_tensor *y, const sg_tensor *x)
+{
+    uint32_t mask = y->attr.red.mask;
+    int first = -1; /* first reduced dim of size > 1; all after it must be reduced */
+    for (int i = 0; i < x->ndim; i++) {
+        if (x->shape[i] == 1)
+            continue;
+        bool red = (mask >> i) & 1u;
+        if (red && first < 0)
+            first = i;
+        else if (!red && first >= 0)
+            return 0;
+    }
+    size_t inner = 1;
+    for (int i = first < 0 ? x->ndim : first; i < x->ndim; i++)
+        inner *= (size_t)x->shape[i];
+    return x->size && y->size * inner == x->size ? inner : 0;
+}
+
+/* The composition of sg_bw_max in one pass over rows of `inner` values
+ * (max pooling's windows, softmax's shift): per row, count the elements
+ * equal to the maximum, then dx = (x == max) * (dy / count), the same
+ * values the composition computes. */
+typedef struct max_grad_ctx {
+    float *g;
+    const float *x, *y, *gy;
+    size_t inner;
+} max_grad_ctx;
+
+static void max_grad_range(void *arg, size_t lo, size_t hi)
+{
+    const max_grad_ctx *c = arg;
+    const size_t inner = c->inner;
+    if (inner == 4) { /* 2x2 pooling windows: straight-line code per row */
+        const float *restrict x = c->x, *restrict y = c->y, *restrict gy = c->gy;
+        float *restrict g = c->g;
+        for (size_t o = lo; o < hi; o++) {
+            const float m = y[o];
+            float e0 = x[4 * o] == m ? 1.f : 0.f, e1 = x[4 * o + 1] == m ? 1.f : 0.f;
+            float e2 = x[4 * o + 2] == m ? 1.f : 0.f, e3 = x[4 * o + 3] == m ? 1.f : 0.f;
+            const float share = gy[o] / (((e0 + e1) + e2) + e3);
+            g[4 * o] = e0 * share;
+            g[4 * o + 1] = e1 * share;
+            g[4 * o + 2] = e2 * share;
+            g[4 * o + 3] = e3 * share;
+        }
+        return;
+    }
+    for (size_t o = lo; o < hi; o++) {
+        const float *restrict xs = c->x + o * inner;
+        float *restrict d = c->g + o * inner;
+        const float m = c->y[o];
+        float count = 0.f;
+        for (size_t i = 0; i < inner; i++)
+            count += xs[i] == m ? 1.f : 0.f;
+        const float share = c->gy[o] / count;
+        for (size_t i = 0; i < inner; i++)
+            d[i] = (xs[i] == m ? 1.f : 0.f) * share;
+    }
+}
+
+static sg_tensor *max_grad_rows(sg_tensor *y, sg_tensor *gy, size_t inner)
+{
+    sg_tensor *x = y->in[0];
+    sg_tensor *g = sg_alloc("max_backward", x->ndim, x->shape);
+    if (!g)
+        return NULL;
+    max_grad_ctx c = {.g = g->data, .x = x->data, .y = y->data, .gy = gy->data, .inner = inner};
+    sg_parallel_for(y->size, x->size, max_grad_range, &c);
+    return g;
+}
+
 void sg_bw_max(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     sg_tensor *x = y->in[0];
+    size_t inner;
+    if (!sg_tl_grad_enabled && gy && gy->size == y->size && (inner = max_row_length(y, x)) > 0) {
+        /* no graph to record (no create_graph) and rows: one pass */
+        gx[0] = max_grad_rows(y, gy, inner);
+        return;
+    }
     /* the maximum's gradient is shared evenly among tied elements */
     sg_tensor *mask = sg_eq(x, keepdims_view(y, y, x));
     int axes[SG_MAX_DIMS], n = 0;

@@ -7,8 +7,18 @@
  *   fold:   the adjoint: each column entry is added back to the pixel it
  *           came from; entries that came from padding are dropped.
  * Each is the other's local derivative, so both differentiate to any order.
+ *
+ * Kernels: the output is produced in bands, one per (image, output row), so
+ * the bands can go to different threads. Within a band the input is read
+ * row by row and each window's run of KW values is copied whole where the
+ * window lies inside the image (no per-element bounds test); only windows
+ * that overhang a border are checked element by element. The common window
+ * geometries get copies specialised for their constant KW and stride, and
+ * max pooling's 2x2/stride 2 has its own loops (two 8-byte moves a window;
+ * its fold stores instead of adding, since those windows do not overlap).
  */
 #include "sg_internal.h"
+#include "sg_parallel.h"
 
 #include <math.h>
 
@@ -37,6 +47,171 @@ static bool window_ok(const char *op, sg_window *w, int h, int wd, int *oh, int 
     return true;
 }
 
+/* Output columns [lo, hi) whose window lies wholly inside the input row:
+ * there a window's KW values are one contiguous run, copied without tests. */
+static void interior(int in, int k, int s, int p, int out, int *lo, int *hi)
+{
+    int a = (p + s - 1) / s;     /* first o with o*s - p >= 0 */
+    int b = (in + p - k) / s + 1; /* first o with o*s - p + k > in */
+    if (in + p - k < 0)
+        b = 0;
+    *lo = a < out ? a : out;
+    *hi = b < *lo ? *lo : b > out ? out : b;
+}
+
+/* Copy n floats; small constant n (the kernel width) becomes plain moves. */
+static inline __attribute__((always_inline)) void copy_run(float *restrict d, const float *restrict s,
+                                                           int n)
+{
+    for (int i = 0; i < n; i++)
+        d[i] = s[i];
+}
+
+static inline __attribute__((always_inline)) void add_run(float *restrict d, const float *restrict s,
+                                                          int n)
+{
+    for (int i = 0; i < n; i++)
+        d[i] += s[i];
+}
+
+/* One band of unfold's output: image n, output row oh, all OW windows
+ * (OW rows of `cols` values). Walked input row by input row: for each
+ * (c, kh), the input row ih is read left to right and its windows' runs
+ * are written to the OW output rows. Windows that overhang the left or
+ * right border are done element by element; the others copy KW values
+ * without tests. KW and SW are compile-time constants in the specialised
+ * copies below (pooling's 2x2 stride 2, convolution's 3x3 and 5x5 stride 1). */
+static inline __attribute__((always_inline)) void unfold_band(float *restrict y, const float *restrict img,
+                                                              int C, int H, int W, int OW, int oh,
+                                                              const sg_window *w, int owlo, int owhi,
+                                                              size_t cols, const int KW, const int SW)
+{
+    const int KH = w->kh, ih0 = oh * w->sh - w->ph, pw = w->pw;
+    const float pad = w->pad_value;
+    for (int c = 0; c < C; c++) {
+        const float *plane = img + (size_t)c * H * W;
+        for (int kh = 0; kh < KH; kh++) {
+            const int ih = ih0 + kh;
+            float *restrict dst = y + ((size_t)c * KH + kh) * KW;
+            if (ih < 0 || ih >= H) {
+                for (int ow = 0; ow < OW; ow++)
+                    for (int kw = 0; kw < KW; kw++)
+                        dst[(size_t)ow * cols + kw] = pad;
+                continue;
+            }
+            const float *src = plane + (size_t)ih * W;
+            for (int ow = 0; ow < owlo; ow++)
+                for (int kw = 0; kw < KW; kw++) {
+                    int iw = ow * SW - pw + kw;
+                    dst[(size_t)ow * cols + kw] = iw >= 0 && iw < W ? src[iw] : pad;
+                }
+            for (int ow = owlo; ow < owhi; ow++)
+                copy_run(dst + (size_t)ow * cols, src + ow * SW - pw, KW);
+            for (int ow = owhi; ow < OW; ow++)
+                for (int kw = 0; kw < KW; kw++) {
+                    int iw = ow * SW - pw + kw;
+                    dst[(size_t)ow * cols + kw] = iw >= 0 && iw < W ? src[iw] : pad;
+                }
+        }
+    }
+}
+
+/* The same band for many channels: each output
+ * row is written front to back, gathering its (c, kh) runs; the C*KH input
+ * rows it reads stay in cache from one window to the next. */
+static inline __attribute__((always_inline)) void unfold_band_rows(float *restrict y,
+                                                                   const float *restrict img, int C,
+                                                                   int H, int W, int OW, int oh,
+                                                                   const sg_window *w, int owlo,
+                                                                   int owhi, size_t cols, const int KW,
+                                                                   const int SW)
+{
+    const int KH = w->kh, ih0 = oh * w->sh - w->ph, pw = w->pw;
+    const float pad = w->pad_value;
+    for (int ow = 0; ow < OW; ow++) {
+        float *restrict dst = y + (size_t)ow * cols;
+        const int iw0 = ow * SW - pw;
+        const bool inside = ow >= owlo && ow < owhi;
+        for (int c = 0; c < C; c++) {
+            const float *plane = img + (size_t)c * H * W;
+            for (int kh = 0; kh < KH; kh++, dst += KW) {
+                const int ih = ih0 + kh;
+                if (ih < 0 || ih >= H) {
+                    for (int kw = 0; kw < KW; kw++)
+                        dst[kw] = pad;
+                } else if (inside) {
+                    copy_run(dst, plane + (size_t)ih * W + iw0, KW);
+                } else {
+                    const float *src = plane + (size_t)ih * W;
+                    for (int kw = 0; kw < KW; kw++) {
+                        int iw = iw0 + kw;
+                        dst[kw] = iw >= 0 && iw < W ? src[iw] : pad;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Max pooling's 2x2 windows at stride 2 without padding, one channel per
+ * image (how pooling calls unfold): each window is two 2-value runs, moved
+ * as 8-byte words, both input rows in one pass. */
+static void unfold_pool2(float *restrict y, const float *restrict img, int W, int OW, int oh)
+{
+    const float *r0 = img + (size_t)(2 * oh) * W, *r1 = r0 + W;
+    for (int ow = 0; ow < OW; ow++) {
+        memcpy(y + 4 * ow, r0 + 2 * ow, 2 * sizeof(float));
+        memcpy(y + 4 * ow + 2, r1 + 2 * ow, 2 * sizeof(float));
+    }
+}
+
+#define SG_UNFOLD_CASE(K, S)                                                                 \
+    if (w->kw == K && w->sw == S) {                                                          \
+        if (by_rows)                                                                         \
+            unfold_band_rows(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->cols, K, S); \
+        else                                                                                 \
+            unfold_band(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->cols, K, S); \
+        continue;                                                                            \
+    }
+
+typedef struct unfold_ctx {
+    const float *x;
+    float *y;
+    int C, H, W, OH, OW, owlo, owhi;
+    size_t cols;
+    sg_window w;
+} unfold_ctx;
+
+/* bands [lo, hi): band = (n, oh), the OW rows of output row oh of image n */
+static void unfold_bands(void *arg, size_t lo, size_t hi)
+{
+    const unfold_ctx *c = arg;
+    const sg_window *w = &c->w;
+    /* bands of many channels (over 4 KB): written row by row (unfold_band_rows) */
+    const bool by_rows = (size_t)c->OW * c->cols > 1024;
+    for (size_t band = lo; band < hi; band++) {
+        const int n = (int)(band / (size_t)c->OH), oh = (int)(band % (size_t)c->OH);
+        const float *img = c->x + (size_t)n * c->C * c->H * c->W;
+        float *yrow = c->y + band * c->OW * c->cols;
+        if (c->C == 1 && w->kh == 2 && w->kw == 2 && w->sh == 2 && w->sw == 2 && w->ph == 0 &&
+            w->pw == 0) {
+            unfold_pool2(yrow, img, c->W, c->OW, oh);
+            continue;
+        }
+        SG_UNFOLD_CASE(2, 2)
+        SG_UNFOLD_CASE(3, 1)
+        SG_UNFOLD_CASE(5, 1)
+        SG_UNFOLD_CASE(3, 2)
+        SG_UNFOLD_CASE(3, 3)
+        if (by_rows)
+            unfold_band_rows(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->cols, w->kw,
+                             w->sw);
+        else
+            unfold_band(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->cols, w->kw,
+                        w->sw);
+    }
+}
+
 sg_tensor *sg_unfold(sg_tensor *x, sg_window w)
 {
     if (!x) {
@@ -56,35 +231,10 @@ sg_tensor *sg_unfold(sg_tensor *x, sg_window w)
     sg_tensor *y = sg_alloc("unfold", 2, shape);
     if (!y)
         return NULL;
-    const size_t cols = (size_t)shape[1];
-#ifdef SG_HAVE_OPENMP
-#pragma omp parallel for if ((size_t)N * cols * OH * OW > 200000)
-#endif
-    for (int n = 0; n < N; n++) {
-        for (int oh = 0; oh < OH; oh++) {
-            for (int ow = 0; ow < OW; ow++) {
-                float *restrict row = y->data + ((size_t)(n * OH + oh) * OW + ow) * cols;
-                int ih0 = oh * w.sh - w.ph, iw0 = ow * w.sw - w.pw;
-                for (int c = 0; c < C; c++) {
-                    const float *plane = x->data + ((size_t)n * C + c) * H * W;
-                    for (int kh = 0; kh < w.kh; kh++) {
-                        int ih = ih0 + kh;
-                        float *dst = row + ((size_t)c * w.kh + kh) * w.kw;
-                        if (ih < 0 || ih >= H) {
-                            for (int kw = 0; kw < w.kw; kw++)
-                                dst[kw] = w.pad_value;
-                            continue;
-                        }
-                        const float *src = plane + (size_t)ih * W;
-                        for (int kw = 0; kw < w.kw; kw++) {
-                            int iw = iw0 + kw;
-                            dst[kw] = iw >= 0 && iw < W ? src[iw] : w.pad_value;
-                        }
-                    }
-                }
-            }
-        }
-    }
+    unfold_ctx c = {.x = x->data, .y = y->data, .C = C, .H = H, .W = W, .OH = OH, .OW = OW,
+                    .cols = (size_t)shape[1], .w = w};
+    interior(W, w.kw, w.sw, w.pw, OW, &c.owlo, &c.owhi);
+    sg_parallel_for((size_t)N * OH, y->size, unfold_bands, &c);
     y->attr.win = w;
     /* unfold only copies values: the one non-finite value it can make is a
      * -inf pad_value, which max pooling asks for, so the NaN debug check
@@ -92,6 +242,100 @@ sg_tensor *sg_unfold(sg_tensor *x, sg_window w)
     if (!isfinite(w.pad_value))
         return sg_record(y, SG_OP_UNFOLD, &x, 1);
     return sg_finish(y, SG_OP_UNFOLD, &x, 1);
+}
+
+/* fold of one image: zero its C planes, then add each window's runs back,
+ * input row by input row as in unfold_band (the planes stay in cache). */
+static inline __attribute__((always_inline)) void fold_image(float *restrict img, const float *restrict cols,
+                                                             int C, int H, int W, int OH, int OW,
+                                                             const sg_window *w, int owlo, int owhi,
+                                                             size_t ncol, const int KW, const int SW)
+{
+    const int KH = w->kh, pw = w->pw;
+    memset(img, 0, (size_t)C * H * W * sizeof(float));
+    for (int oh = 0; oh < OH; oh++) {
+        const int ih0 = oh * w->sh - w->ph;
+        const float *band = cols + (size_t)oh * OW * ncol;
+        for (int c = 0; c < C; c++) {
+            float *plane = img + (size_t)c * H * W;
+            for (int kh = 0; kh < KH; kh++) {
+                const int ih = ih0 + kh;
+                if (ih < 0 || ih >= H)
+                    continue;
+                const float *restrict src = band + ((size_t)c * KH + kh) * KW;
+                float *restrict dst = plane + (size_t)ih * W;
+                for (int ow = 0; ow < owlo; ow++)
+                    for (int kw = 0; kw < KW; kw++) {
+                        int iw = ow * SW - pw + kw;
+                        if (iw >= 0 && iw < W)
+                            dst[iw] += src[(size_t)ow * ncol + kw];
+                    }
+                for (int ow = owlo; ow < owhi; ow++)
+                    add_run(dst + ow * SW - pw, src + (size_t)ow * ncol, KW);
+                for (int ow = owhi; ow < OW; ow++)
+                    for (int kw = 0; kw < KW; kw++) {
+                        int iw = ow * SW - pw + kw;
+                        if (iw >= 0 && iw < W)
+                            dst[iw] += src[(size_t)ow * ncol + kw];
+                    }
+            }
+        }
+    }
+}
+
+/* The adjoint of unfold_pool2: the windows tile the plane without overlap,
+ * so each value is stored, not added; only a last odd row or column that no
+ * window covers is cleared. */
+static void fold_pool2(float *restrict img, const float *restrict cols, int H, int W, int OH, int OW)
+{
+    for (int oh = 0; oh < OH; oh++) {
+        float *r0 = img + (size_t)(2 * oh) * W, *r1 = r0 + W;
+        const float *y = cols + (size_t)oh * OW * 4;
+        for (int ow = 0; ow < OW; ow++) {
+            memcpy(r0 + 2 * ow, y + 4 * ow, 2 * sizeof(float));
+            memcpy(r1 + 2 * ow, y + 4 * ow + 2, 2 * sizeof(float));
+        }
+        for (int iw = 2 * OW; iw < W; iw++)
+            r0[iw] = r1[iw] = 0.f;
+    }
+    if (2 * OH < H)
+        memset(img + (size_t)(2 * OH) * W, 0, (size_t)(H - 2 * OH) * W * sizeof(float));
+}
+
+#define SG_FOLD_CASE(K, S)                                                                   \
+    if (w->kw == K && w->sw == S) {                                                          \
+        fold_image(img, src, c->C, c->H, c->W, c->OH, c->OW, w, c->owlo, c->owhi, c->ncol, K, S); \
+        continue;                                                                            \
+    }
+
+typedef struct fold_ctx {
+    const float *cols;
+    float *y;
+    int C, H, W, OH, OW, owlo, owhi;
+    size_t ncol;
+    sg_window w;
+} fold_ctx;
+
+/* images [lo, hi): each is written by one thread only, so no races */
+static void fold_images(void *arg, size_t lo, size_t hi)
+{
+    const fold_ctx *c = arg;
+    const sg_window *w = &c->w;
+    for (size_t n = lo; n < hi; n++) {
+        float *img = c->y + n * c->C * c->H * c->W;
+        const float *src = c->cols + n * c->OH * c->OW * c->ncol;
+        if (c->C == 1 && w->kh == 2 && w->kw == 2 && w->sh == 2 && w->sw == 2 && w->ph == 0 &&
+            w->pw == 0) {
+            fold_pool2(img, src, c->H, c->W, c->OH, c->OW);
+            continue;
+        }
+        SG_FOLD_CASE(2, 2)
+        SG_FOLD_CASE(3, 1)
+        SG_FOLD_CASE(5, 1)
+        SG_FOLD_CASE(3, 2)
+        SG_FOLD_CASE(3, 3)
+        fold_image(img, src, c->C, c->H, c->W, c->OH, c->OW, w, c->owlo, c->owhi, c->ncol, w->kw, w->sw);
+    }
 }
 
 sg_tensor *sg_fold(sg_tensor *cols, int N, int C, int H, int W, sg_window w)
@@ -111,36 +355,13 @@ sg_tensor *sg_fold(sg_tensor *cols, int N, int C, int H, int W, sg_window w)
         return NULL;
     }
     int shape[4] = {N, C, H, W};
-    sg_tensor *y = sg_zeros(4, shape);
+    sg_tensor *y = sg_alloc("fold", 4, shape);
     if (!y)
         return NULL;
-    const size_t ncol = (size_t)cols->shape[1];
-#ifdef SG_HAVE_OPENMP
-#pragma omp parallel for if (cols->size > 200000)
-#endif
-    for (int n = 0; n < N; n++) { /* images are independent: no write races */
-        for (int oh = 0; oh < OH; oh++) {
-            for (int ow = 0; ow < OW; ow++) {
-                const float *row = cols->data + ((size_t)(n * OH + oh) * OW + ow) * ncol;
-                int ih0 = oh * w.sh - w.ph, iw0 = ow * w.sw - w.pw;
-                for (int c = 0; c < C; c++) {
-                    float *plane = y->data + ((size_t)n * C + c) * H * W;
-                    for (int kh = 0; kh < w.kh; kh++) {
-                        int ih = ih0 + kh;
-                        if (ih < 0 || ih >= H)
-                            continue;
-                        const float *src = row + ((size_t)c * w.kh + kh) * w.kw;
-                        float *dst = plane + (size_t)ih * W;
-                        for (int kw = 0; kw < w.kw; kw++) {
-                            int iw = iw0 + kw;
-                            if (iw >= 0 && iw < W)
-                                dst[iw] += src[kw];
-                        }
-                    }
-                }
-            }
-        }
-    }
+    fold_ctx c = {.cols = cols->data, .y = y->data, .C = C, .H = H, .W = W, .OH = OH, .OW = OW,
+                  .ncol = (size_t)cols->shape[1], .w = w};
+    interior(W, w.kw, w.sw, w.pw, OW, &c.owlo, &c.owhi);
+    sg_parallel_for((size_t)N, cols->size + y->size, fold_images, &c);
     y->attr.win = w;
     return sg_finish(y, SG_OP_FOLD, &cols, 1);
 }

@@ -12,6 +12,7 @@
  * at sg_scope_end(), so no pointer outlives its arena.
  */
 #include "sg_internal.h"
+#include "sg_parallel.h"
 
 #define SG_MAX_SCOPES 64
 #define SG_ALIGN 64
@@ -147,6 +148,7 @@ void sg_backward_release_buffers(void);
 void sg_release_memory(void)
 {
     sg_backward_release_buffers();
+    sg_pool_release();
     for (int i = depth; i < SG_MAX_SCOPES; i++)
         arena_release(&arenas[i]);
 }

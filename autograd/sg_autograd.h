@@ -378,9 +378,14 @@ int sg_write_dot(FILE *f, sg_tensor *y);
 
 /* ------------------------------------------------------------------------- */
 /** @name Threads */
-/** Use n threads in kernels (OpenMP) and in the BLAS, where built with them;
- *  n <= 0 means all cores. Returns the number now in use (1 without
- *  threading support). */
+/** Use n threads (the caller's included) in kernels and matrix products,
+ *  where built with threads; n <= 0 means all cores. Until called, the
+ *  engine uses OMP_NUM_THREADS if set, else all cores. The engine runs its
+ *  own thread pool and splits large products into pieces, each computed by
+ *  the BLAS on one thread: it sets OpenBLAS's thread count to 1, so a
+ *  program that also calls the BLAS directly and wants OpenBLAS's threads
+ *  for those calls sets them (openblas_set_num_threads) before its calls.
+ *  Returns the number now in use (1 without threading support). */
 int sg_set_threads(int n);
 
 /* ------------------------------------------------------------------------- */

@@ -1,15 +1,11 @@
 /*
- * threads.c — one knob for the two thread pools a build may have: OpenMP
- * (our kernels) and OpenBLAS (sgemm).
+ * threads.c — one knob for the engine's threads: the pool that runs the
+ * kernels and splits the matrix products (parallel.c). OpenBLAS itself is
+ * kept at one thread, so the two never compete for the cores.
  */
 #include "sg_internal.h"
+#include "sg_parallel.h"
 
-#ifdef SG_HAVE_OPENMP
-#include <omp.h>
-#endif
-#ifdef SG_HAVE_CBLAS
-#include <cblas.h>
-#endif
 #include <unistd.h>
 
 int sg_set_threads(int n)
@@ -18,15 +14,6 @@ int sg_set_threads(int n)
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = cores > 0 ? (int)cores : 1;
     }
-#if defined(SG_HAVE_OPENMP)
-    omp_set_num_threads(n);
-#endif
-#if defined(SG_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
-    openblas_set_num_threads(n);
-#endif
-#if defined(SG_HAVE_OPENMP) || (defined(SG_HAVE_CBLAS) && defined(OPENBLAS_VERSION))
-    return n;
-#else
-    return 1;
-#endif
+    sg_pool_set_threads(n);
+    return sg_pool_threads();
 }

@@ -1,0 +1,347 @@
+/*
+ * gemm_small.c — matrix products of the shapes convolution makes, which a
+ * general sgemm handles poorly: a tall, thin product with a short inner
+ * dimension (forward: (N*OH*OW, C*KH*KW) @ (C*KH*KW, FN), K = 25) and its
+ * weight gradient, a small output summed over a very long K (dW: (FN, K)^T
+ * ... over K = N*OH*OW). General sgemm spends most of its time packing
+ * panels for these; here the operands are already in a usable layout:
+ *
+ *   tall:  C(i, :) = sum_k A(i, k) * op(B)(k, :) — op(B) (K <= 1024, N <= 64)
+ *          is packed once into a (K, NP) block padded to whole vectors, and
+ *          each group of 4 (or 8) rows of C is a set of register accumulators.
+ *   long:  C = op(A) op(B) with A stored (K, M) and B stored (K, N <= 32):
+ *          the sum of one outer product per k. Each slice of K goes through
+ *          a padded copy of B's rows (in L1) and register tiles of 6 rows of C.
+ *
+ * Tails: rows of C are stored as whole vectors when C's rows are back to
+ * back and the next row is written later by the same thread (the extra
+ * lanes land there and are overwritten); otherwise lane by lane.
+ *
+ * Both use GCC's generic vectors (16 floats: AVX-512 or two AVX halves) and
+ * are compiled only where those map to real vector instructions; elsewhere
+ * (and for every other shape) sg_sgemm uses the BLAS or the blocked loops.
+ * The caller splits the rows (tall) or K (long) across the thread pool.
+ * Sums are formed in a different order than the BLAS's (and with fused
+ * multiply-adds), so results agree with it to rounding, not bit for bit.
+ */
+#include "sg_internal.h"
+#include "sg_gemm.h"
+
+#if SG_HAVE_GEMM_SMALL
+
+/* -std=c11 turns off contraction of a * b + c into fused multiply-adds;
+ * these kernels are nothing but multiply-adds. */
+#pragma GCC optimize("fp-contract=fast")
+
+typedef float v16f __attribute__((vector_size(64)));
+typedef int v16i __attribute__((vector_size(64)));
+
+static inline v16f vload(const float *p)
+{
+    v16f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void vstore(float *p, v16f v) { memcpy(p, &v, sizeof v); }
+
+static inline v16f vbroadcast(float x) { return (v16f){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+
+/* Write n (<= 16) lanes of v to c, added to what is there if accumulate.
+ * With spill (and not accumulating), all 16 lanes are stored: the caller
+ * knows that lanes past n land on the start of the next row of C, which it
+ * stores whole afterwards. */
+static inline void put(float *c, v16f v, int n, bool accumulate, bool spill)
+{
+    if (n == 16 || (spill && !accumulate)) {
+        vstore(c, accumulate ? vload(c) + v : v);
+        return;
+    }
+    float t[16];
+    vstore(t, v);
+    for (int i = 0; i < n; i++)
+        c[i] = accumulate ? c[i] + t[i] : t[i];
+}
+
+/* ---- tall ---- */
+
+/* The accumulators are named variables (not arrays) so that they stay in
+ * registers: 8 rows x 16 columns, or 4 rows x 32 columns. */
+#define SG_ROW(r) (a0 + (size_t)(r) * lda)
+
+static void tall16(int i0, int i1, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
+                   bool acc)
+{
+    int i = i0;
+    for (; i + 8 <= i1; i += 8) {
+        const float *a0 = A + (size_t)i * lda;
+        v16f c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}, c6 = {0}, c7 = {0};
+        for (int k = 0; k < K; k++) {
+            v16f b = vload(Bp + (size_t)k * 16);
+            c0 += vbroadcast(SG_ROW(0)[k]) * b;
+            c1 += vbroadcast(SG_ROW(1)[k]) * b;
+            c2 += vbroadcast(SG_ROW(2)[k]) * b;
+            c3 += vbroadcast(SG_ROW(3)[k]) * b;
+            c4 += vbroadcast(SG_ROW(4)[k]) * b;
+            c5 += vbroadcast(SG_ROW(5)[k]) * b;
+            c6 += vbroadcast(SG_ROW(6)[k]) * b;
+            c7 += vbroadcast(SG_ROW(7)[k]) * b;
+        }
+        float *c = C + (size_t)i * ldc;
+        const bool sp = ldc == N; /* rows back to back: lanes past N spill into the next row */
+        put(c, c0, N, acc, sp);
+        put(c + ldc, c1, N, acc, sp);
+        put(c + 2 * (size_t)ldc, c2, N, acc, sp);
+        put(c + 3 * (size_t)ldc, c3, N, acc, sp);
+        put(c + 4 * (size_t)ldc, c4, N, acc, sp);
+        put(c + 5 * (size_t)ldc, c5, N, acc, sp);
+        put(c + 6 * (size_t)ldc, c6, N, acc, sp);
+        put(c + 7 * (size_t)ldc, c7, N, acc, sp && i + 8 < i1); /* the next row is ours */
+    }
+    for (; i < i1; i++) {
+        const float *a = A + (size_t)i * lda;
+        v16f c0 = {0};
+        for (int k = 0; k < K; k++)
+            c0 += vbroadcast(a[k]) * vload(Bp + (size_t)k * 16);
+        put(C + (size_t)i * ldc, c0, N, acc, false);
+    }
+}
+
+static void tall32(int i0, int i1, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
+                   bool acc)
+{
+    const int n1 = N - 16;
+    int i = i0;
+    for (; i + 4 <= i1; i += 4) {
+        const float *a0 = A + (size_t)i * lda;
+        v16f c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+        for (int k = 0; k < K; k++) {
+            v16f b0 = vload(Bp + (size_t)k * 32), b1 = vload(Bp + (size_t)k * 32 + 16);
+            v16f x0 = vbroadcast(SG_ROW(0)[k]), x1 = vbroadcast(SG_ROW(1)[k]);
+            v16f x2 = vbroadcast(SG_ROW(2)[k]), x3 = vbroadcast(SG_ROW(3)[k]);
+            c00 += x0 * b0;
+            c01 += x0 * b1;
+            c10 += x1 * b0;
+            c11 += x1 * b1;
+            c20 += x2 * b0;
+            c21 += x2 * b1;
+            c30 += x3 * b0;
+            c31 += x3 * b1;
+        }
+        float *c = C + (size_t)i * ldc;
+        const bool sp = ldc == N; /* rows back to back: lanes past N spill into the next row */
+        put(c, c00, 16, acc, true);
+        put(c + 16, c01, n1, acc, sp);
+        c += ldc;
+        put(c, c10, 16, acc, true);
+        put(c + 16, c11, n1, acc, sp);
+        c += ldc;
+        put(c, c20, 16, acc, true);
+        put(c + 16, c21, n1, acc, sp);
+        c += ldc;
+        put(c, c30, 16, acc, true);
+        put(c + 16, c31, n1, acc, sp && i + 4 < i1); /* the next row is ours */
+    }
+    for (; i < i1; i++) {
+        const float *a = A + (size_t)i * lda;
+        v16f c0 = {0}, c1 = {0};
+        for (int k = 0; k < K; k++) {
+            v16f x = vbroadcast(a[k]);
+            c0 += x * vload(Bp + (size_t)k * 32);
+            c1 += x * vload(Bp + (size_t)k * 32 + 16);
+        }
+        put(C + (size_t)i * ldc, c0, 16, acc, true);
+        put(C + (size_t)i * ldc + 16, c1, n1, acc, false);
+    }
+}
+
+/* One row of 32 < N <= 64 values from four vectors; only the last
+ * non-empty vector is partial (and may spill, see put). */
+static inline void put64(float *c, const v16f v[4], int N, bool acc, bool spill)
+{
+    put(c, v[0], 16, acc, true);
+    put(c + 16, v[1], 16, acc, true);
+    if (N <= 48) {
+        put(c + 32, v[2], N - 32, acc, spill);
+        return;
+    }
+    put(c + 32, v[2], 16, acc, true);
+    put(c + 48, v[3], N - 48, acc, spill);
+}
+
+static void tall64(int i0, int i1, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
+                   bool acc)
+{
+    int i = i0;
+    for (; i + 4 <= i1; i += 4) {
+        const float *a0 = A + (size_t)i * lda;
+        v16f c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0}, c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0};
+        v16f c20 = {0}, c21 = {0}, c22 = {0}, c23 = {0}, c30 = {0}, c31 = {0}, c32 = {0}, c33 = {0};
+        for (int k = 0; k < K; k++) {
+            const float *b = Bp + (size_t)k * 64;
+            v16f b0 = vload(b), b1 = vload(b + 16), b2 = vload(b + 32), b3 = vload(b + 48);
+            v16f x = vbroadcast(SG_ROW(0)[k]);
+            c00 += x * b0;
+            c01 += x * b1;
+            c02 += x * b2;
+            c03 += x * b3;
+            x = vbroadcast(SG_ROW(1)[k]);
+            c10 += x * b0;
+            c11 += x * b1;
+            c12 += x * b2;
+            c13 += x * b3;
+            x = vbroadcast(SG_ROW(2)[k]);
+            c20 += x * b0;
+            c21 += x * b1;
+            c22 += x * b2;
+            c23 += x * b3;
+            x = vbroadcast(SG_ROW(3)[k]);
+            c30 += x * b0;
+            c31 += x * b1;
+            c32 += x * b2;
+            c33 += x * b3;
+        }
+        const v16f rows[4][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
+                                 {c30, c31, c32, c33}};
+        for (int r = 0; r < 4; r++)
+            put64(C + (size_t)(i + r) * ldc, rows[r], N, acc, ldc == N && (r < 3 || i + 4 < i1));
+    }
+    for (; i < i1; i++) {
+        const float *a = A + (size_t)i * lda;
+        v16f c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+        for (int k = 0; k < K; k++) {
+            const float *b = Bp + (size_t)k * 64;
+            v16f x = vbroadcast(a[k]);
+            c0 += x * vload(b);
+            c1 += x * vload(b + 16);
+            c2 += x * vload(b + 32);
+            c3 += x * vload(b + 48);
+        }
+        const v16f row[4] = {c0, c1, c2, c3};
+        put64(C + (size_t)i * ldc, row, N, acc, false);
+    }
+}
+
+bool sg_gemm_tall_ok(bool ta, int M, int N, int K)
+{
+    return !ta && K >= 1 && K <= SG_GEMM_TALL_MAX_K && N >= 8 && N <= SG_GEMM_TALL_MAX_N && M >= 64;
+}
+
+int sg_gemm_tall_width(int N) { return N <= 16 ? 16 : N <= 32 ? 32 : 64; }
+
+void sg_gemm_tall_pack(bool tb, int N, int K, const float *B, int ldb, float *Bp)
+{
+    const int np = sg_gemm_tall_width(N);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < np; n++)
+            Bp[(size_t)k * np + n] = n >= N ? 0.f : tb ? B[(size_t)n * ldb + k] : B[(size_t)k * ldb + n];
+}
+
+void sg_gemm_tall(int i0, int i1, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
+                  bool accumulate)
+{
+    if (N <= 16)
+        tall16(i0, i1, N, K, A, lda, Bp, C, ldc, accumulate);
+    else if (N <= 32)
+        tall32(i0, i1, N, K, A, lda, Bp, C, ldc, accumulate);
+    else
+        tall64(i0, i1, N, K, A, lda, Bp, C, ldc, accumulate);
+}
+
+/* ---- long ---- */
+
+enum { KS = 128 }; /* rows of B copied (padded) per slice: it and A's slice stay in L1 */
+
+/* P(M, 32) += A[k0:k1]^T @ B[k0:k1], A stored (K, M) row stride lda,
+ * B stored (K, 16 <= N <= 32) row stride ldb; P's padding columns stay 0.
+ * B's rows are copied as whole vectors (masked), except its very last row. */
+void sg_gemm_long(int k0, int k1, int K, int M, int N, const float *A, int lda, const float *B, int ldb,
+                  float *P)
+{
+    float bp[KS * 32] __attribute__((aligned(64)));
+    v16i keep; /* all ones in lanes 16 + n < N */
+    for (int n = 0; n < 16; n++)
+        keep[n] = 16 + n < N ? -1 : 0;
+    for (int ks = k0; ks < k1; ks += KS) {
+        int nk = ks + KS < k1 ? KS : k1 - ks;
+        for (int k = 0; k < nk; k++) {
+            float *d = bp + (size_t)k * 32;
+            const float *b = B + (size_t)(ks + k) * ldb;
+            if (ks + k + 1 < K) { /* whole vectors: reading past N stays inside B */
+                vstore(d, vload(b));
+                vstore(d + 16, (v16f)((v16i)vload(b + 16) & keep));
+            } else {
+                for (int n = 0; n < 32; n++)
+                    d[n] = n < N ? b[n] : 0.f;
+            }
+        }
+        const float *as = A + (size_t)ks * lda;
+        int m = 0;
+        for (; m + 6 <= M; m += 6) { /* 6 rows of C: 12 accumulators */
+            v16f c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+            v16f c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+            for (int k = 0; k < nk; k++) {
+                const float *a = as + (size_t)k * lda + m;
+                v16f b0 = vload(bp + (size_t)k * 32), b1 = vload(bp + (size_t)k * 32 + 16);
+                v16f x = vbroadcast(a[0]);
+                c00 += x * b0;
+                c01 += x * b1;
+                x = vbroadcast(a[1]);
+                c10 += x * b0;
+                c11 += x * b1;
+                x = vbroadcast(a[2]);
+                c20 += x * b0;
+                c21 += x * b1;
+                x = vbroadcast(a[3]);
+                c30 += x * b0;
+                c31 += x * b1;
+                x = vbroadcast(a[4]);
+                c40 += x * b0;
+                c41 += x * b1;
+                x = vbroadcast(a[5]);
+                c50 += x * b0;
+                c51 += x * b1;
+            }
+            float *p = P + (size_t)m * 32;
+            const v16f acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+            for (int q = 0; q < 12; q++)
+                vstore(p + 16 * q, vload(p + 16 * q) + acc[q]);
+        }
+        for (; m + 2 <= M; m += 2) {
+            v16f c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0};
+            for (int k = 0; k < nk; k++) {
+                const float *a = as + (size_t)k * lda + m;
+                v16f b0 = vload(bp + (size_t)k * 32), b1 = vload(bp + (size_t)k * 32 + 16);
+                v16f x0 = vbroadcast(a[0]), x1 = vbroadcast(a[1]);
+                c00 += x0 * b0;
+                c01 += x0 * b1;
+                c10 += x1 * b0;
+                c11 += x1 * b1;
+            }
+            float *p = P + (size_t)m * 32;
+            vstore(p, vload(p) + c00);
+            vstore(p + 16, vload(p + 16) + c01);
+            vstore(p + 32, vload(p + 32) + c10);
+            vstore(p + 48, vload(p + 48) + c11);
+        }
+        for (; m < M; m++) {
+            v16f c0 = {0}, c1 = {0};
+            for (int k = 0; k < nk; k++) {
+                v16f x = vbroadcast(as[(size_t)k * lda + m]);
+                c0 += x * vload(bp + (size_t)k * 32);
+                c1 += x * vload(bp + (size_t)k * 32 + 16);
+            }
+            float *p = P + (size_t)m * 32;
+            vstore(p, vload(p) + c0);
+            vstore(p + 16, vload(p + 16) + c1);
+        }
+    }
+}
+
+bool sg_gemm_long_ok(bool ta, bool tb, int M, int N, int K)
+{
+    return ta && !tb && M >= 1 && M <= SG_GEMM_LONG_MAX_M && N >= 16 && N <= SG_GEMM_LONG_MAX_N &&
+           K >= 4096;
+}
+
+#endif /* SG_HAVE_GEMM_SMALL */

@@ -1,0 +1,44 @@
+/*
+ * sg_parallel.h — how the engine's kernels use threads (private to autograd/).
+ *
+ * One thread pool runs everything (parallel.c). A kernel hands its outer
+ * loop to sg_parallel_for() as a range function; the loop is split into
+ * chunks only when the work is large enough to pay for waking the pool
+ * (SG_PAR_MIN floats touched). Small tensors (every unit test, the MLP's
+ * bias vectors) run on the calling thread.
+ *
+ * OpenBLAS is kept at one thread of its own; sg_sgemm splits big products
+ * across the same pool (ops_matmul.c), so two pools never fight over cores.
+ */
+#ifndef SG_PARALLEL_H
+#define SG_PARALLEL_H
+
+#include <stddef.h>
+
+/* Floats a kernel must touch before it is worth splitting across threads:
+ * about 20 µs of streaming work, against a few µs to start a team. */
+#define SG_PAR_MIN ((size_t)1 << 16)
+
+/* Elementwise kernels work in blocks of this many floats. */
+#define SG_PAR_BLOCK ((size_t)1 << 14)
+
+/* Body of a parallel loop: handle items [lo, hi). */
+typedef void (*sg_range_fn)(void *ctx, size_t lo, size_t hi);
+
+/* fn(ctx, lo, hi) over [0, n) in contiguous ranges, one per thread when
+ * `work` >= SG_PAR_MIN and threads are available (and we are not inside a
+ * parallel region already), else fn(ctx, 0, n) on this thread. */
+void sg_parallel_for(size_t n, size_t work, sg_range_fn fn, void *ctx);
+
+/* Threads a parallel loop of this much work would use (1 = serial). */
+int sg_parallel_threads(size_t work);
+
+/* The pool's size (the caller included): sg_set_threads(), else
+ * OMP_NUM_THREADS, else the number of cores. */
+int sg_pool_threads(void);
+/* Resize the pool (1 = run everything on the calling thread). */
+void sg_pool_set_threads(int n);
+/* Stop the workers (sg_release_memory); they restart on demand. */
+void sg_pool_release(void);
+
+#endif /* SG_PARALLEL_H */
