@@ -100,6 +100,18 @@ static int parse_float(const char *opt, const char *s, float lo, float hi, float
     return 0;
 }
 
+static bool takes_value(const char *opt)
+{
+    static const char *const with_value[] = {"--model", "--dataset", "--optim", "--schedule", "--save",
+                                             "--load", "--log", "--plot", "--epochs", "--batch",
+                                             "--hidden", "--threads", "--train-limit", "--seed",
+                                             "--lr", "--wd"};
+    for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++)
+        if (!strcmp(opt, with_value[i]))
+            return true;
+    return false;
+}
+
 static int parse_args(int argc, char **argv, config *c)
 {
     *c = (config){.model = "mlp", .dataset = "fashion", .optim = "adam", .schedule = "none",
@@ -122,8 +134,11 @@ static int parse_args(int argc, char **argv, config *c)
             c->augment = true, takes = false;
         } else if (!strcmp(a, "--quiet")) {
             c->quiet = true, takes = false;
+        } else if (!takes_value(a)) {
+            fprintf(stderr, "train: unknown option '%s'; see --help\n", a);
+            return -1;
         } else if (!v) {
-            fprintf(stderr, "train: %s needs a value (or is unknown); see --help\n", a);
+            fprintf(stderr, "train: %s needs a value; see --help\n", a);
             return -1;
         } else if (!strcmp(a, "--model")) {
             c->model = v;
@@ -166,9 +181,6 @@ static int parse_args(int argc, char **argv, config *c)
         } else if (!strcmp(a, "--wd")) {
             if (parse_float(a, v, 0.f, 10.f, &c->wd))
                 return -1;
-        } else {
-            fprintf(stderr, "train: unknown option '%s'; see --help\n", a);
-            return -1;
         }
         if (takes)
             i++;
