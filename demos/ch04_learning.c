@@ -443,9 +443,7 @@ static int train(const demo_opts *o, const sg_dataset *train, const sg_dataset *
     double t0 = demo_now();
     for (int i = 0; i < iters; i++) {
         const int *idx;
-        int b = sg_loader_next(it, &idx);
-        if (b == 0)
-            b = sg_loader_next(it, &idx); /* a new epoch */
+        int b = demo_next_batch(it, &idx);
         sg_scope_begin();
         sg_tensor *x = sg_dataset_images(train, idx, b, NULL);
         sg_tensor *t = sg_dataset_labels(train, idx, b, &(sg_batch_opts){.one_hot = true});

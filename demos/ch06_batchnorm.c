@@ -35,25 +35,13 @@ static int train(const sg_dataset *train_set, float scale, bool batchnorm, doubl
     sg_loader *it = sg_loader_new(train_set->n, &(sg_loader_opts){.batch = BATCH, .shuffle = true, .seed = 5});
     if (!net || !opt || !it)
         return -1;
-    sg_tensor *params[32];
-    int np = sg_model_trainable(net, params, 32);
     acc[0] = demo_evaluate(net, train_set, false);
     for (int e = 1; e <= EPOCHS; e++) {
         const int *idx;
-        int b, labels[BATCH];
-        while ((b = sg_loader_next(it, &idx)) > 0) {
-            sg_dataset_label_ints(train_set, idx, b, labels);
-            sg_scope_begin();
-            sg_optim_zero_grad(params, np);
-            sg_tensor *y = sg_model_forward(net, sg_dataset_images(train_set, idx, b, NULL));
-            sg_tensor *loss = sg_softmax_cross_entropy_labels(y, labels, b);
-            if (!loss || sg_backward(loss, NULL) != 0 || sg_optim_step(opt, params, np) != 0) {
-                fprintf(stderr, "ch06_batchnorm: %s\n", sg_last_error());
-                sg_scope_end();
+        int b;
+        while ((b = sg_loader_next(it, &idx)) > 0)
+            if (demo_train_step(net, opt, train_set, idx, b, false, 0.f, NULL) != 0)
                 return -1;
-            }
-            sg_scope_end();
-        }
         acc[e] = demo_evaluate(net, train_set, false);
     }
     sg_loader_free(it);

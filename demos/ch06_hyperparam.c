@@ -41,25 +41,12 @@ static int run_trial(trial *t, const sg_dataset *train_set, const sg_dataset *va
     sg_loader *it = sg_loader_new(train_set->n, &(sg_loader_opts){.batch = BATCH, .shuffle = true, .seed = seed});
     if (!net || !opt || !it)
         return -1;
-    sg_tensor *params[32];
-    int np = sg_model_trainable(net, params, 32);
     for (int e = 0; e < epochs; e++) {
         const int *idx;
-        int b, labels[BATCH];
-        while ((b = sg_loader_next(it, &idx)) > 0) {
-            sg_dataset_label_ints(train_set, idx, b, labels);
-            sg_scope_begin();
-            sg_optim_zero_grad(params, np);
-            sg_tensor *y = sg_model_forward(net, sg_dataset_images(train_set, idx, b, NULL));
-            sg_tensor *loss = sg_add(sg_softmax_cross_entropy_labels(y, labels, b),
-                                     sg_mul_scalar(demo_weight_square_sum(net), 0.5f * (float)t->weight_decay));
-            if (!loss || sg_backward(loss, NULL) != 0 || sg_optim_step(opt, params, np) != 0) {
-                fprintf(stderr, "ch06_hyperparam: %s\n", sg_last_error());
-                sg_scope_end();
+        int b;
+        while ((b = sg_loader_next(it, &idx)) > 0) /* loss + 0.5 lambda sum(W^2) */
+            if (demo_train_step(net, opt, train_set, idx, b, false, (float)t->weight_decay, NULL) != 0)
                 return -1;
-            }
-            sg_scope_end();
-        }
         t->train_acc[e] = demo_evaluate(net, train_set, false);
         t->val_acc[e] = demo_evaluate(net, val_set, false);
     }

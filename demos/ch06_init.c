@@ -143,34 +143,20 @@ static int training(const demo_opts *o)
     const config *use[3] = {&configs[4], &configs[5], &configs[6]};
     sg_model *net[3];
     sg_optim *opt[3];
-    sg_tensor *params[3][16];
-    int np[3];
     float *loss[3];
     for (int k = 0; k < 3; k++) {
         net[k] = demo_mlp(784, hidden, 4, 10, &(demo_mlp_opts){.init = use[k]->init, .seed = 3});
         opt[k] = sg_sgd_new(0.01f);
-        np[k] = sg_model_trainable(net[k], params[k], 16);
         loss[k] = malloc(sizeof(float) * (size_t)iters);
     }
     sg_rng rng;
     sg_rng_seed(&rng, 4);
     for (int i = 0; i < iters; i++) {
-        int idx[128], labels[128];
-        for (int j = 0; j < batch; j++)
-            idx[j] = (int)sg_rng_below(&rng, (uint32_t)train->n);
-        sg_dataset_label_ints(train, idx, batch, labels);
-        for (int k = 0; k < 3; k++) {
-            sg_scope_begin();
-            sg_optim_zero_grad(params[k], np[k]);
-            sg_tensor *x = sg_dataset_images(train, idx, batch, NULL);
-            sg_tensor *l = sg_softmax_cross_entropy_labels(sg_model_forward(net[k], x), labels, batch);
-            if (!l || sg_backward(l, NULL) != 0 || sg_optim_step(opt[k], params[k], np[k]) != 0) {
-                fprintf(stderr, "ch06_init: %s\n", sg_last_error());
+        int idx[128]; /* the same random batch for every net */
+        demo_random_choice(&rng, train->n, batch, idx);
+        for (int k = 0; k < 3; k++)
+            if (demo_train_step(net[k], opt[k], train, idx, batch, false, 0.f, &loss[k][i]) != 0)
                 return 1;
-            }
-            loss[k][i] = sg_item(l);
-            sg_scope_end();
-        }
         if (i % every == 0 || i == iters - 1)
             printf("iteration %4d: std=0.01 %.5f  Xavier %.5f  He %.5f\n", i, loss[0][i], loss[1][i], loss[2][i]);
     }

@@ -108,13 +108,10 @@ static int compare_on_fashion(const demo_opts *o)
     const int hidden[4] = {100, 100, 100, 100};
     sg_model *net[N_OPT];
     sg_optim *opt[N_OPT];
-    sg_tensor *params[N_OPT][16];
-    int np[N_OPT];
     float *loss[N_OPT];
     for (int k = 0; k < N_OPT; k++) {
         net[k] = demo_mlp(784, hidden, 4, 10, &(demo_mlp_opts){.init = SG_INIT_HE, .seed = 7});
         opt[k] = make_optimizer(k, lr[k]);
-        np[k] = sg_model_trainable(net[k], params[k], 16);
         loss[k] = malloc(sizeof(float) * (size_t)iters);
     }
     sg_rng rng;
@@ -122,22 +119,10 @@ static int compare_on_fashion(const demo_opts *o)
     double t0 = demo_now();
     for (int i = 0; i < iters; i++) {
         int idx[128]; /* the same random batch for every optimizer */
-        for (int j = 0; j < batch; j++)
-            idx[j] = (int)sg_rng_below(&rng, (uint32_t)train->n);
-        int labels[128];
-        sg_dataset_label_ints(train, idx, batch, labels);
-        for (int k = 0; k < N_OPT; k++) {
-            sg_scope_begin();
-            sg_optim_zero_grad(params[k], np[k]);
-            sg_tensor *x = sg_dataset_images(train, idx, batch, NULL);
-            sg_tensor *l = sg_softmax_cross_entropy_labels(sg_model_forward(net[k], x), labels, batch);
-            if (!l || sg_backward(l, NULL) != 0 || sg_optim_step(opt[k], params[k], np[k]) != 0) {
-                fprintf(stderr, "ch06_optimizers: %s\n", sg_last_error());
+        demo_random_choice(&rng, train->n, batch, idx);
+        for (int k = 0; k < N_OPT; k++)
+            if (demo_train_step(net[k], opt[k], train, idx, batch, false, 0.f, &loss[k][i]) != 0)
                 return 1;
-            }
-            loss[k][i] = sg_item(l);
-            sg_scope_end();
-        }
         if (i % every == 0 || i == iters - 1) {
             printf("===========iteration:%d===========\n", i);
             for (int k = 0; k < N_OPT; k++)

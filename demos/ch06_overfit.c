@@ -46,8 +46,7 @@ static int train(const run_cfg *c, const sg_dataset *train_set, const sg_dataset
     sg_loader *it = sg_loader_new(N_TRAIN, &(sg_loader_opts){.batch = BATCH, .shuffle = true, .seed = 9});
     if (!net || !opt || !it)
         return -1;
-    sg_tensor *params[32];
-    int np = sg_model_trainable(net, params, 32), n_eval = 0;
+    int n_eval = 0;
     printf("== %s ==\n", c->name);
     for (int e = 0; e < epochs; e++) {
         if (e % every == 0 || e == epochs - 1) {
@@ -58,22 +57,10 @@ static int train(const run_cfg *c, const sg_dataset *train_set, const sg_dataset
             n_eval++;
         }
         const int *idx;
-        int b, labels[BATCH];
-        while ((b = sg_loader_next(it, &idx)) > 0) {
-            sg_dataset_label_ints(train_set, idx, b, labels);
-            sg_scope_begin();
-            sg_optim_zero_grad(params, np);
-            sg_tensor *y = sg_model_forward(net, sg_dataset_images(train_set, idx, b, NULL));
-            sg_tensor *loss = sg_softmax_cross_entropy_labels(y, labels, b);
-            if (c->weight_decay > 0) /* + 0.5 lambda sum(W^2), weights only */
-                loss = sg_add(loss, sg_mul_scalar(demo_weight_square_sum(net), 0.5f * c->weight_decay));
-            if (!loss || sg_backward(loss, NULL) != 0 || sg_optim_step(opt, params, np) != 0) {
-                fprintf(stderr, "ch06_overfit: %s\n", sg_last_error());
-                sg_scope_end();
+        int b;
+        while ((b = sg_loader_next(it, &idx)) > 0) /* loss + 0.5 lambda sum(W^2) when lambda > 0 */
+            if (demo_train_step(net, opt, train_set, idx, b, false, c->weight_decay, NULL) != 0)
                 return -1;
-            }
-            sg_scope_end();
-        }
     }
     double gap = acc[2 * (n_eval - 1)] - acc[2 * (n_eval - 1) + 1];
     printf("%s: final train acc %.4f, test acc %.4f, gap %.4f\n\n", c->name, acc[2 * (n_eval - 1)],

@@ -151,12 +151,7 @@ static sg_model *simple_conv_net(void)
     sg_model_add(m, sg_linear_new(m, "fc1", 30 * 12 * 12, 100, std, &rng));
     sg_model_add(m, sg_relu_new(m, "relu2"));
     sg_model_add(m, sg_linear_new(m, "fc2", 100, 10, std, &rng));
-    if (!m || sg_has_error()) {
-        fprintf(stderr, "ch07_cnn: %s\n", sg_last_error());
-        sg_model_free(m);
-        return NULL;
-    }
-    return m;
+    return demo_model_built(m, "ch07_cnn");
 }
 
 /* The 30 filters (30,1,5,5), each scaled to [0, 1], in 3 rows of 10 tiles
@@ -194,27 +189,16 @@ static int train_simple_conv_net(const demo_opts *o, const sg_dataset *train, co
     filter_tiles(net, before);
     sg_optim *opt = sg_adam_new(0.001f, 0.9f, 0.999f);
     sg_loader *it = sg_loader_new(train->n, &(sg_loader_opts){.batch = batch, .shuffle = true, .seed = 1});
-    sg_tensor *params[8];
-    int np = sg_model_trainable(net, params, 8);
     double t0 = demo_now();
     printf("test acc before training: %.4f\n", demo_evaluate(net, test, true));
     for (int i = 0; i < iters; i++) {
         const int *idx;
-        int b = sg_loader_next(it, &idx), labels[100];
-        if (b == 0)
-            b = sg_loader_next(it, &idx);
-        sg_dataset_label_ints(train, idx, b, labels);
-        sg_scope_begin();
-        sg_optim_zero_grad(params, np);
-        sg_tensor *x = sg_dataset_images(train, idx, b, &(sg_batch_opts){.normalize = true, .flatten = false});
-        sg_tensor *loss = sg_softmax_cross_entropy_labels(sg_model_forward(net, x), labels, b);
-        if (!loss || sg_backward(loss, NULL) != 0 || sg_optim_step(opt, params, np) != 0) {
-            fprintf(stderr, "ch07_cnn: %s\n", sg_last_error());
+        int b = demo_next_batch(it, &idx);
+        float loss;
+        if (demo_train_step(net, opt, train, idx, b, true, 0.f, &loss) != 0)
             return 1;
-        }
         if (i % (iters / 6) == 0 || i == iters - 1)
-            printf("iteration %4d: loss %.4f\n", i, sg_item(loss));
-        sg_scope_end();
+            printf("iteration %4d: loss %.4f\n", i, loss);
     }
     double secs = demo_now() - t0;
     printf("test acc after training: %.4f (%d test images, %.1f s)\n\n", demo_evaluate(net, test, true), test->n,

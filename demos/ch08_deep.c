@@ -52,12 +52,7 @@ static sg_model *deep_conv_net(uint64_t seed)
     sg_model_add(m, sg_dropout_new(m, "drop1", 0.5f, &rng));
     sg_model_add(m, sg_linear_new(m, "fc2", 50, 10, SG_INIT_HE, &rng));
     sg_model_add(m, sg_dropout_new(m, "drop2", 0.5f, &rng));
-    if (!m || sg_has_error()) {
-        fprintf(stderr, "ch08_deep: %s\n", sg_last_error());
-        sg_model_free(m);
-        return NULL;
-    }
-    return m;
+    return demo_model_built(m, "ch08_deep");
 }
 
 static int deep_net(const demo_opts *o, const sg_dataset *train, const sg_dataset *test)
@@ -70,31 +65,18 @@ static int deep_net(const demo_opts *o, const sg_dataset *train, const sg_datase
     const int batch = o->full ? 100 : 20, iters = o->full ? 20 * train->n / 100 : 50;
     sg_optim *opt = sg_adam_new(0.001f, 0.9f, 0.999f);
     sg_loader *it = sg_loader_new(train->n, &(sg_loader_opts){.batch = batch, .shuffle = true, .seed = 2});
-    sg_tensor *params[32];
-    int np = sg_model_trainable(net, params, 32);
     printf("Adam lr 0.001, batch %d, %d iterations on %d images\n", batch, iters, train->n);
     double t0 = demo_now();
     float first_loss = 0, last_loss = 0;
     for (int i = 0; i < iters; i++) {
         const int *idx;
-        int b = sg_loader_next(it, &idx), labels[100];
-        if (b == 0)
-            b = sg_loader_next(it, &idx);
-        sg_dataset_label_ints(train, idx, b, labels);
-        sg_scope_begin();
-        sg_optim_zero_grad(params, np);
-        sg_tensor *x = sg_dataset_images(train, idx, b, &(sg_batch_opts){.normalize = true, .flatten = false});
-        sg_tensor *loss = sg_softmax_cross_entropy_labels(sg_model_forward(net, x), labels, b);
-        if (!loss || sg_backward(loss, NULL) != 0 || sg_optim_step(opt, params, np) != 0) {
-            fprintf(stderr, "ch08_deep: %s\n", sg_last_error());
+        int b = demo_next_batch(it, &idx);
+        if (demo_train_step(net, opt, train, idx, b, true, 0.f, &last_loss) != 0)
             return 1;
-        }
-        last_loss = sg_item(loss);
         if (i == 0)
             first_loss = last_loss;
         if (i % (iters / 5) == 0 || i == iters - 1)
             printf("iteration %4d: loss %.4f\n", i, last_loss);
-        sg_scope_end();
     }
     /* the default run tests on 300 images: a forward pass costs 9 million
      * multiply-adds per image */
@@ -262,27 +244,17 @@ static int half_precision(const demo_opts *o, const sg_dataset *train, const sg_
     sg_model *net = demo_mlp(784, hidden, 2, 10, &(demo_mlp_opts){.init = SG_INIT_HE, .seed = 6});
     sg_optim *opt = sg_adam_new(0.001f, 0.9f, 0.999f);
     sg_loader *it = sg_loader_new(train->n, &(sg_loader_opts){.batch = 100, .shuffle = true, .seed = 7});
-    sg_tensor *params[8];
-    int np = sg_model_trainable(net, params, 8);
     const int iters = o->full ? 6000 : 600;
     for (int i = 0; i < iters; i++) {
         const int *idx;
-        int b = sg_loader_next(it, &idx), labels[100];
-        if (b == 0)
-            b = sg_loader_next(it, &idx);
-        sg_dataset_label_ints(train, idx, b, labels);
-        sg_scope_begin();
-        sg_optim_zero_grad(params, np);
-        sg_tensor *loss =
-            sg_softmax_cross_entropy_labels(sg_model_forward(net, sg_dataset_images(train, idx, b, NULL)), labels, b);
-        if (!loss || sg_backward(loss, NULL) != 0 || sg_optim_step(opt, params, np) != 0) {
-            fprintf(stderr, "ch08_deep: %s\n", sg_last_error());
+        int b = demo_next_batch(it, &idx);
+        if (demo_train_step(net, opt, train, idx, b, false, 0.f, NULL) != 0)
             return 1;
-        }
-        sg_scope_end();
     }
     double acc32 = demo_evaluate(net, test, false);
     /* store every weight as float16 and read it back */
+    sg_tensor *params[8];
+    int np = sg_model_trainable(net, params, 8);
     double max_rel = 0;
     size_t n_values = 0, n_tiny = 0;
     for (int k = 0; k < np; k++) {

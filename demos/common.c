@@ -1,6 +1,6 @@
 /*
- * common.c — flags, gnuplot pictures, a clock and Fashion-MNIST slices for
- * the demos (see common.h).
+ * common.c — flags, gnuplot pictures, a clock, Fashion-MNIST slices, networks
+ * and a training step for the demos (see common.h).
  */
 #include "common.h"
 
@@ -154,12 +154,60 @@ sg_model *demo_mlp(int in, const int *hidden, int n_hidden, int out, const demo_
     }
     snprintf(name, sizeof name, "fc%d", n_hidden + 1);
     sg_model_add(m, sg_linear_new(m, name, prev, out, o->init, &rng));
-    if (!m || sg_has_error()) {
-        fprintf(stderr, "demo_mlp: %s\n", sg_last_error());
-        sg_model_free(m);
-        return NULL;
+    return demo_model_built(m, "demo_mlp");
+}
+
+sg_model *demo_model_built(sg_model *m, const char *who)
+{
+    if (m && !sg_has_error())
+        return m;
+    fprintf(stderr, "%s: %s\n", who, sg_last_error());
+    sg_model_free(m);
+    return NULL;
+}
+
+int demo_next_batch(sg_loader *it, const int **idx)
+{
+    int b = sg_loader_next(it, idx);
+    return b == 0 ? sg_loader_next(it, idx) : b; /* 0 ends an epoch; the next call starts one */
+}
+
+void demo_random_choice(sg_rng *rng, int n, int count, int *idx)
+{
+    for (int j = 0; j < count; j++)
+        idx[j] = (int)sg_rng_below(rng, (uint32_t)n);
+}
+
+int demo_train_step(sg_model *net, sg_optim *opt, const sg_dataset *d, const int *idx, int count, bool images,
+                    float weight_decay, float *loss)
+{
+    sg_tensor *params[DEMO_MAX_PARAMS];
+    int labels[DEMO_MAX_BATCH];
+    int np = sg_model_trainable(net, params, DEMO_MAX_PARAMS);
+    if (np > DEMO_MAX_PARAMS || count > DEMO_MAX_BATCH) {
+        fprintf(stderr, "demo_train_step: %d trainable tensors and a batch of %d (at most %d and %d)\n", np, count,
+                DEMO_MAX_PARAMS, DEMO_MAX_BATCH);
+        return -1;
     }
-    return m;
+    if (sg_dataset_label_ints(d, idx, count, labels) != 0) {
+        fprintf(stderr, "demo_train_step: %s\n", sg_last_error());
+        return -1;
+    }
+    sg_scope_begin();
+    sg_optim_zero_grad(params, np);
+    sg_tensor *x = sg_dataset_images(d, idx, count, &(sg_batch_opts){.normalize = true, .flatten = !images});
+    sg_tensor *l = sg_softmax_cross_entropy_labels(sg_model_forward(net, x), labels, count);
+    if (weight_decay > 0) /* + 0.5 lambda sum(W^2), weights only */
+        l = sg_add(l, sg_mul_scalar(demo_weight_square_sum(net), 0.5f * weight_decay));
+    int rc = 0;
+    if (!l || sg_backward(l, NULL) != 0 || sg_optim_step(opt, params, np) != 0) {
+        fprintf(stderr, "demo_train_step: %s\n", sg_last_error());
+        rc = -1;
+    } else if (loss) {
+        *loss = sg_item(l);
+    }
+    sg_scope_end();
+    return rc;
 }
 
 double demo_evaluate(sg_model *m, const sg_dataset *d, bool images)

@@ -1,6 +1,7 @@
 /*
  * common.h — what the demos share: their command-line flags, pictures drawn
- * by gnuplot, a clock, and small slices of Fashion-MNIST.
+ * by gnuplot, a clock, small slices of Fashion-MNIST, and the pieces of the
+ * book's networks and training loops.
  *
  * Every demo takes the same flags:
  *   --full       the longer run (more data, more steps), where there is one
@@ -9,7 +10,9 @@
  *   --help       say what the demo shows
  *
  * Networks: demo_mlp() builds the book's MultiLayerNet(Extend) (common/ in the
- * book's code) as an sg_model; demo_evaluate() gives its accuracy on a set.
+ * book's code) as an sg_model; demo_train_step() is one step of the book's
+ * mini-batch training loop (train_neuralnet.py, common/trainer.py) and
+ * demo_evaluate() gives the net's accuracy on a set.
  *
  * Pictures: plot_begin() opens a pipe to gnuplot with a PNG terminal (pngcairo
  * when gnuplot has it, else png) and the output file set; the demo writes
@@ -23,6 +26,7 @@
 #include "sg_autograd.h"
 #include "sg_datasets.h"
 #include "sg_nn.h"
+#include "sg_optim.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -84,6 +88,41 @@ typedef struct demo_mlp_opts {
  *  drop1, ..., fcN. Free with sg_model_free(). NULL with a message on
  *  stderr on failure. Call with no scope open. */
 sg_model *demo_mlp(int in, const int *hidden, int n_hidden, int out, const demo_mlp_opts *o);
+
+/** m itself if it was built without an error, else NULL: m is freed and
+ *  "who: <message>" goes to stderr. For the end of a model builder:
+ *  `return demo_model_built(m, "ch07_cnn");` (sg_model_new() and the layer
+ *  constructors leave their message in sg_last_error()). */
+sg_model *demo_model_built(sg_model *m, const char *who);
+
+/** The next batch of `it` (see sg_loader_next()), going on into the next
+ *  epoch where one ends: for training loops counted in iterations. Returns
+ *  the batch size, or -1 (sg_last_error() says why). */
+int demo_next_batch(sg_loader *it, const int **idx);
+
+/** The book's batch_mask = np.random.choice(n, count): count indices drawn
+ *  uniformly from [0, n), with repetition, into idx. */
+void demo_random_choice(sg_rng *rng, int n, int count, int *idx);
+
+/** Limits of demo_train_step(): samples in a batch, trainable tensors. */
+enum { DEMO_MAX_BATCH = 1000, DEMO_MAX_PARAMS = 64 };
+
+/** One step of mini-batch training on the samples idx[0..count) of d:
+ *
+ *      loss = softmax_cross_entropy(net(x), t) [+ 0.5 * weight_decay * sum(W^2)]
+ *      zero the gradients; backward; one step of opt on every trainable
+ *      tensor of net
+ *
+ *  x: the images scaled to [0, 1], as rows of 784 values, or as
+ *  (N, 1, 28, 28) if `images` (as in demo_evaluate()); t: their labels. The
+ *  weight-decay term (the book's, over the weights W of the "fc*"/"conv*"
+ *  layers, see demo_weight_square_sum()) is added only if weight_decay > 0.
+ *  Runs in a scope of its own; call it with or without one open. *loss (may
+ *  be NULL) receives the loss. Returns 0, or -1 with the message on stderr
+ *  (nothing then written to *loss); count <= DEMO_MAX_BATCH and at most
+ *  DEMO_MAX_PARAMS trainable tensors. */
+int demo_train_step(sg_model *net, sg_optim *opt, const sg_dataset *d, const int *idx, int count, bool images,
+                    float weight_decay, float *loss);
 
 /** Fraction of d's images that model m classifies right, computed in
  *  evaluation mode without recording a graph, in chunks of 1000. The images
