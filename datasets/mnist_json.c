@@ -185,7 +185,7 @@ static int parse_digit_file(const char *path, const char *text, size_t len, digi
         for (;;) {
             skip_ws(&c);
             const char *at = c.p;
-            double v;
+            double v = 0.0; /* set by parse_number on success */
             if (parse_number(&c, &v) != 0)
                 goto fail;
             if (!(v >= 0.0 && v <= 1.0)) {
