@@ -14,7 +14,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print
     meson test -C build-asan --print-errorlogs
 
 # valgrind cannot decode every AVX-512 instruction -march=native may emit:
-# its build is generic.
+# its build is generic. The demos and train suites only start other
+# programs (checked for leaks by the sanitizer run), so they are left out.
 [ -d build-valgrind ] || meson setup build-valgrind -Dnative=false -Dbuildtype=debugoptimized
 meson compile -C build-valgrind
-meson test -C build-valgrind --setup valgrind --no-suite docs --print-errorlogs
+meson test -C build-valgrind --setup valgrind --no-suite docs --no-suite demos --no-suite train --print-errorlogs
