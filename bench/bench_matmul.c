@@ -1,0 +1,223 @@
+/*
+ * bench_matmul.c — GFLOP/s of the engine's matmul (sg_matmul_t, in no-grad
+ * mode, inside a scope) against cblas_sgemm called directly, for 1024^3 and
+ * the shapes a training step of the MLP and of SimpleConvNet multiplies.
+ *
+ *   ./build/bench/bench_matmul [--quick] [--threads N]
+ *
+ * Each row is C(M,N) = op(A) op(B) with op(A) (M,K) and op(B) (K,N); the
+ * flags say which operand is stored transposed ("tn" = A^T B, as in
+ * dW = x^T dy; "nt" = A B^T, as in dx = dy W^T). For a transposed row the
+ * "twin" column times the plain product of the same M, N, K through the
+ * engine, so backward's transposed products can be compared with forward's.
+ *
+ * Timing: the best of 7 rounds, each round long enough (>= 40 ms) to swamp
+ * the clock; the engine and BLAS alternate round by round. GFLOP/s =
+ * 2 M N K / seconds / 1e9. The BLAS side reuses one output buffer; the engine
+ * side allocates its result from the scope's arena as a training step does.
+ * --threads N calls sg_set_threads(N) for the engine (its own pool splits
+ * large products; OpenBLAS runs one thread per piece) and gives the direct
+ * cblas_sgemm column N OpenBLAS threads. Without BLAS only the engine column
+ * is measured.
+ */
+#include "sg_autograd.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef SG_HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct shape_case {
+    const char *what; /* where the product occurs */
+    int M, N, K;
+    bool ta, tb;
+} shape_case;
+
+/* The products of one training step (batch 100). */
+static const shape_case cases[] = {
+    {"square 1024^3", 1024, 1024, 1024, false, false},
+    {"square, A^T B", 1024, 1024, 1024, true, false},
+    {"square, A B^T", 1024, 1024, 1024, false, true},
+    {"mlp fc1 fwd  x W1", 100, 100, 784, false, false},
+    {"mlp fc1 dW1  x^T dy", 784, 100, 100, true, false},
+    {"mlp fc1 dx   dy W1^T", 100, 784, 100, false, true},
+    {"mlp fc2 fwd  h W2", 100, 10, 100, false, false},
+    {"mlp fc2 dW2  h^T dy", 100, 10, 100, true, false},
+    {"mlp fc2 dh   dy W2^T", 100, 100, 10, false, true},
+    {"cnn conv fwd cols Wc", 57600, 30, 25, false, false},
+    {"cnn conv dWc cols^T dy", 25, 30, 57600, true, false},
+    {"cnn conv dcols dy Wc^T", 57600, 25, 30, false, true},
+    {"cnn fc1 fwd  p W", 100, 100, 4320, false, false},
+    {"cnn fc1 dW   p^T dy", 4320, 100, 100, true, false},
+    {"cnn fc1 dp   dy W^T", 100, 4320, 100, false, true},
+};
+
+/* Operand A stored (M,K), or (K,M) when transposed; B likewise. */
+typedef struct operands {
+    sg_tensor *a, *b;
+    int lda, ldb;
+} operands;
+
+static operands make_operands(sg_rng *rng, int M, int N, int K, bool ta, bool tb)
+{
+    operands o;
+    o.a = ta ? sg_uniform(rng, -1.f, 1.f, SG_DIMS(K, M)) : sg_uniform(rng, -1.f, 1.f, SG_DIMS(M, K));
+    o.b = tb ? sg_uniform(rng, -1.f, 1.f, SG_DIMS(N, K)) : sg_uniform(rng, -1.f, 1.f, SG_DIMS(K, N));
+    o.lda = ta ? M : K;
+    o.ldb = tb ? K : N;
+    return o;
+}
+
+/* Seconds per product through the engine: best round of `rounds`. */
+static double time_engine(const operands *o, bool ta, bool tb, int reps)
+{
+    double t0 = now();
+    for (int r = 0; r < reps; r++) {
+        sg_scope_begin();
+        sg_tensor *y = sg_matmul_t(o->a, o->b, ta, tb);
+        if (!y) {
+            fprintf(stderr, "bench_matmul: %s\n", sg_last_error());
+            exit(1);
+        }
+        sg_scope_end();
+    }
+    return (now() - t0) / reps;
+}
+
+#ifdef SG_HAVE_CBLAS
+/* The engine keeps OpenBLAS at one thread and splits products over its own
+ * pool (autograd/ops_matmul.c); the direct column gets all `threads`. */
+static double time_blas(const operands *o, int M, int N, int K, bool ta, bool tb, float *c,
+                        int reps, int threads)
+{
+#ifdef OPENBLAS_VERSION
+    openblas_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    const float *a = sg_data(o->a), *b = sg_data(o->b);
+    double t0 = now();
+    for (int r = 0; r < reps; r++)
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
+                    N, K, 1.f, a, o->lda, b, o->ldb, 0.f, c, N);
+    return (now() - t0) / reps;
+}
+#endif
+
+/* Enough repetitions for one round to last about `target` seconds. */
+static int reps_for(double one, double target)
+{
+    if (one <= 0)
+        return 1000;
+    int r = (int)(target / one);
+    return r < 1 ? 1 : r > 100000 ? 100000 : r;
+}
+
+int main(int argc, char **argv)
+{
+    bool quick = false;
+    int threads = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            quick = true;
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            threads = atoi(argv[++i]);
+        } else {
+            fprintf(stderr, "usage: %s [--quick] [--threads N]\n", argv[0]);
+            return 2;
+        }
+    }
+    threads = sg_set_threads(threads); /* 0: all cores */
+    int rounds = quick ? 2 : 7;
+    double target = quick ? 0.01 : 0.04;
+    sg_rng rng;
+    sg_rng_seed(&rng, 7);
+    sg_set_grad_enabled(false); /* no-grad: the engine only computes */
+
+    printf("matmul GFLOP/s: engine (sg_matmul_t, no-grad, in a scope) vs cblas_sgemm\n");
+#ifdef SG_HAVE_CBLAS
+    printf("engine built with BLAS: yes; %d thread(s) for both columns\n", threads);
+#else
+    printf("engine built with BLAS: no (blocked C loops; BLAS column left empty)\n");
+#endif
+    printf("%-24s %6s %6s %6s %3s %9s %9s %7s %9s %7s\n", "product", "M", "N", "K", "op", "engine",
+           "blas", "eng/bl", "twin(nn)", "op/twin");
+#ifdef SG_HAVE_CBLAS
+    double sq_engine = 0, sq_blas = 0;
+#endif
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const shape_case *s = &cases[i];
+        operands o = make_operands(&rng, s->M, s->N, s->K, s->ta, s->tb);
+        operands twin = {0};
+        bool has_twin = s->ta || s->tb;
+        if (has_twin)
+            twin = make_operands(&rng, s->M, s->N, s->K, false, false);
+        double flop = 2.0 * s->M * s->N * s->K;
+        float *c = malloc((size_t)s->M * s->N * sizeof(float));
+        if (!o.a || !o.b || !c || (has_twin && (!twin.a || !twin.b))) {
+            fprintf(stderr, "bench_matmul: out of memory for %s\n", s->what);
+            return 1;
+        }
+        /* warm up and size the rounds */
+        int reps = reps_for(time_engine(&o, s->ta, s->tb, 1), target);
+        double best_e = 1e30, best_t = 1e30;
+#ifdef SG_HAVE_CBLAS
+        double best_b = 1e30;
+#endif
+        for (int r = 0; r < rounds; r++) {
+            double te = time_engine(&o, s->ta, s->tb, reps);
+            best_e = te < best_e ? te : best_e;
+#ifdef SG_HAVE_CBLAS
+            double tb = time_blas(&o, s->M, s->N, s->K, s->ta, s->tb, c, reps, threads);
+            best_b = tb < best_b ? tb : best_b;
+#endif
+            if (has_twin) {
+                double tt = time_engine(&twin, false, false, reps);
+                best_t = tt < best_t ? tt : best_t;
+            }
+        }
+        char op[4] = {s->ta ? 't' : 'n', s->tb ? 't' : 'n', 0};
+        double ge = flop / best_e / 1e9;
+        printf("%-24s %6d %6d %6d %3s %9.2f", s->what, s->M, s->N, s->K, op, ge);
+#ifdef SG_HAVE_CBLAS
+        double gb = flop / best_b / 1e9;
+        printf(" %9.2f %6.1f%%", gb, 100.0 * ge / gb);
+        if (i == 0) {
+            sq_engine = ge;
+            sq_blas = gb;
+        }
+#else
+        printf(" %9s %7s", "-", "-");
+#endif
+        if (has_twin) {
+            double gt = flop / best_t / 1e9;
+            printf(" %9.2f %6.2fx", gt, ge / gt);
+        }
+        printf("\n");
+        fflush(stdout);
+        free(c);
+        sg_tensor_free(o.a);
+        sg_tensor_free(o.b);
+        sg_tensor_free(twin.a);
+        sg_tensor_free(twin.b);
+    }
+    printf("(op/twin >= 1.00x: the transposed product is no slower than the plain one)\n");
+#ifdef SG_HAVE_CBLAS
+    printf("RESULT bench=matmul square_engine_gflops=%.2f square_blas_gflops=%.2f ratio=%.3f\n",
+           sq_engine, sq_blas, sq_engine / sq_blas);
+#endif
+    sg_release_memory();
+    return 0;
+}
