@@ -9,13 +9,15 @@
  *   (O, R)     trailing dims      -> one run per row (softmax, 2x2 pooling)
  *   (R, K)     leading dims       -> column sums (a bias gradient)
  *   (A, R, K)  middle dims        -> a batch of column sums
+ *   (A, R, B, S) dims 1 and 3     -> windows: max pooling with stride = size
+ *                                    as a reshape to (N*C*OH, k, OW, k)
  * Anything else takes the general walk: the output indexed with the
  * input's rank and a stride of 0 on reduced dims, the input walked row by
  * row with an odometer over the outer dims.
  *
  * max's local derivative is a composition (mask of the maxima, shared
- * evenly among ties); without create_graph, when the reduced dims trail, it
- * runs as one pass that computes the same values.
+ * evenly among ties); without create_graph, when the reduced dims trail or
+ * form windows, it runs as one pass that computes the same values.
  */
 #include "sg_internal.h"
 #include "sg_parallel.h"
@@ -178,6 +180,51 @@ static void batch_cols_range(void *arg, size_t lo, size_t hi)
         reduce_cols(c->x + a * c->R * c->K, c->y + a * c->K, c->R, c->K, c->kind);
 }
 
+/* x's shape with size-1 dims dropped and neighbours that are both reduced
+ * (or both kept) merged: the groups alternate kept / reduced. */
+static int coalesce(const sg_tensor *x, uint32_t mask, size_t *gsize, bool *gred)
+{
+    int ng = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        if (x->shape[i] == 1)
+            continue;
+        bool red = (mask >> i) & 1u;
+        if (ng && gred[ng - 1] == red) {
+            gsize[ng - 1] *= (size_t)x->shape[i];
+        } else {
+            gsize[ng] = (size_t)x->shape[i];
+            gred[ng++] = red;
+        }
+    }
+    return ng;
+}
+
+/* (A, R, B, S) with dims 1 and 3 reduced: y[a][b] = reduce of the R x S
+ * window x[a][0..R)[b][0..S). */
+typedef struct win_ctx {
+    const float *x, *y_in; /* y_in, gy: the backward's forward result and gradient */
+    float *y;
+    const float *gy;
+    size_t R, B, S;
+    int kind;
+} win_ctx;
+
+static void windows_range(void *arg, size_t lo, size_t hi)
+{
+    const win_ctx *c = arg;
+    const size_t R = c->R, B = c->B, S = c->S;
+    const float init = c->kind == 0 ? 0.f : -INFINITY;
+    for (size_t a = lo; a < hi; a++) {
+        const float *restrict xa = c->x + a * R * B * S;
+        float *restrict ya = c->y + a * B;
+        for (size_t b = 0; b < B; b++)
+            ya[b] = reduce_run(xa + b * S, S, c->kind, init);
+        for (size_t r = 1; r < R; r++)
+            for (size_t b = 0; b < B; b++)
+                ya[b] = reduce_run(xa + (r * B + b) * S, S, c->kind, ya[b]);
+    }
+}
+
 void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind)
 {
     const float init = kind == 0 ? 0.f : -INFINITY;
@@ -191,22 +238,9 @@ void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind)
         y->data[0] = x->data[0];
         return;
     }
-    /* coalesce: drop size-1 dims, merge neighbours that are both reduced or
-     * both kept; what is left alternates kept / reduced groups */
     size_t gsize[SG_MAX_DIMS];
     bool gred[SG_MAX_DIMS];
-    int ng = 0;
-    for (int i = 0; i < n; i++) {
-        if (x->shape[i] == 1)
-            continue;
-        bool red = (mask >> i) & 1u;
-        if (ng && gred[ng - 1] == red) {
-            gsize[ng - 1] *= (size_t)x->shape[i];
-        } else {
-            gsize[ng] = (size_t)x->shape[i];
-            gred[ng++] = red;
-        }
-    }
+    int ng = coalesce(x, mask, gsize, gred);
     float *restrict dst = y->data;
     if (ng == 0 || (ng == 1 && !gred[0])) { /* nothing reduced: a copy */
         memcpy(dst, x->data, x->size * sizeof(float));
@@ -218,6 +252,11 @@ void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind)
     }
     if (ng == 2 && gred[1]) {
         reduce_rows(x->data, dst, gsize[0], gsize[1], kind);
+        return;
+    }
+    if (ng == 4 && gred[1]) { /* (A, R, B, S): windows */
+        win_ctx c = {.x = x->data, .y = dst, .R = gsize[1], .B = gsize[2], .S = gsize[3], .kind = kind};
+        sg_parallel_for(gsize[0], x->size, windows_range, &c);
         return;
     }
     for (size_t i = 0; i < y->size; i++)
@@ -417,14 +456,58 @@ static sg_tensor *max_grad_rows(sg_tensor *y, sg_tensor *gy, size_t inner)
     return g;
 }
 
+/* The same for windows (A, R, B, S) -> (A, B): per window, count the
+ * maxima, then share dy among them. */
+static void max_grad_windows_range(void *arg, size_t lo, size_t hi)
+{
+    const win_ctx *c = arg;
+    const size_t R = c->R, B = c->B, S = c->S;
+    for (size_t a = lo; a < hi; a++) {
+        const float *restrict xa = c->x + a * R * B * S;
+        float *restrict ga = c->y + a * R * B * S;
+        for (size_t b = 0; b < B; b++) {
+            const float m = c->y_in[a * B + b];
+            float count = 0.f;
+            for (size_t r = 0; r < R; r++)
+                for (size_t s = 0; s < S; s++)
+                    count += xa[(r * B + b) * S + s] == m ? 1.f : 0.f;
+            const float share = c->gy[a * B + b] / count;
+            for (size_t r = 0; r < R; r++)
+                for (size_t s = 0; s < S; s++) {
+                    size_t i = (r * B + b) * S + s;
+                    ga[i] = (xa[i] == m ? 1.f : 0.f) * share;
+                }
+        }
+    }
+}
+
+static sg_tensor *max_grad_windows(sg_tensor *y, sg_tensor *gy, const size_t *gsize)
+{
+    sg_tensor *x = y->in[0];
+    sg_tensor *g = sg_alloc("max_backward", x->ndim, x->shape);
+    if (!g)
+        return NULL;
+    win_ctx c = {.x = x->data, .y_in = y->data, .y = g->data, .gy = gy->data,
+                 .R = gsize[1], .B = gsize[2], .S = gsize[3]};
+    sg_parallel_for(gsize[0], x->size, max_grad_windows_range, &c);
+    return g;
+}
+
 void sg_bw_max(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     sg_tensor *x = y->in[0];
-    size_t inner;
-    if (!sg_tl_grad_enabled && gy && gy->size == y->size && (inner = max_row_length(y, x)) > 0) {
-        /* no graph to record (no create_graph) and rows: one pass */
-        gx[0] = max_grad_rows(y, gy, inner);
-        return;
+    if (!sg_tl_grad_enabled && gy && gy->size == y->size && x->size > 0) {
+        /* no graph to record (no create_graph): one pass for rows or windows */
+        size_t inner = max_row_length(y, x), gsize[SG_MAX_DIMS];
+        bool gred[SG_MAX_DIMS];
+        if (inner > 0) {
+            gx[0] = max_grad_rows(y, gy, inner);
+            return;
+        }
+        if (coalesce(x, y->attr.red.mask, gsize, gred) == 4 && gred[1]) {
+            gx[0] = max_grad_windows(y, gy, gsize);
+            return;
+        }
     }
     /* the maximum's gradient is shared evenly among tied elements */
     sg_tensor *mask = sg_eq(x, keepdims_view(y, y, x));

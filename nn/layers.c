@@ -10,6 +10,9 @@
  *            unfold to (N*C*OH*OW, K*K), reduce axis 1 (max or mean); the
  *            rows are already ordered (n, c, oh, ow), so a reshape to
  *            (N,C,OH,OW) finishes (no transpose, unlike the book's im2col).
+ *            Windows that tile x exactly (stride = K, no padding, K divides
+ *            H and W) need no unfold: x is (N*C*OH, K, OW, K) as it lies, and
+ *            reducing axes 1 and 3 gives the same values without the copy.
  *   batchnorm: statistics over axis 0 of (N,D), or axes 0,2,3 of (N,C,H,W),
  *            kept as (1,D) / (1,C,1,1) so they broadcast back.
  *
@@ -108,6 +111,12 @@ static sg_tensor *pool(const char *op, sg_tensor *x, int k, int stride, int pad,
         sg_set_error("%s: a %dx%d window with stride %d and padding %d does not fit input %s", op, k, k,
                      stride, pad, SG_NN_SHAPE(x, bx));
         return NULL;
+    }
+    if (stride == k && pad == 0 && H % k == 0 && W % k == 0) {
+        int tiles[4] = {N * C * OH, k, OW, k}, out[4] = {N, C, OH, OW}, axes[2] = {1, 3};
+        sg_tensor *t = sg_reshape(x, 4, tiles);
+        sg_tensor *r = is_max ? sg_max(t, axes, 2, false) : sg_mean(t, axes, 2, false);
+        return sg_reshape(r, 4, out);
     }
     /* padding must never win a max: it reads -inf (0 for the average) */
     sg_window w = {.kh = k, .kw = k, .sh = stride, .sw = stride, .ph = pad, .pw = pad,

@@ -16,14 +16,14 @@
  *   unfold/fold bands written row by row when OW*C*KH*KW > 1024; copies
  *               specialised for (KW, SW) in {(2,2),(3,1),(5,1),(3,2),(3,3)};
  *               max pooling's 2x2 stride 2 on one channel has its own loops.
- *   reductions  shapes coalesced to (R), (O,R), (R,K), (A,R,K) or the
- *               general walk; (R,K) reduced in partial blocks when
+ *   reductions  shapes coalesced to (R), (O,R), (R,K), (A,R,K), windows
+ *               (A,R,B,S) reduced over R and S, or the general walk; (R,K) reduced in partial blocks when
  *               threads*4*K <= 4096 and R >= threads*32.
  *   permute     a batch of 2-D transposes in 8x8 register tiles (two tile
  *               orders, ragged edges), split over the batch; else a walk.
  *   broadcast   coalesced dims, rows split across threads, each starting
  *               its odometer mid-way.
- *   backward    relu and max (over trailing dims) run a fused pass when
+ *   backward    relu and max (over trailing dims or windows) run a fused pass when
  *               nothing is recorded; create_graph runs the composition.
  * Random small shapes (seeded) cover the coalescing logic of each op.
  *
@@ -344,7 +344,7 @@ START_TEST(test_reduce_paths)
     sg_rng rng;
     sg_rng_seed(&rng, 9);
     static const struct {
-        int n, shape[4];
+        int n, shape[5];
         uint32_t mask;
     } cases[] = {
         {1, {100003}, 0x1},             /* (R): everything */
@@ -360,6 +360,9 @@ START_TEST(test_reduce_paths)
         {4, {4, 5, 6, 7}, 0x5},         /* alternating: general walk */
         {4, {6, 7, 8, 9}, 0x3},         /* leading dims merged: (R,K) */
         {4, {2, 3, 1, 11000}, 0xa},     /* reduced dims merged across a 1 */
+        {4, {3600, 2, 12, 2}, 0xa},     /* (A,R,B,S): 2x2 pooling windows */
+        {4, {50, 3, 7, 3}, 0xa},        /* (A,R,B,S): 3x3 windows */
+        {5, {7, 2, 5, 1, 2}, 0x12},     /* windows around a dim of 1 */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int kind = 0; kind < 2; kind++)
@@ -1048,6 +1051,8 @@ START_TEST(test_max_backward)
         {3, {30, 100, 24}, {{1}, 1, true}},     /* middle axis */
         {3, {3000, 1, 25}, {{1, 2}, 2, false}}, /* trailing axes around a 1 */
         {3, {3000, 25, 1}, {{1}, 1, false}},
+        {4, {3600, 2, 12, 2}, {{1, 3}, 2, false}}, /* 2x2 pooling windows, across threads */
+        {4, {50, 3, 7, 3}, {{3, 1}, 2, true}},     /* 3x3 windows */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_fused_backward(&rng, cases[c].n, cases[c].shape, &cases[c].m);

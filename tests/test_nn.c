@@ -529,6 +529,7 @@ START_TEST(test_pooling_values)
 {
     struct { int N, C, H, W, k, s, p; } cases[] = {
         {2, 3, 4, 4, 2, 2, 0}, {1, 2, 7, 7, 3, 2, 0}, {2, 2, 6, 5, 3, 2, 1}, {1, 1, 5, 5, 2, 1, 1},
+        {1, 2, 6, 9, 3, 3, 0}, /* windows that tile the input: no unfold */
     };
     sg_rng rng;
     sg_rng_seed(&rng, 4);
@@ -587,6 +588,10 @@ START_TEST(test_pooling_gradcheck)
     GRADCHECK(f_avgpool, in, 1, &w332, NULL);
     GRADCHECK(f_avgpool, in, 1, &w3s2p1, NULL);
     GRADCHECK(f_gap, in, 1, NULL, NULL);
+    /* 2x2 windows tiling an 8x6 input: pooling as a reduction of a reshape */
+    sg_tensor *tiled[1] = {sg_param(distinct(&rng, SG_DIMS(2, 2, 8, 6)))};
+    GRADCHECK(f_maxpool, tiled, 1, &w2, NULL);
+    GRADCHECK(f_avgpool, tiled, 1, &w2, NULL);
     /* an overlapped maximum collects gradient from every window it wins */
     sg_tensor *x = sg_param(sg_zeros(SG_DIMS(1, 1, 5, 5))), *g[1];
     sg_data(x)[2 * 5 + 2] = 1.f; /* the centre: in all four 3x3 stride-2 windows */
