@@ -1,6 +1,7 @@
 /*
- * ops_matmul.c — matrix product with transpose flags (2-D, batched, and a
- * batch of matrices times one shared matrix) on top of sg_sgemm, which uses
+ * ops_matmul.c — matrix product with transpose flags (2-D, batched, a
+ * batch of matrices times one shared matrix, and one shared matrix times a
+ * batch, as convolution's W @ cols_n^T) on top of sg_sgemm, which uses
  * a BLAS when one was found at build time and a cache-blocked loop nest
  * otherwise.
  *
@@ -312,18 +313,44 @@ static void gemm_split(bool ta, bool tb, int M, int N, int K, const float *A, in
 
 /* ---- the op ---- */
 
-sg_tensor *sg_matmul_t(sg_tensor *a, sg_tensor *b, bool ta, bool tb)
+/* A batch of products y_i = op(a_i) op(b_i); a stride of 0 shares an
+ * operand. Small products run whole, one per thread, over the batch. */
+typedef struct batch_job {
+    bool ta, tb, accumulate;
+    int M, N, K, lda, ldb;
+    const float *a, *b;
+    float *y;
+    size_t sa, sb, sy;
+} batch_job;
+
+static void batch_range(void *arg, size_t lo, size_t hi)
 {
-    if (!a || !b) {
-        if (!sg_has_error())
-            sg_set_error("matmul: NULL input");
-        return NULL;
+    const batch_job *j = arg;
+    for (size_t i = lo; i < hi; i++)
+        sg_sgemm(j->ta, j->tb, j->M, j->N, j->K, j->a + i * j->sa, j->lda, j->b + i * j->sb, j->ldb,
+                 j->y + i * j->sy, j->N, j->accumulate);
+}
+
+static void gemm_batch(const batch_job *j, size_t batch)
+{
+    double flops = 2.0 * j->M * j->N * j->K;
+    if (batch > 1 && flops < SG_GEMM_PAR_FLOPS) {
+        blas_one_thread(); /* the pool's threads each call the BLAS */
+        sg_parallel_for(batch, batch * (j->sy + j->sa + j->sb), batch_range, (void *)j);
+    } else {
+        batch_range((void *)j, 0, batch);
     }
+}
+
+/* y = op(a) op(b), plus c broadcast to y's shape when c is given: the
+ * checks and the products of matmul and addmm (`op` names the caller). */
+static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor *b, bool ta, bool tb)
+{
     char ba[96], bb[96]; /* the shapes, formatted only for an error message */
 #define SG_MM_SHAPES() (sg_shape_str(a, ba, sizeof ba), sg_shape_str(b, bb, sizeof bb))
     if (a->ndim < 2 || b->ndim < 2) {
         SG_MM_SHAPES();
-        sg_set_error("matmul: shapes %s and %s: both need at least 2 dims", ba, bb);
+        sg_set_error("%s: shapes %s and %s: both need at least 2 dims", op, ba, bb);
         return NULL;
     }
     int ar = a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
@@ -331,69 +358,107 @@ sg_tensor *sg_matmul_t(sg_tensor *a, sg_tensor *b, bool ta, bool tb)
     int M = ta ? ac : ar, K = ta ? ar : ac, Kb = tb ? bc : br, N = tb ? br : bc;
     if (K != Kb) {
         SG_MM_SHAPES();
-        sg_set_error("matmul: shapes %s%s and %s%s do not align (%d != %d)", ba, ta ? "^T" : "", bb,
+        sg_set_error("%s: shapes %s%s and %s%s do not align (%d != %d)", op, ba, ta ? "^T" : "", bb,
                      tb ? "^T" : "", K, Kb);
         return NULL;
     }
-    bool shared_b = b->ndim == 2 && a->ndim > 2;
-    if (shared_b && ta) {
+    bool shared_b = b->ndim == 2 && a->ndim > 2, shared_a = a->ndim == 2 && b->ndim > 2;
+    if (!shared_a && !shared_b && a->ndim != b->ndim) {
         SG_MM_SHAPES();
-        sg_set_error("matmul: a batched %s^T times a shared matrix %s is not supported", ba, bb);
+        sg_set_error("%s: shapes %s and %s have different batch ranks", op, ba, bb);
         return NULL;
     }
-    if (!shared_b && a->ndim != b->ndim) {
-        SG_MM_SHAPES();
-        sg_set_error("matmul: shapes %s and %s have different batch ranks", ba, bb);
-        return NULL;
-    }
+    const sg_tensor *batched = shared_a ? b : a; /* its batch dims are y's */
     size_t batch = 1;
-    for (int i = 0; !shared_b && i < a->ndim - 2; i++) {
-        if (a->shape[i] != b->shape[i]) {
+    for (int i = 0; i < batched->ndim - 2; i++) {
+        if (!shared_a && !shared_b && a->shape[i] != b->shape[i]) {
             SG_MM_SHAPES();
-            sg_set_error("matmul: batch dims of %s and %s differ", ba, bb);
+            sg_set_error("%s: batch dims of %s and %s differ", op, ba, bb);
             return NULL;
         }
-        batch *= (size_t)a->shape[i];
+        batch *= (size_t)batched->shape[i];
     }
 #undef SG_MM_SHAPES
     int shape[SG_MAX_DIMS];
-    memcpy(shape, a->shape, sizeof shape);
-    shape[a->ndim - 2] = M;
-    shape[a->ndim - 1] = N;
-    sg_tensor *y = sg_alloc("matmul", a->ndim, shape);
+    memcpy(shape, batched->shape, sizeof shape);
+    shape[batched->ndim - 2] = M;
+    shape[batched->ndim - 1] = N;
+    if (c) {
+        int t[SG_MAX_DIMS];
+        int nd = batched->ndim;
+        if (c->ndim > nd || sg_broadcast_shapes(c->ndim, c->shape, nd, shape, t) != nd ||
+            memcmp(t, shape, (size_t)nd * sizeof(int)) != 0) {
+            char bc_[96], by[96];
+            sg_set_error("%s: %s does not broadcast to the product's shape %s", op,
+                         sg_shape_str(c, bc_, sizeof bc_), sg_fmt_shape(nd, shape, by, sizeof by));
+            return NULL;
+        }
+    }
+    sg_tensor *y = sg_alloc(op, batched->ndim, shape);
     if (!y)
         return NULL;
-    if (shared_b) {
+    bool acc = c != NULL; /* start from c, add the products to it */
+    if (c)
+        sg_broadcast_fill(c, y);
+    if (shared_b && !ta) {
         /* (..., M, K) @ (K, N): one product with the batch folded into M */
         int rows = (int)(a->size / (size_t)ac);
-        sg_sgemm(false, tb, rows, N, K, a->data, ac, b->data, bc, y->data, N, false);
+        sg_sgemm(false, tb, rows, N, K, a->data, ac, b->data, bc, y->data, N, acc);
     } else if (K == 0) {
-        memset(y->data, 0, y->size * sizeof(float));
+        if (!c)
+            memset(y->data, 0, y->size * sizeof(float));
     } else {
-        size_t sa = (size_t)ar * ac, sb = (size_t)br * bc, sy = (size_t)M * N;
-        for (size_t i = 0; i < batch; i++)
-            sg_sgemm(ta, tb, M, N, K, a->data + i * sa, ac, b->data + i * sb, bc, y->data + i * sy,
-                     N, false);
+        batch_job j = {.ta = ta, .tb = tb, .accumulate = acc, .M = M, .N = N, .K = K, .lda = ac, .ldb = bc,
+                       .a = a->data, .b = b->data, .y = y->data,
+                       .sa = shared_a ? 0 : (size_t)ar * ac, .sb = shared_b ? 0 : (size_t)br * bc,
+                       .sy = (size_t)M * N};
+        gemm_batch(&j, batch);
     }
     y->attr.mm.ta = ta;
     y->attr.mm.tb = tb;
-    sg_tensor *in[2] = {a, b};
-    return sg_finish(y, SG_OP_MATMUL, in, 2);
+    return y;
 }
+
+sg_tensor *sg_matmul_t(sg_tensor *a, sg_tensor *b, bool ta, bool tb)
+{
+    if (!a || !b) {
+        if (!sg_has_error())
+            sg_set_error("matmul: NULL input");
+        return NULL;
+    }
+    sg_tensor *in[2] = {a, b};
+    return sg_finish(product("matmul", NULL, a, b, ta, tb), SG_OP_MATMUL, in, 2);
+}
+
+sg_tensor *sg_addmm_t(sg_tensor *c, sg_tensor *a, sg_tensor *b, bool ta, bool tb)
+{
+    if (!c || !a || !b) {
+        if (!sg_has_error())
+            sg_set_error("addmm: NULL input");
+        return NULL;
+    }
+    sg_tensor *in[3] = {c, a, b};
+    return sg_finish(product("addmm", c, a, b, ta, tb), SG_OP_ADDMM, in, 3);
+}
+
+sg_tensor *sg_addmm(sg_tensor *c, sg_tensor *a, sg_tensor *b) { return sg_addmm_t(c, a, b, false, false); }
 
 sg_tensor *sg_matmul(sg_tensor *a, sg_tensor *b) { return sg_matmul_t(a, b, false, false); }
 
-void sg_bw_matmul(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+/* A shared operand's gradient is the sum over the batch of the per-item
+ * gradients: a batched product reduced by sum_to (or, for a shared b next
+ * to an untransposed batch, one product of the flattened batch). */
+static void product_grads(sg_tensor *a, sg_tensor *b, bool ta, bool tb, sg_tensor *gy, sg_tensor **gx)
 {
-    sg_tensor *a = y->in[0], *b = y->in[1];
-    bool ta = y->attr.mm.ta, tb = y->attr.mm.tb;
-    if (a->requires_grad)
+    if (a->requires_grad) {
         gx[0] = ta ? sg_matmul_t(b, gy, tb, true) : sg_matmul_t(gy, b, false, !tb);
+        if (a->ndim == 2 && b->ndim > 2)
+            gx[0] = sg_sum_to(gx[0], 2, a->shape);
+    }
     if (!b->requires_grad)
         return;
-    if (b->ndim == 2 && a->ndim > 2) {
-        /* shared b: its gradient sums over the batch, i.e. one product of
-         * the flattened batch */
+    bool shared_b = b->ndim == 2 && a->ndim > 2;
+    if (shared_b && !ta) {
         int K = a->shape[a->ndim - 1], N = gy->shape[gy->ndim - 1];
         int a2[2] = {(int)(a->size / (size_t)K), K}, g2[2] = {a2[0], N};
         sg_tensor *af = sg_reshape(a, 2, a2), *gf = sg_reshape(gy, 2, g2);
@@ -401,4 +466,20 @@ void sg_bw_matmul(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
         return;
     }
     gx[1] = tb ? sg_matmul_t(gy, a, true, ta) : sg_matmul_t(a, gy, !ta, false);
+    if (shared_b)
+        gx[1] = sg_sum_to(gx[1], 2, b->shape);
+}
+
+void sg_bw_matmul(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    product_grads(y->in[0], y->in[1], y->attr.mm.ta, y->attr.mm.tb, gy, gx);
+}
+
+/* y = c + op(a) op(b): dc = sum_to(dy, c's shape), then matmul's. */
+void sg_bw_addmm(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
+{
+    sg_tensor *c = y->in[0];
+    if (c->requires_grad)
+        gx[0] = sg_sum_to(gy, c->ndim, c->shape);
+    product_grads(y->in[1], y->in[2], y->attr.mm.ta, y->attr.mm.tb, gy, gx + 1);
 }

@@ -309,6 +309,13 @@ sg_tensor *sg_broadcast_to(sg_tensor *x, int ndim, const int *shape)
     sg_tensor *y = sg_alloc("broadcast_to", ndim, shape);
     if (!y)
         return NULL;
+    sg_broadcast_fill(x, y);
+    return sg_finish(y, SG_OP_BROADCAST_TO, &x, 1);
+}
+
+void sg_broadcast_fill(const sg_tensor *x, sg_tensor *y)
+{
+    const int ndim = y->ndim, *shape = y->shape;
     if (y->size) {
         if (x->size == 1) {
             for (size_t i = 0; i < y->size; i++)
@@ -343,7 +350,6 @@ sg_tensor *sg_broadcast_to(sg_tensor *x, int ndim, const int *shape)
             }
         }
     }
-    return sg_finish(y, SG_OP_BROADCAST_TO, &x, 1);
 }
 
 /* outer = prod(shape[:axis]), inner = prod(shape[axis+1:]) */

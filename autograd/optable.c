@@ -28,6 +28,7 @@ const sg_op_info sg_op_table[SG_OP_COUNT] = {
     [SG_OP_SLICE] = {"slice", 1, sg_bw_slice},
     [SG_OP_CONCAT] = {"concat", -1, sg_bw_concat},
     [SG_OP_MATMUL] = {"matmul", 2, sg_bw_matmul},
+    [SG_OP_ADDMM] = {"addmm", 3, sg_bw_addmm},
     [SG_OP_UNFOLD] = {"unfold", 1, sg_bw_unfold},
     [SG_OP_FOLD] = {"fold", 1, sg_bw_fold},
 };

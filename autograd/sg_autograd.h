@@ -289,12 +289,22 @@ sg_tensor *sg_flatten(sg_tensor *x);
 /* ------------------------------------------------------------------------- */
 /** @name Linear algebra */
 /** y = a @ b for 2-D (M,K)@(K,N); batched (...,M,K)@(...,K,N) with equal
- *  batch dims; or (...,M,K)@(K,N) sharing b across the batch. */
+ *  batch dims; (...,M,K)@(K,N) sharing b across the batch; or
+ *  (M,K)@(...,K,N) sharing a. A shared operand's gradient sums over the
+ *  batch. */
 sg_tensor *sg_matmul(sg_tensor *a, sg_tensor *b);
 /** y = op(a) @ op(b) with op = transpose of the last two dims when the flag
  *  is set (no copy is made).
  *  da = dy op(b)^T (transposed back if ta), db = op(a)^T dy (likewise). */
 sg_tensor *sg_matmul_t(sg_tensor *a, sg_tensor *b, bool trans_a, bool trans_b);
+/** y = c + a @ b in one pass (like torch.addmm): c, broadcast to the
+ *  product's shape (NumPy rules), is the starting value the product is
+ *  added to, so no separate product tensor is made. Shapes of a and b as
+ *  for sg_matmul. A layer's bias: sg_addmm(b, x, W) = x @ W + b.
+ *  dc = sum_to(dy, c.shape); da, db as for sg_matmul. */
+sg_tensor *sg_addmm(sg_tensor *c, sg_tensor *a, sg_tensor *b);
+/** sg_addmm with op(a), op(b) as in sg_matmul_t. */
+sg_tensor *sg_addmm_t(sg_tensor *c, sg_tensor *a, sg_tensor *b, bool trans_a, bool trans_b);
 
 /* ------------------------------------------------------------------------- */
 /** @name Convolution helpers */

@@ -40,6 +40,7 @@ enum sg_op {
     SG_OP_SLICE,
     SG_OP_CONCAT,
     SG_OP_MATMUL,
+    SG_OP_ADDMM,
     SG_OP_UNFOLD,
     SG_OP_FOLD,
     SG_OP_COUNT
@@ -107,6 +108,7 @@ void sg_bw_sum_to(sg_tensor *, sg_tensor *, sg_tensor **);
 void sg_bw_slice(sg_tensor *, sg_tensor *, sg_tensor **);
 void sg_bw_concat(sg_tensor *, sg_tensor *, sg_tensor **);
 void sg_bw_matmul(sg_tensor *, sg_tensor *, sg_tensor **);
+void sg_bw_addmm(sg_tensor *, sg_tensor *, sg_tensor **);
 void sg_bw_unfold(sg_tensor *, sg_tensor *, sg_tensor **);
 void sg_bw_fold(sg_tensor *, sg_tensor *, sg_tensor **);
 
@@ -147,6 +149,8 @@ char *sg_fmt_shape(int ndim, const int *shape, char *buf, size_t len);
 int sg_axes_mask(const char *op, int ndim, const int *axes, int n_axes, uint32_t *mask);
 /* Shape after reducing `mask` dims; returns the new ndim. */
 int sg_reduced_shape(int ndim, const int *shape, uint32_t mask, bool keep, int *out);
+/* Fill y with x broadcast to y's shape (which it must broadcast to). */
+void sg_broadcast_fill(const sg_tensor *x, sg_tensor *y);
 /* Fill the result of a reduction (y) from x with op 0 = sum, 1 = max. */
 void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind);
 

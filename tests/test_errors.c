@@ -91,8 +91,14 @@ START_TEST(test_matmul_shapes)
     ASSERT_ERROR("matmul: batch dims of (2,2,3) and (3,3,2) differ");
     ck_assert_ptr_null(sg_matmul(sg_ones(SG_DIMS(2, 2, 3)), sg_ones(SG_DIMS(1, 2, 3, 2))));
     ASSERT_ERROR("matmul: shapes (2,2,3) and (1,2,3,2) have different batch ranks");
-    ck_assert_ptr_null(sg_matmul_t(sg_ones(SG_DIMS(2, 3, 2)), mat(3, 4), true, false));
-    ASSERT_ERROR("matmul: a batched (2,3,2)^T times a shared matrix (3,4) is not supported");
+    ck_assert_ptr_null(sg_matmul_t(sg_ones(SG_DIMS(2, 3, 2)), mat(4, 3), true, false));
+    ASSERT_ERROR("matmul: shapes (2,3,2)^T and (4,3) do not align (3 != 4)");
+    ck_assert_ptr_null(sg_matmul(mat(2, 3), sg_ones(SG_DIMS(5, 4, 2))));
+    ASSERT_ERROR("matmul: shapes (2,3) and (5,4,2) do not align (3 != 4)");
+    ck_assert_ptr_null(sg_addmm(mat(3, 5), mat(2, 3), mat(3, 5)));
+    ASSERT_ERROR("addmm: (3,5) does not broadcast to the product's shape (2,5)");
+    ck_assert_ptr_null(sg_addmm(mat(1, 5), mat(2, 3), mat(4, 5)));
+    ASSERT_ERROR("addmm: shapes (2,3) and (4,5) do not align (3 != 4)");
     ck_assert_ptr_nonnull(sg_matmul(mat(2, 3), mat(3, 5))); /* and the valid one works */
     ck_assert(!sg_has_error());
 }
@@ -168,6 +174,8 @@ START_TEST(test_null_propagation)
     ASSERT_ERROR("sum: NULL input");
     ck_assert_ptr_null(sg_matmul(NULL, a));
     ASSERT_ERROR("matmul: NULL input");
+    ck_assert_ptr_null(sg_addmm(a, a, NULL));
+    ASSERT_ERROR("addmm: NULL input");
     ck_assert_ptr_null(sg_reshape(NULL, SG_DIMS(2)));
     ASSERT_ERROR("reshape: NULL input");
     ck_assert_ptr_null(sg_concat((sg_tensor *[]){a, NULL}, 2, 0));

@@ -205,6 +205,17 @@ FN(f_matmul)
     args *a = ctx;
     return sg_matmul_t(in[0], in[1], a->ta, a->tb);
 }
+FN(f_addmm)
+{
+    (void)n;
+    args *a = ctx;
+    return sg_addmm_t(in[0], in[1], in[2], a->ta, a->tb);
+}
+FN(g_sq_addmm)
+{
+    sg_tensor *y = f_addmm(in, n, ctx);
+    return sg_mul(y, y);
+}
 FN(f_unfold) { (void)n; return sg_unfold(in[0], ((args *)ctx)->w); }
 FN(f_fold)
 {
@@ -419,11 +430,37 @@ static void check_matmul(void)
             gc("matmul", f_matmul, (sg_tensor *[]){a, b}, 2, &(args){.ta = ta, .tb = tb});
         }
     }
-    /* a batch of matrices times one shared matrix, b plain and transposed */
-    sg_tensor *a = RAND(-1, 1, 2, 3, 4);
-    sg_tensor *b = RAND(-1, 1, 4, 2), *bt = RAND(-1, 1, 2, 4);
-    gc("matmul", f_matmul, (sg_tensor *[]){a, b}, 2, &(args){0});
-    gc("matmul", f_matmul, (sg_tensor *[]){a, bt}, 2, &(args){.tb = true});
+    /* a batch of matrices times one shared matrix, and one shared matrix
+     * times a batch (convolution's W @ cols_n^T), with every flag */
+    for (int ta = 0; ta < 2; ta++) {
+        for (int tb = 0; tb < 2; tb++) {
+            sg_tensor *a = ta ? RAND(-1, 1, 2, 4, 3) : RAND(-1, 1, 2, 3, 4);
+            sg_tensor *b = tb ? RAND(-1, 1, 2, 4) : RAND(-1, 1, 4, 2);
+            gc("matmul", f_matmul, (sg_tensor *[]){a, b}, 2, &(args){.ta = ta, .tb = tb});
+            sg_tensor *s = ta ? RAND(-1, 1, 4, 3) : RAND(-1, 1, 3, 4);
+            sg_tensor *c = tb ? RAND(-1, 1, 2, 2, 2, 4) : RAND(-1, 1, 2, 2, 4, 2);
+            gc("matmul", f_matmul, (sg_tensor *[]){s, c}, 2, &(args){.ta = ta, .tb = tb});
+        }
+    }
+}
+
+/* c + op(a) op(b): c as a bias row, a column, one value or the whole
+ * result; 2-D, shared right (a layer), shared left (a convolution) */
+static void check_addmm(void)
+{
+    for (int ta = 0; ta < 2; ta++) {
+        for (int tb = 0; tb < 2; tb++) {
+            sg_tensor *a = ta ? RAND(-1, 1, 3, 2) : RAND(-1, 1, 2, 3);
+            sg_tensor *b = tb ? RAND(-1, 1, 4, 3) : RAND(-1, 1, 3, 4);
+            sg_tensor *cs[4] = {RAND(-1, 1, 4), RAND(-1, 1, 2, 1), RAND(-1, 1, 1), RAND(-1, 1, 2, 4)};
+            for (int k = 0; k < 4; k++)
+                gc("addmm", f_addmm, (sg_tensor *[]){cs[k], a, b}, 3, &(args){.ta = ta, .tb = tb});
+        }
+    }
+    sg_tensor *x = RAND(-1, 1, 2, 3, 4), *W = RAND(-1, 1, 4, 2), *bias = RAND(-1, 1, 2);
+    gc("addmm", f_addmm, (sg_tensor *[]){bias, x, W}, 3, &(args){0});
+    sg_tensor *Wc = RAND(-1, 1, 3, 4), *cols = RAND(-1, 1, 2, 5, 4), *bc = RAND(-1, 1, 3, 1);
+    gc("addmm", f_addmm, (sg_tensor *[]){bc, Wc, cols}, 3, &(args){.tb = true});
 }
 
 static void check_unfold(void)
@@ -473,6 +510,7 @@ static const op_check op_checks[] = {
     {"slice", check_slice},
     {"concat", check_concat},
     {"matmul", check_matmul},
+    {"addmm", check_addmm},
     {"unfold", check_unfold},
     {"fold", check_fold},
 };
@@ -634,6 +672,13 @@ START_TEST(test_gradgrad_matmul_unfold)
     sg_tensor *a3 = RAND(-1, 1, 2, 2, 3), *b3 = RAND(-1, 1, 2, 3, 2), *s = RAND(-1, 1, 3, 2);
     ggc("matmul", f_matmul, (sg_tensor *[]){a3, b3}, 2, &(args){0});
     ggc("matmul", f_matmul, (sg_tensor *[]){a3, s}, 2, &(args){0});
+    sg_tensor *c1 = RAND(-1, 1, 2), *c2 = RAND(-1, 1, 2, 1);
+    ggc("addmm", g_sq_addmm, (sg_tensor *[]){c1, a3, s}, 3, &(args){0});
+    ggc("addmm", g_sq_addmm, (sg_tensor *[]){c2, RAND(-1, 1, 2, 3), b3}, 3, &(args){0});
+    sg_tensor *l = RAND(-1, 1, 2, 3); /* shared left operand, and a batch^T times shared */
+    ggc("matmul", f_matmul, (sg_tensor *[]){l, b3}, 2, &(args){0});
+    ggc("matmul", f_matmul, (sg_tensor *[]){l, a3}, 2, &(args){.tb = true});
+    ggc("matmul", f_matmul, (sg_tensor *[]){b3, s}, 2, &(args){.ta = true});
     sg_tensor *x = RAND(-1, 1, 1, 2, 4, 4);
     ggc("unfold", g_sq_unfold, &x, 1, &(args){.w = {.kh = 3, .kw = 3, .sh = 2, .sw = 2, .ph = 1, .pw = 1}});
     sg_tensor *cols = RAND(-1, 1, 4, 4);

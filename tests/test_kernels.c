@@ -735,6 +735,15 @@ static void check_matmul(sg_rng *rng, int M, int N, int K, bool ta, bool tb)
     float *want = alloc_floats((size_t)M * N);
     ref_matmul(want, sg_data(a), sg_data(b), M, N, K, ta, tb);
     expect_same(what, sg_data(y), want, (size_t)M * N);
+    /* addmm: the same kernel accumulating onto a broadcast bias row */
+    sg_tensor *c = quarters(rng, -8, 8, SG_DIMS(N));
+    sg_tensor *z = sg_addmm_t(c, a, b, ta, tb);
+    for (size_t i = 0; i < (size_t)M * N; i++)
+        want[i] += sg_data(c)[i % (size_t)N];
+    snprintf(what, sizeof what, "addmm (%d) + (%dx%d)%s @ (%dx%d)%s", N, M, K, ta ? "^T" : "", K, N,
+             tb ? "^T" : "");
+    expect_shape(what, z, SG_DIMS(M, N));
+    expect_same(what, sg_data(z), want, (size_t)M * N);
     free(want);
     sg_scope_end();
 }
@@ -857,8 +866,10 @@ START_TEST(test_matmul_conv_shapes)
 }
 END_TEST
 
-/* Batched products (one sgemm per matrix: no spill across matrices) and a
- * batch times one shared matrix (the batch folded into the rows). */
+/* Batched products (one sgemm per matrix: no spill across matrices, split
+ * over the batch), a batch times one shared matrix (the batch folded into
+ * the rows, or per matrix when transposed), and one shared matrix times a
+ * batch. */
 START_TEST(test_matmul_batched)
 {
     use_threads(_i);
@@ -882,18 +893,46 @@ START_TEST(test_matmul_batched)
         free(want);
         sg_scope_end();
     }
-    for (int tb = 0; tb < 2; tb++) {
+    for (int f = 0; f < 8; f++) {
+        bool ta = f & 1, tb = f >> 1 & 1, left = f >> 2; /* left: a shared, b batched */
         sg_scope_begin();
-        sg_tensor *a = quarters(&rng, -8, 8, SG_DIMS(B, M, K));
-        sg_tensor *b = tb ? quarters(&rng, -8, 8, SG_DIMS(N, K)) : quarters(&rng, -8, 8, SG_DIMS(K, N));
-        sg_tensor *y = sg_matmul_t(a, b, false, tb);
-        expect_shape("shared matmul", y, SG_DIMS(B, M, N));
+        int as[3] = {B, ta ? K : M, ta ? M : K}, bs[3] = {B, tb ? N : K, tb ? K : N};
+        sg_tensor *a = left ? quarters(&rng, -8, 8, 2, as + 1) : quarters(&rng, -8, 8, 3, as);
+        sg_tensor *b = left ? quarters(&rng, -8, 8, 3, bs) : quarters(&rng, -8, 8, 2, bs + 1);
+        sg_tensor *y = sg_matmul_t(a, b, ta, tb);
+        char label[64];
+        snprintf(label, sizeof label, "shared %s matmul%s%s", left ? "left" : "right", ta ? " ta" : "",
+                 tb ? " tb" : "");
+        expect_shape(label, y, SG_DIMS(B, M, N));
         float *want = alloc_floats((size_t)B * M * N);
-        ref_matmul(want, sg_data(a), sg_data(b), B * M, N, K, false, tb);
-        expect_same("shared matmul", sg_data(y), want, (size_t)B * M * N);
+        for (int i = 0; i < B; i++)
+            ref_matmul(want + (size_t)i * M * N, sg_data(a) + (left ? 0 : (size_t)i * M * K),
+                       sg_data(b) + (left ? (size_t)i * K * N : 0), M, N, K, ta, tb);
+        expect_same(label, sg_data(y), want, (size_t)B * M * N);
         free(want);
         sg_scope_end();
     }
+    /* many small products, as convolution's W @ cols_n^T: split over the
+     * batch; and with a bias per output channel (addmm) */
+    sg_scope_begin();
+    sg_tensor *w = quarters(&rng, -8, 8, SG_DIMS(30, 25));
+    sg_tensor *cols = quarters(&rng, -8, 8, SG_DIMS(40, 144, 25));
+    sg_tensor *bias = quarters(&rng, -8, 8, SG_DIMS(30, 1));
+    sg_tensor *y = sg_matmul_t(w, cols, false, true);
+    sg_tensor *yb = sg_addmm_t(bias, w, cols, false, true);
+    expect_shape("conv-shaped matmul", y, SG_DIMS(40, 30, 144));
+    expect_shape("conv-shaped addmm", yb, SG_DIMS(40, 30, 144));
+    const size_t total = (size_t)40 * 30 * 144;
+    float *want = alloc_floats(total);
+    for (int i = 0; i < 40; i++)
+        ref_matmul(want + (size_t)i * 30 * 144, sg_data(w), sg_data(cols) + (size_t)i * 144 * 25, 30, 144,
+                   25, false, true);
+    expect_same("conv-shaped matmul", sg_data(y), want, total);
+    for (size_t i = 0; i < total; i++)
+        want[i] += sg_data(bias)[i / 144 % 30];
+    expect_same("conv-shaped addmm", sg_data(yb), want, total);
+    free(want);
+    sg_scope_end();
 }
 END_TEST
 
