@@ -3,9 +3,11 @@
  * max/average pooling, global average pooling, residual addition, dropout,
  * batch normalisation. Each checks its shapes, then composes primitives.
  *
- *   conv2d:  cols = unfold(x)                    (N*OH*OW, C*KH*KW)
- *            y    = cols @ reshape(W, FN, -1)^T   (N*OH*OW, FN)   [+ b]
- *            out  = permute(reshape(y, N,OH,OW,FN), 0,3,1,2)
+ *   conv2d:  cols = reshape(unfold(x), N, OH*OW, C*KH*KW)
+ *            y    = [b as (FN,1) +] reshape(W, FN, -1) @ cols^T   (N, FN, OH*OW)
+ *            out  = reshape(y, N,FN,OH,OW)
+ *            (one shared matrix times the batch of images' columns: the
+ *            result is already NCHW, with no transpose to copy)
  *   pooling: each channel is its own image: reshape x to (N*C,1,H,W),
  *            unfold to (N*C*OH*OW, K*K), reduce axis 1 (max or mean); the
  *            rows are already ordered (n, c, oh, ow), so a reshape to
@@ -41,13 +43,13 @@ sg_tensor *sg_linear(sg_tensor *x, sg_tensor *W, sg_tensor *b)
                      SG_NN_SHAPE(W, bw), sg_dim(W, 1));
         return NULL;
     }
+    /* with a bias, addmm starts from b and adds x @ W: no separate product */
     if (sg_ndim(x) == 1) { /* one sample: (in) -> (1,in) -> (out) */
         int row[2] = {1, sg_dim(x, 0)}, out = sg_dim(W, 1);
-        sg_tensor *y = sg_matmul(sg_reshape(x, 2, row), W);
-        return sg_reshape(b ? sg_add(y, b) : y, 1, &out);
+        sg_tensor *x2 = sg_reshape(x, 2, row);
+        return sg_reshape(b ? sg_addmm(b, x2, W) : sg_matmul(x2, W), 1, &out);
     }
-    sg_tensor *y = sg_matmul(x, W);
-    return b ? sg_add(y, b) : y;
+    return b ? sg_addmm(b, x, W) : sg_matmul(x, W);
 }
 
 sg_tensor *sg_conv2d(sg_tensor *x, sg_tensor *W, sg_tensor *b, int stride, int pad)
@@ -83,11 +85,12 @@ sg_tensor *sg_conv2d(sg_tensor *x, sg_tensor *W, sg_tensor *b, int stride, int p
         return NULL;
     }
     sg_window w = {.kh = KH, .kw = KW, .sh = stride, .sw = stride, .ph = pad, .pw = pad, .pad_value = 0.f};
-    int wflat[2] = {FN, C * KH * KW}, nhwc[4] = {N, OH, OW, FN}, to_nchw[4] = {0, 3, 1, 2};
-    sg_tensor *y = sg_matmul_t(sg_unfold(x, w), sg_reshape(W, 2, wflat), false, true);
-    if (b)
-        y = sg_add(y, b);
-    return sg_permute(sg_reshape(y, 4, nhwc), to_nchw);
+    int wflat[2] = {FN, C * KH * KW}, cols3[3] = {N, OH * OW, C * KH * KW}, bcol[2] = {FN, 1};
+    int out[4] = {N, FN, OH, OW};
+    sg_tensor *wf = sg_reshape(W, 2, wflat), *cols = sg_reshape(sg_unfold(x, w), 3, cols3);
+    sg_tensor *y = b ? sg_addmm_t(sg_reshape(b, 2, bcol), wf, cols, false, true)
+                     : sg_matmul_t(wf, cols, false, true);
+    return sg_reshape(y, 4, out);
 }
 
 static sg_tensor *pool(const char *op, sg_tensor *x, int k, int stride, int pad, bool is_max)
