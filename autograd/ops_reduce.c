@@ -24,46 +24,6 @@
 
 #include <math.h>
 
-/* The general walk: y (already initialised) combined with every x element. */
-static void reduce_general(const sg_tensor *x, float *restrict dst, uint32_t mask, int kind)
-{
-    int n = x->ndim;
-    size_t st[SG_MAX_DIMS]; /* output strides in the input's rank */
-    size_t r = 1;
-    for (int i = n - 1; i >= 0; i--) {
-        st[i] = (mask & (1u << i)) ? 0 : r;
-        if (!(mask & (1u << i)))
-            r *= (size_t)x->shape[i];
-    }
-    size_t inner = (size_t)x->shape[n - 1], outer = x->size / inner;
-    bool inner_reduced = st[n - 1] == 0;
-    int idx[SG_MAX_DIMS] = {0};
-    size_t off = 0;
-    const float *restrict src = x->data;
-    for (size_t o = 0; o < outer; o++, src += inner) {
-        if (inner_reduced) {
-            float acc = dst[off];
-            if (kind == 0)
-                for (size_t i = 0; i < inner; i++) acc += src[i];
-            else
-                for (size_t i = 0; i < inner; i++) acc = src[i] > acc ? src[i] : acc;
-            dst[off] = acc;
-        } else if (kind == 0) {
-            for (size_t i = 0; i < inner; i++) dst[off + i] += src[i];
-        } else {
-            for (size_t i = 0; i < inner; i++)
-                dst[off + i] = src[i] > dst[off + i] ? src[i] : dst[off + i];
-        }
-        for (int d = n - 2; d >= 0; d--) {
-            off += st[d];
-            if (++idx[d] < x->shape[d])
-                break;
-            off -= st[d] * (size_t)x->shape[d];
-            idx[d] = 0;
-        }
-    }
-}
-
 /* Sum (kind 0) or max (kind 1) of a contiguous run, starting from `init`. */
 static inline float reduce_run(const float *restrict s, size_t n, int kind, float init)
 {
@@ -85,6 +45,41 @@ static inline float reduce_run(const float *restrict s, size_t n, int kind, floa
     for (size_t i = 0; i < n; i++)
         m = s[i] > m ? s[i] : m;
     return m;
+}
+
+/* The general walk: y (already initialised) combined with every x element. */
+static void reduce_general(const sg_tensor *x, float *restrict dst, uint32_t mask, int kind)
+{
+    int n = x->ndim;
+    size_t st[SG_MAX_DIMS]; /* output strides in the input's rank */
+    size_t r = 1;
+    for (int i = n - 1; i >= 0; i--) {
+        st[i] = (mask & (1u << i)) ? 0 : r;
+        if (!(mask & (1u << i)))
+            r *= (size_t)x->shape[i];
+    }
+    size_t inner = (size_t)x->shape[n - 1], outer = x->size / inner;
+    bool inner_reduced = st[n - 1] == 0;
+    int idx[SG_MAX_DIMS] = {0};
+    size_t off = 0;
+    const float *restrict src = x->data;
+    for (size_t o = 0; o < outer; o++, src += inner) {
+        if (inner_reduced) {
+            dst[off] = reduce_run(src, inner, kind, dst[off]);
+        } else if (kind == 0) {
+            for (size_t i = 0; i < inner; i++) dst[off + i] += src[i];
+        } else {
+            for (size_t i = 0; i < inner; i++)
+                dst[off + i] = src[i] > dst[off + i] ? src[i] : dst[off + i];
+        }
+        for (int d = n - 2; d >= 0; d--) {
+            off += st[d];
+            if (++idx[d] < x->shape[d])
+                break;
+            off -= st[d] * (size_t)x->shape[d];
+            idx[d] = 0;
+        }
+    }
 }
 
 typedef struct red_ctx {
@@ -214,6 +209,19 @@ static void windows_range(void *arg, size_t lo, size_t hi)
     const win_ctx *c = arg;
     const size_t R = c->R, B = c->B, S = c->S;
     const float init = c->kind == 0 ? 0.f : -INFINITY;
+    if (R == 2 && S == 2 && c->kind == 1) { /* 2x2 max pooling: straight-line code */
+        for (size_t a = lo; a < hi; a++) {
+            const float *restrict r0 = c->x + a * 4 * B, *restrict r1 = r0 + 2 * B;
+            float *restrict ya = c->y + a * B;
+            for (size_t b = 0; b < B; b++) {
+                float m = r0[2 * b] > init ? r0[2 * b] : init;
+                m = r0[2 * b + 1] > m ? r0[2 * b + 1] : m;
+                m = r1[2 * b] > m ? r1[2 * b] : m;
+                ya[b] = r1[2 * b + 1] > m ? r1[2 * b + 1] : m;
+            }
+        }
+        return;
+    }
     for (size_t a = lo; a < hi; a++) {
         const float *restrict xa = c->x + a * R * B * S;
         float *restrict ya = c->y + a * B;
@@ -462,6 +470,23 @@ static void max_grad_windows_range(void *arg, size_t lo, size_t hi)
 {
     const win_ctx *c = arg;
     const size_t R = c->R, B = c->B, S = c->S;
+    if (R == 2 && S == 2) { /* 2x2 windows: straight-line code per window */
+        for (size_t a = lo; a < hi; a++) {
+            const float *restrict r0 = c->x + a * 4 * B, *restrict r1 = r0 + 2 * B;
+            float *restrict g0 = c->y + a * 4 * B, *restrict g1 = g0 + 2 * B;
+            const float *restrict m = c->y_in + a * B, *restrict gy = c->gy + a * B;
+            for (size_t b = 0; b < B; b++) {
+                float e0 = r0[2 * b] == m[b] ? 1.f : 0.f, e1 = r0[2 * b + 1] == m[b] ? 1.f : 0.f;
+                float e2 = r1[2 * b] == m[b] ? 1.f : 0.f, e3 = r1[2 * b + 1] == m[b] ? 1.f : 0.f;
+                const float share = gy[b] / (((e0 + e1) + e2) + e3);
+                g0[2 * b] = e0 * share;
+                g0[2 * b + 1] = e1 * share;
+                g1[2 * b] = e2 * share;
+                g1[2 * b + 1] = e3 * share;
+            }
+        }
+        return;
+    }
     for (size_t a = lo; a < hi; a++) {
         const float *restrict xa = c->x + a * R * B * S;
         float *restrict ga = c->y + a * R * B * S;
