@@ -117,6 +117,9 @@ sg_rng *sg_default_rng(void);
  *  NULL with a message. A dim of 0 is allowed (an empty tensor). */
 /** Zeros of the given shape; ndim 0 makes a scalar. */
 sg_tensor *sg_zeros(int ndim, const int *shape);
+/** A tensor of the given shape whose values are not set (like torch.empty):
+ *  for a caller that writes every element itself, saving sg_zeros' pass. */
+sg_tensor *sg_empty(int ndim, const int *shape);
 /** Ones of the given shape. */
 sg_tensor *sg_ones(int ndim, const int *shape);
 /** Every element = value. */

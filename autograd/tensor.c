@@ -97,6 +97,8 @@ int sg_reduced_shape(int ndim, const int *shape, uint32_t mask, bool keep, int *
 
 sg_tensor *sg_zeros(int ndim, const int *shape) { return sg_full(0.f, ndim, shape); }
 
+sg_tensor *sg_empty(int ndim, const int *shape) { return sg_alloc("empty", ndim, shape); }
+
 sg_tensor *sg_ones(int ndim, const int *shape) { return sg_full(1.f, ndim, shape); }
 
 sg_tensor *sg_full(float value, int ndim, const int *shape)

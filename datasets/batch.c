@@ -48,13 +48,22 @@ sg_tensor *sg_dataset_images(const sg_dataset *d, const int *idx, int count,
     if (check_batch("dataset_images", d, idx, count) != 0)
         return NULL;
     int pixels = d->rows * d->cols;
-    sg_tensor *x = o.flatten ? sg_zeros(SG_DIMS(count, pixels))
-                             : sg_zeros(SG_DIMS(count, 1, d->rows, d->cols));
+    sg_tensor *x = o.flatten ? sg_empty(SG_DIMS(count, pixels))
+                             : sg_empty(SG_DIMS(count, 1, d->rows, d->cols));
     if (!x)
         return NULL;
     float *restrict out = sg_data(x);
     for (int b = 0; b < count; b++) {
         const uint8_t *restrict src = d->images + (size_t)(idx ? idx[b] : b) * (size_t)pixels;
+#if defined(__GNUC__)
+        /* a shuffled batch reads scattered rows: fetch the next one while
+         * this one is converted (its first cache line is a miss otherwise) */
+        if (b + 1 < count) {
+            const uint8_t *next = d->images + (size_t)(idx ? idx[b + 1] : b + 1) * (size_t)pixels;
+            for (int p = 0; p < pixels; p += 64)
+                __builtin_prefetch(next + p);
+        }
+#endif
         float *restrict dst = out + (size_t)b * (size_t)pixels;
         if (o.normalize)
             for (int p = 0; p < pixels; p++)

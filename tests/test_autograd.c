@@ -132,6 +132,17 @@ START_TEST(test_zeros_ones_full)
     ck_assert_ptr_nonnull(e);
     ck_assert_uint_eq(sg_size(e), 0);
     ck_assert_ptr_null(sg_zeros_like(NULL));
+    /* empty: the shape, writable values, and the same checks on the shape */
+    sg_tensor *u = sg_empty(SG_DIMS(3, 2));
+    ck_assert_ptr_nonnull(u);
+    ck_assert(sg_same_shape(u, sg_zeros(SG_DIMS(3, 2))));
+    for (int i = 0; i < 6; i++)
+        sg_data(u)[i] = (float)i;
+    assert_values(sg_data(u), (const float[]){0, 1, 2, 3, 4, 5}, 6, 0.f);
+    ck_assert(!sg_requires_grad(u));
+    ck_assert_ptr_null(sg_empty(SG_DIMS(2, -1)));
+    ck_assert(sg_has_error());
+    sg_clear_error();
 }
 END_TEST
 
