@@ -191,6 +191,15 @@ long sg_optim_steps(const sg_optim *opt);
  *  the optimizer keeps no state for p, -1 if opt is NULL. */
 long sg_optim_param_steps(const sg_optim *opt, const sg_tensor *p);
 
+/** Parameter p's state buffer number `buffer` (p's size floats, read-only;
+ *  the book's self.v[key] / self.h[key] / self.m[key]): MOMENTUM, NESTEROV
+ *  0 = velocity; ADAGRAD, RMSPROP 0 = squared-gradient sum or average;
+ *  ADAM, ADAMW 0 = m, 1 = v. Decaying state below FLT_MIN is kept as 0
+ *  (subnormal arithmetic is ~100x slower and cannot move a weight). NULL if
+ *  opt is NULL, the kind has no such buffer, or p has no state yet. Valid
+ *  until the next step or sg_optim_forget(p). */
+const float *sg_optim_state(const sg_optim *opt, const sg_tensor *p, int buffer);
+
 /** Bytes of state buffers (velocities, sums, moments) the optimizer holds:
  *  4 bytes per element per buffer; SGD holds none, MOMENTUM, NESTEROV,
  *  ADAGRAD and RMSPROP one buffer per parameter, ADAM and ADAMW two.

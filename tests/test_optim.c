@@ -15,6 +15,7 @@
 #include "sg_optim.h"
 
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -661,6 +662,47 @@ START_TEST(test_state_bytes)
 }
 END_TEST
 
+/* A weight whose gradient turns 0 and stays 0: its decaying state goes to
+ * exactly 0, never through the subnormal range; the state is readable. */
+START_TEST(test_decaying_state_flushes_to_zero)
+{
+    const sg_optim_kind k = (sg_optim_kind)_i;
+    sg_optim_opts o = sg_optim_defaults(k);
+    o.alpha = 0.5f; /* RMSProp's average decays as fast as the others here */
+    sg_optim *opt = sg_optim_new(&o);
+    sg_tensor *w = sg_param(sg_ones(SG_DIMS(1)));
+    ck_assert_ptr_null(sg_optim_state(opt, w, 0)); /* no state before a step */
+    bool seen_tiny = false;
+    for (int step = 0; step < 1500; step++) {
+        sg_scope_begin();
+        sg_optim_zero_grad(&w, 1);
+        /* gradient 1 at the first step, then 0 */
+        sg_tensor *L = sg_mul_scalar(sg_sum_all(w), step == 0 ? 1.f : 0.f);
+        ck_assert_int_eq(sg_backward(L, NULL), 0);
+        ck_assert_int_eq(sg_optim_step(opt, &w, 1), 0);
+        sg_scope_end();
+        for (int b = 0; b < 2; b++) {
+            const float *st = sg_optim_state(opt, w, b);
+            if (!st)
+                continue;
+            ck_assert_msg(st[0] == 0.f || fabsf(st[0]) >= FLT_MIN, "%s buffer %d at step %d: %g is subnormal",
+                          sg_optim_kind_name(k), b, step + 1, (double)st[0]);
+            seen_tiny = seen_tiny || (st[0] != 0.f && fabsf(st[0]) < 1e-30f);
+        }
+    }
+    if (k == SG_OPTIM_SGD || k == SG_OPTIM_ADAGRAD) { /* no state, or none that decays */
+        ck_assert(k == SG_OPTIM_ADAGRAD || sg_optim_state(opt, w, 0) == NULL);
+    } else {
+        ck_assert_msg(seen_tiny, "%s: the state never came near the subnormal range", sg_optim_kind_name(k));
+        ck_assert_float_eq(sg_optim_state(opt, w, 0)[0], 0.f); /* m, velocity or average: flushed */
+    }
+    ck_assert_ptr_null(sg_optim_state(opt, w, 2));
+    ck_assert_ptr_null(sg_optim_state(NULL, w, 0));
+    sg_optim_free(opt);
+    sg_tensor_free(w);
+}
+END_TEST
+
 START_TEST(test_null_grad_skipped)
 {
     /* q takes no part in the loss: its gradient is NULL; it keeps its values
@@ -1100,6 +1142,7 @@ static Suite *optim_suite(void)
     tc = tcase_create("state");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_loop_test(tc, test_state_bytes, 0, SG_OPTIM_COUNT);
+    tcase_add_loop_test(tc, test_decaying_state_flushes_to_zero, 0, SG_OPTIM_COUNT);
     tcase_add_test(tc, test_null_grad_skipped);
     tcase_add_test(tc, test_per_param_step_count);
     tcase_add_test(tc, test_warm_step_allocates_nothing);
