@@ -13,9 +13,9 @@
  * row by row and each window's run of KW values is copied whole where the
  * window lies inside the image (no per-element bounds test); only windows
  * that overhang a border are checked element by element. The common window
- * geometries get copies specialised for their constant KW and stride, and
- * max pooling's 2x2/stride 2 has its own loops (two 8-byte moves a window;
- * its fold stores instead of adding, since those windows do not overlap).
+ * geometries get copies specialised for their constant KW and stride.
+ * (Pooling whose windows tile the input does not come here: nn/ reduces a
+ * reshaped view instead.)
  */
 #include "sg_internal.h"
 #include "sg_parallel.h"
@@ -153,18 +153,6 @@ static inline __attribute__((always_inline)) void unfold_band_rows(float *restri
     }
 }
 
-/* Max pooling's 2x2 windows at stride 2 without padding, one channel per
- * image (how pooling calls unfold): each window is two 2-value runs, moved
- * as 8-byte words, both input rows in one pass. */
-static void unfold_pool2(float *restrict y, const float *restrict img, int W, int OW, int oh)
-{
-    const float *r0 = img + (size_t)(2 * oh) * W, *r1 = r0 + W;
-    for (int ow = 0; ow < OW; ow++) {
-        memcpy(y + 4 * ow, r0 + 2 * ow, 2 * sizeof(float));
-        memcpy(y + 4 * ow + 2, r1 + 2 * ow, 2 * sizeof(float));
-    }
-}
-
 #define SG_UNFOLD_CASE(K, S)                                                                 \
     if (w->kw == K && w->sw == S) {                                                          \
         if (by_rows)                                                                         \
@@ -193,11 +181,6 @@ static void unfold_bands(void *arg, size_t lo, size_t hi)
         const int n = (int)(band / (size_t)c->OH), oh = (int)(band % (size_t)c->OH);
         const float *img = c->x + (size_t)n * c->C * c->H * c->W;
         float *yrow = c->y + band * c->OW * c->cols;
-        if (c->C == 1 && w->kh == 2 && w->kw == 2 && w->sh == 2 && w->sw == 2 && w->ph == 0 &&
-            w->pw == 0) {
-            unfold_pool2(yrow, img, c->W, c->OW, oh);
-            continue;
-        }
         SG_UNFOLD_CASE(2, 2)
         SG_UNFOLD_CASE(3, 1)
         SG_UNFOLD_CASE(5, 1)
@@ -283,25 +266,6 @@ static inline __attribute__((always_inline)) void fold_image(float *restrict img
     }
 }
 
-/* The adjoint of unfold_pool2: the windows tile the plane without overlap,
- * so each value is stored, not added; only a last odd row or column that no
- * window covers is cleared. */
-static void fold_pool2(float *restrict img, const float *restrict cols, int H, int W, int OH, int OW)
-{
-    for (int oh = 0; oh < OH; oh++) {
-        float *r0 = img + (size_t)(2 * oh) * W, *r1 = r0 + W;
-        const float *y = cols + (size_t)oh * OW * 4;
-        for (int ow = 0; ow < OW; ow++) {
-            memcpy(r0 + 2 * ow, y + 4 * ow, 2 * sizeof(float));
-            memcpy(r1 + 2 * ow, y + 4 * ow + 2, 2 * sizeof(float));
-        }
-        for (int iw = 2 * OW; iw < W; iw++)
-            r0[iw] = r1[iw] = 0.f;
-    }
-    if (2 * OH < H)
-        memset(img + (size_t)(2 * OH) * W, 0, (size_t)(H - 2 * OH) * W * sizeof(float));
-}
-
 #define SG_FOLD_CASE(K, S)                                                                   \
     if (w->kw == K && w->sw == S) {                                                          \
         fold_image(img, src, c->C, c->H, c->W, c->OH, c->OW, w, c->owlo, c->owhi, c->ncol, K, S); \
@@ -324,11 +288,6 @@ static void fold_images(void *arg, size_t lo, size_t hi)
     for (size_t n = lo; n < hi; n++) {
         float *img = c->y + n * c->C * c->H * c->W;
         const float *src = c->cols + n * c->OH * c->OW * c->ncol;
-        if (c->C == 1 && w->kh == 2 && w->kw == 2 && w->sh == 2 && w->sw == 2 && w->ph == 0 &&
-            w->pw == 0) {
-            fold_pool2(img, src, c->H, c->W, c->OH, c->OW);
-            continue;
-        }
         SG_FOLD_CASE(2, 2)
         SG_FOLD_CASE(3, 1)
         SG_FOLD_CASE(5, 1)

@@ -14,8 +14,7 @@
  *               "long": ta && !tb, M <= 64, 16 <= N <= 32, K >= 4096
  *               (gemm_small.c, gcc builds with AVX2/AVX-512 only).
  *   unfold/fold bands written row by row when OW*C*KH*KW > 1024; copies
- *               specialised for (KW, SW) in {(2,2),(3,1),(5,1),(3,2),(3,3)};
- *               max pooling's 2x2 stride 2 on one channel has its own loops.
+ *               specialised for (KW, SW) in {(2,2),(3,1),(5,1),(3,2),(3,3)}.
  *   reductions  shapes coalesced to (R), (O,R), (R,K), (A,R,K), windows
  *               (A,R,B,S) reduced over R and S, or the general walk; (R,K) reduced in partial blocks when
  *               threads*4*K <= 4096 and R >= threads*32.
