@@ -156,41 +156,44 @@ static inline __attribute__((always_inline)) void unfold_band_rows(float *restri
 #define SG_UNFOLD_CASE(K, S)                                                                 \
     if (w->kw == K && w->sw == S) {                                                          \
         if (by_rows)                                                                         \
-            unfold_band_rows(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->cols, K, S); \
+            unfold_band_rows(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->ncol, K, S); \
         else                                                                                 \
-            unfold_band(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->cols, K, S); \
+            unfold_band(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->ncol, K, S); \
         continue;                                                                            \
     }
 
-typedef struct unfold_ctx {
-    const float *x;
-    float *y;
+/* One job of either direction: src (x for unfold, the columns for fold)
+ * into dst; ncol = C*KH*KW columns; [owlo, owhi) the output columns whose
+ * windows lie inside the image (interior()). */
+typedef struct window_job {
+    const float *src;
+    float *dst;
     int C, H, W, OH, OW, owlo, owhi;
-    size_t cols;
+    size_t ncol;
     sg_window w;
-} unfold_ctx;
+} window_job;
 
 /* bands [lo, hi): band = (n, oh), the OW rows of output row oh of image n */
 static void unfold_bands(void *arg, size_t lo, size_t hi)
 {
-    const unfold_ctx *c = arg;
+    const window_job *c = arg;
     const sg_window *w = &c->w;
     /* bands of many channels (over 4 KB): written row by row (unfold_band_rows) */
-    const bool by_rows = (size_t)c->OW * c->cols > 1024;
+    const bool by_rows = (size_t)c->OW * c->ncol > 1024;
     for (size_t band = lo; band < hi; band++) {
         const int n = (int)(band / (size_t)c->OH), oh = (int)(band % (size_t)c->OH);
-        const float *img = c->x + (size_t)n * c->C * c->H * c->W;
-        float *yrow = c->y + band * c->OW * c->cols;
+        const float *img = c->src + (size_t)n * c->C * c->H * c->W;
+        float *yrow = c->dst + band * c->OW * c->ncol;
         SG_UNFOLD_CASE(2, 2)
         SG_UNFOLD_CASE(3, 1)
         SG_UNFOLD_CASE(5, 1)
         SG_UNFOLD_CASE(3, 2)
         SG_UNFOLD_CASE(3, 3)
         if (by_rows)
-            unfold_band_rows(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->cols, w->kw,
+            unfold_band_rows(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->ncol, w->kw,
                              w->sw);
         else
-            unfold_band(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->cols, w->kw,
+            unfold_band(yrow, img, c->C, c->H, c->W, c->OW, oh, w, c->owlo, c->owhi, c->ncol, w->kw,
                         w->sw);
     }
 }
@@ -214,8 +217,8 @@ sg_tensor *sg_unfold(sg_tensor *x, sg_window w)
     sg_tensor *y = sg_alloc("unfold", 2, shape);
     if (!y)
         return NULL;
-    unfold_ctx c = {.x = x->data, .y = y->data, .C = C, .H = H, .W = W, .OH = OH, .OW = OW,
-                    .cols = (size_t)shape[1], .w = w};
+    window_job c = {.src = x->data, .dst = y->data, .C = C, .H = H, .W = W, .OH = OH, .OW = OW,
+                    .ncol = (size_t)shape[1], .w = w};
     interior(W, w.kw, w.sw, w.pw, OW, &c.owlo, &c.owhi);
     sg_parallel_for((size_t)N * OH, y->size, unfold_bands, &c);
     y->attr.win = w;
@@ -272,22 +275,16 @@ static inline __attribute__((always_inline)) void fold_image(float *restrict img
         continue;                                                                            \
     }
 
-typedef struct fold_ctx {
-    const float *cols;
-    float *y;
-    int C, H, W, OH, OW, owlo, owhi;
-    size_t ncol;
-    sg_window w;
-} fold_ctx;
+
 
 /* images [lo, hi): each is written by one thread only, so no races */
 static void fold_images(void *arg, size_t lo, size_t hi)
 {
-    const fold_ctx *c = arg;
+    const window_job *c = arg;
     const sg_window *w = &c->w;
     for (size_t n = lo; n < hi; n++) {
-        float *img = c->y + n * c->C * c->H * c->W;
-        const float *src = c->cols + n * c->OH * c->OW * c->ncol;
+        float *img = c->dst + n * c->C * c->H * c->W;
+        const float *src = c->src + n * c->OH * c->OW * c->ncol;
         SG_FOLD_CASE(2, 2)
         SG_FOLD_CASE(3, 1)
         SG_FOLD_CASE(5, 1)
@@ -317,7 +314,7 @@ sg_tensor *sg_fold(sg_tensor *cols, int N, int C, int H, int W, sg_window w)
     sg_tensor *y = sg_alloc("fold", 4, shape);
     if (!y)
         return NULL;
-    fold_ctx c = {.cols = cols->data, .y = y->data, .C = C, .H = H, .W = W, .OH = OH, .OW = OW,
+    window_job c = {.src = cols->data, .dst = y->data, .C = C, .H = H, .W = W, .OH = OH, .OW = OW,
                   .ncol = (size_t)cols->shape[1], .w = w};
     interior(W, w.kw, w.sw, w.pw, OW, &c.owlo, &c.owhi);
     sg_parallel_for((size_t)N, cols->size + y->size, fold_images, &c);
