@@ -1,5 +1,6 @@
 /*
- * sg_parallel.h — how the engine's kernels use threads (private to autograd/).
+ * sg_parallel.h — how the engine's kernels use threads (private to the
+ * library: autograd/'s kernels and optim/'s update loops).
  *
  * One thread pool runs everything (parallel.c). A kernel hands its outer
  * loop to sg_parallel_for() as a range function; the loop is split into

@@ -14,7 +14,9 @@
 #                    [--no-build] [--no-matmul] [--out DIR]
 #
 #   --quick       1 epoch per run and 1 round (a smoke test of the whole path)
-#   --rounds N    rounds of the MLP (default 2); --cnn-rounds for the CNN (1)
+#   --rounds N    rounds of the MLP (default 2); --cnn-rounds for the CNN (1);
+#                 round r uses seed r on both sides (initial weights and
+#                 shuffling), so the accuracy column averages over seeds
 #   --threads     thread counts to try for both sides (default "1 2"); the
 #                 table reports each side at its fastest setting
 #   --out DIR     keep every run's log there (default: a fresh /tmp dir)
@@ -85,13 +87,13 @@ echo "== load before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 run() { # impl model threads epochs round
     impl=$1 model=$2 t=$3 ep=$4 r=$5
     log="$out/$impl-$model-t$t-r$r.log"
-    echo "-- $impl $model threads=$t epochs=$ep round $r"
+    echo "-- $impl $model threads=$t epochs=$ep round $r (seed $r)"
     if [ "$impl" = sg ]; then
-        OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$sg" --model "$model" --epochs "$ep" --threads "$t" \
+        OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$sg" --model "$model" --epochs "$ep" --threads "$t" --seed "$r" \
             > "$log" 2>&1 || { cat "$log"; exit 1; }
     else
         OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t \
-            "$py" "$root/bench/torch_ref.py" --model "$model" --epochs "$ep" --threads "$t" \
+            "$py" "$root/bench/torch_ref.py" --model "$model" --epochs "$ep" --threads "$t" --seed "$r" \
             > "$log" 2>&1 || { cat "$log"; exit 1; }
     fi
     line=$(grep '^RESULT ' "$log" | tail -1)
@@ -144,8 +146,12 @@ for model in ("mlp", "cnn"):
     sv, pv = s[2], p[2]
     sb = min(float(f["sec_best"]) for f in sv)
     pb = min(float(f["sec_best"]) for f in pv)
-    acc_s = statistics.median(float(f["test_acc"]) for f in sv)
-    acc_p = statistics.median(float(f["test_acc"]) for f in pv)
+    # accuracy: mean over every run of the model (all rounds = seeds, all
+    # thread settings), which is less noisy than one seed
+    acc_s = statistics.mean(float(f["test_acc"]) for (i, m, t), v in runs.items()
+                            if i == "sg" and m == model for f in v)
+    acc_p = statistics.mean(float(f["test_acc"]) for (i, m, t), v in runs.items()
+                            if i == "torch" and m == model for f in v)
     mb_s = max(float(f["peak_mb"]) for f in sv)
     mb_p = max(float(f["peak_mb"]) for f in pv)
     print("%-5s %3s %7.3f %7.3f %7.3f %7.3f %6.3f %6.3f %6.4f %6.4f %6.1f %6.1f %9s  (sg %dt, pt %dt)" % (
@@ -160,7 +166,7 @@ for (impl, model, t), v in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][
         extra = "  mallocs/step %s" % " ".join(f.get("mallocs_per_step", "-") for f in v)
     print("  %-5s %-5s %dt: %7.3f s/epoch (runs: %s)  acc %s  peak %s MB%s" % (
         model, impl, t, statistics.median(secs), " ".join("%.3f" % x for x in secs),
-        v[-1]["test_acc"], max(float(f["peak_mb"]) for f in v), extra))
+        " ".join(f["test_acc"] for f in v), max(float(f["peak_mb"]) for f in v), extra))
 print()
 print("targets (issue 6): sg/pt <= 0.5; same accuracy; sg MB <= 100; mallocs = 0 per warm step")
 EOF

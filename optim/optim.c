@@ -22,6 +22,7 @@
  *     computes them in Python floats.
  */
 #include "sg_optim.h"
+#include "sg_parallel.h" /* the engine's thread pool (autograd/) */
 
 #include <assert.h>
 #include <float.h>
@@ -66,7 +67,10 @@ typedef struct kernel_args {
     float *restrict s0, *restrict s1; /* state buffers (n each) or NULL */
 } kernel_args;
 
-typedef void (*kernel_fn)(const kernel_args *a);
+/* A kernel updates elements [lo, hi) (the step splits big parameters across
+ * the engine's threads; the kernels are elementwise, so any split gives the
+ * same numbers). */
+typedef void (*kernel_fn)(const kernel_args *a, size_t lo, size_t hi);
 
 /* State that decays (momentum, moving averages) of a weight whose gradient
  * stays 0 (a dead ReLU unit) reaches the subnormal range after some hundred
@@ -75,11 +79,11 @@ typedef void (*kernel_fn)(const kernel_args *a);
 static inline float flush(float x) { return fabsf(x) < FLT_MIN ? 0.f : x; }
 
 /* w ← w − η·g */
-static void sgd_kernel(const kernel_args *a)
+static void sgd_kernel(const kernel_args *a, size_t lo, size_t hi)
 {
     float *restrict w = a->w;
     const float *restrict g = a->g;
-    for (size_t i = 0; i < a->n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float gi = g[i] + a->l2 * w[i];
         w[i] *= a->shrink;
         w[i] -= a->lr * gi;
@@ -87,13 +91,13 @@ static void sgd_kernel(const kernel_args *a)
 }
 
 /* b ← g (t = 1) or μ·b + (1 − d)·g;  w ← w − η·b  (Nesterov: w ← w − η·(g + μ·b)) */
-static void momentum_kernel(const kernel_args *a)
+static void momentum_kernel(const kernel_args *a, size_t lo, size_t hi)
 {
     float *restrict w = a->w, *restrict b = a->s0;
     const float *restrict g = a->g;
     const float mu = a->o->momentum, keep = 1.0f - a->o->dampening;
     const bool nesterov = a->o->kind == SG_OPTIM_NESTEROV;
-    for (size_t i = 0; i < a->n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float gi = g[i] + a->l2 * w[i];
         w[i] *= a->shrink;
         b[i] = flush(a->t == 1 ? gi : mu * b[i] + keep * gi);
@@ -103,13 +107,13 @@ static void momentum_kernel(const kernel_args *a)
 }
 
 /* s ← s + g²;  w ← w − η_t·g / (√s + ε),  η_t = η / (1 + (t − 1)·lr_decay) */
-static void adagrad_kernel(const kernel_args *a)
+static void adagrad_kernel(const kernel_args *a, size_t lo, size_t hi)
 {
     float *restrict w = a->w, *restrict s = a->s0;
     const float *restrict g = a->g;
     const float eps = a->o->eps;
     const float clr = (float)(a->lr / (1.0 + (double)(a->t - 1) * a->o->lr_decay));
-    for (size_t i = 0; i < a->n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float gi = g[i] + a->l2 * w[i];
         w[i] *= a->shrink;
         s[i] += gi * gi;
@@ -118,12 +122,12 @@ static void adagrad_kernel(const kernel_args *a)
 }
 
 /* s ← α·s + (1 − α)·g²;  w ← w − η·g / (√s + ε) */
-static void rmsprop_kernel(const kernel_args *a)
+static void rmsprop_kernel(const kernel_args *a, size_t lo, size_t hi)
 {
     float *restrict w = a->w, *restrict s = a->s0;
     const float *restrict g = a->g;
     const float alpha = a->o->alpha, eps = a->o->eps;
-    for (size_t i = 0; i < a->n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float gi = g[i] + a->l2 * w[i];
         w[i] *= a->shrink;
         s[i] = flush(alpha * s[i] + (1.0f - alpha) * gi * gi);
@@ -133,7 +137,7 @@ static void rmsprop_kernel(const kernel_args *a)
 
 /* m ← m + (1 − β1)·(g − m);  v ← β2·v + (1 − β2)·g²;
  * w ← w − (η / (1 − β1^t))·m / (√v / √(1 − β2^t) + ε) */
-static void adam_kernel(const kernel_args *a)
+static void adam_kernel(const kernel_args *a, size_t lo, size_t hi)
 {
     float *restrict w = a->w, *restrict m = a->s0, *restrict v = a->s1;
     const float *restrict g = a->g;
@@ -142,7 +146,7 @@ static void adam_kernel(const kernel_args *a)
     const double bc2 = 1.0 - pow(b2, (double)a->t);
     const float step_size = (float)(a->lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
-    for (size_t i = 0; i < a->n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float gi = g[i] + a->l2 * w[i];
         w[i] *= a->shrink;
         m[i] = flush(m[i] + (1.0f - b1) * (gi - m[i]));
@@ -167,6 +171,30 @@ static const struct kind_info {
 };
 static_assert(sizeof kinds / sizeof kinds[0] == SG_OPTIM_COUNT,
               "optim: one row of kinds[] per sg_optim_kind");
+
+/* Elements per chunk of a parallel update. */
+#define KERNEL_BLOCK ((size_t)1 << 14)
+
+typedef struct kernel_job {
+    kernel_fn kernel;
+    const kernel_args *a;
+} kernel_job;
+
+static void kernel_blocks(void *ctx, size_t lo, size_t hi)
+{
+    const kernel_job *j = ctx;
+    size_t end = hi * KERNEL_BLOCK;
+    j->kernel(j->a, lo * KERNEL_BLOCK, end < j->a->n ? end : j->a->n);
+}
+
+/* Big parameters (SimpleConvNet's 4320x100 weight) are updated by the pool;
+ * the work estimate counts the floats the kernel streams. */
+static void run_kernel(kernel_fn kernel, const kernel_args *a)
+{
+    kernel_job j = {kernel, a};
+    size_t streams = 2 + (a->s0 ? 1 : 0) + (a->s1 ? 1 : 0);
+    sg_parallel_for((a->n + KERNEL_BLOCK - 1) / KERNEL_BLOCK, a->n * streams, kernel_blocks, &j);
+}
 
 static bool kind_ok(sg_optim_kind k) { return (int)k >= 0 && (int)k < SG_OPTIM_COUNT; }
 
@@ -494,7 +522,7 @@ int sg_optim_step(sg_optim *opt, sg_tensor *const *params, int n)
             .s0 = kinds[opt->o.kind].n_buffers > 0 ? st->buf : NULL,
             .s1 = kinds[opt->o.kind].n_buffers > 1 ? st->buf + size : NULL,
         };
-        kinds[opt->o.kind].kernel(&a);
+        run_kernel(kinds[opt->o.kind].kernel, &a);
     }
     opt->steps++;
     return 0;

@@ -781,6 +781,64 @@ START_TEST(test_warm_step_allocates_nothing)
 }
 END_TEST
 
+/* A parameter big enough that the step splits it across threads (300,000
+ * floats, like SimpleConvNet's 4320x100 weight): three steps with 2 threads
+ * must give exactly the numbers of 1 thread (the kernels are elementwise),
+ * and every element must have moved (no chunk skipped). Loop over kinds. */
+static void big_param_steps(sg_optim_kind kind, int threads, float *out, size_t n)
+{
+    int got = sg_set_threads(threads);
+    ck_assert_msg(got == threads || got == 1, "sg_set_threads(%d) gave %d", threads, got);
+    sg_optim_opts o = sg_optim_defaults(kind);
+    o.weight_decay = 0.01f;
+    sg_optim *opt = sg_optim_new(&o);
+    ck_assert_msg(opt != NULL, "%s", sg_last_error());
+    sg_tensor *w = sg_param(sg_zeros(SG_DIMS((int)n)));
+    sg_tensor *c = sg_zeros(SG_DIMS((int)n));
+    ck_assert_ptr_nonnull(w);
+    ck_assert_ptr_nonnull(c);
+    for (size_t i = 0; i < n; i++) {
+        sg_data(w)[i] = (float)(i % 13) * 0.125f - 0.75f;
+        sg_data(c)[i] = ((i % 2) ? 1.0f : -1.0f) * (0.5f + (float)(i % 7) * 0.25f);
+    }
+    for (int step = 0; step < 3; step++) {
+        sg_scope_begin();
+        sg_optim_zero_grad(&w, 1);
+        /* L = Σ c·w + ½·Σw², so g = c + w changes from step to step */
+        sg_tensor *L = sg_add(sg_sum_all(sg_mul(w, c)), sg_mul_scalar(sg_sum_all(sg_square(w)), 0.5f));
+        ck_assert_msg(L && sg_backward(L, NULL) == 0, "%s", sg_last_error());
+        ck_assert_msg(sg_optim_step(opt, &w, 1) == 0, "%s", sg_last_error());
+        sg_scope_end();
+    }
+    memcpy(out, sg_data(w), n * sizeof *out);
+    sg_optim_free(opt);
+    sg_tensor_free(w);
+    sg_tensor_free(c);
+}
+
+START_TEST(test_threads_same_update)
+{
+    const sg_optim_kind kind = (sg_optim_kind)_i;
+    const size_t n = 300000;
+    float *one = malloc(n * sizeof *one), *two = malloc(n * sizeof *two);
+    ck_assert_ptr_nonnull(one);
+    ck_assert_ptr_nonnull(two);
+    big_param_steps(kind, 1, one, n);
+    big_param_steps(kind, 2, two, n);
+    sg_set_threads(0);
+    for (size_t i = 0; i < n; i++) {
+        float w0 = (float)(i % 13) * 0.125f - 0.75f;
+        if (!(one[i] != w0))
+            ck_abort_msg("%s: element %zu did not move (%g)", sg_optim_kind_name(kind), i, (double)one[i]);
+        if (!(one[i] == two[i]))
+            ck_abort_msg("%s: element %zu is %.9g with 2 threads, %.9g with 1", sg_optim_kind_name(kind), i,
+                         (double)two[i], (double)one[i]);
+    }
+    free(one);
+    free(two);
+}
+END_TEST
+
 START_TEST(test_zero_grad)
 {
     sg_tensor *w = param2(1.0f, -2.0f), *v = param2(0.0f, 0.0f);
@@ -1146,6 +1204,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, test_null_grad_skipped);
     tcase_add_test(tc, test_per_param_step_count);
     tcase_add_test(tc, test_warm_step_allocates_nothing);
+    tcase_add_loop_test(tc, test_threads_same_update, 0, SG_OPTIM_COUNT);
     tcase_add_test(tc, test_zero_grad);
     tcase_add_test(tc, test_defaults_and_names);
     suite_add_tcase(s, tc);
