@@ -321,14 +321,19 @@ typedef struct batch_job {
     const float *a, *b;
     float *y;
     size_t sa, sb, sy;
+    const float *start; /* or NULL: each y_i starts as a copy of this (M, N) block */
 } batch_job;
 
 static void batch_range(void *arg, size_t lo, size_t hi)
 {
     const batch_job *j = arg;
-    for (size_t i = lo; i < hi; i++)
-        sg_sgemm(j->ta, j->tb, j->M, j->N, j->K, j->a + i * j->sa, j->lda, j->b + i * j->sb, j->ldb,
-                 j->y + i * j->sy, j->N, j->accumulate);
+    for (size_t i = lo; i < hi; i++) {
+        float *y = j->y + i * j->sy;
+        if (j->start)
+            memcpy(y, j->start, j->sy * sizeof(float));
+        sg_sgemm(j->ta, j->tb, j->M, j->N, j->K, j->a + i * j->sa, j->lda, j->b + i * j->sb, j->ldb, y, j->N,
+                 j->accumulate);
+    }
 }
 
 static void gemm_batch(const batch_job *j, size_t batch)
@@ -398,8 +403,22 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
     if (!y)
         return NULL;
     bool acc = c != NULL; /* start from c, add the products to it */
-    if (c)
+    bool per_matrix = !(shared_b && !ta) && K != 0;
+    float *start = NULL;
+    if (c && per_matrix && batch > 1 && c->ndim <= 2 && (start = sg_scope_alloc((size_t)M * N * sizeof(float)))) {
+        /* c is the same (M, N) block for every product (the conv bias): each
+         * product's block is filled just before its sgemm, which then finds
+         * it in cache: one pass over y fewer than filling y first */
+        sg_tensor block = *y;
+        block.data = start;
+        block.ndim = 2;
+        block.shape[0] = M;
+        block.shape[1] = N;
+        block.size = (size_t)M * N;
+        sg_broadcast_fill(c, &block);
+    } else if (c) {
         sg_broadcast_fill(c, y);
+    }
     if (shared_b && !ta) {
         /* (..., M, K) @ (K, N): one product with the batch folded into M */
         int rows = (int)(a->size / (size_t)ac);
@@ -411,7 +430,7 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
         batch_job j = {.ta = ta, .tb = tb, .accumulate = acc, .M = M, .N = N, .K = K, .lda = ac, .ldb = bc,
                        .a = a->data, .b = b->data, .y = y->data,
                        .sa = shared_a ? 0 : (size_t)ar * ac, .sb = shared_b ? 0 : (size_t)br * bc,
-                       .sy = (size_t)M * N};
+                       .sy = (size_t)M * N, .start = start};
         gemm_batch(&j, batch);
     }
     y->attr.mm.ta = ta;

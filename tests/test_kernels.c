@@ -932,6 +932,35 @@ START_TEST(test_matmul_batched)
     expect_same("conv-shaped addmm", sg_data(yb), want, total);
     free(want);
     sg_scope_end();
+    /* addmm over a batch with every form of c: one (M, N) block for all
+     * products (a row, a column, one value, the block: copied in per
+     * product), or c with a batch dim (filled over the whole result) */
+    static const int cshapes[][4] = {/* ndim, dims */
+                                     {1, N}, {2, M, 1}, {1, 1}, {2, M, N}, {3, B, 1, N}, {3, 1, M, N}};
+    for (size_t k = 0; k < sizeof cshapes / sizeof cshapes[0]; k++) {
+        sg_scope_begin();
+        sg_tensor *a = quarters(&rng, -8, 8, SG_DIMS(B, M, K)), *b = quarters(&rng, -8, 8, SG_DIMS(K, N));
+        sg_tensor *bt = quarters(&rng, -8, 8, SG_DIMS(B, N, K)); /* per-matrix path: tb over a batch */
+        sg_tensor *c = quarters(&rng, -8, 8, cshapes[k][0], cshapes[k] + 1);
+        char label[64];
+        for (int form = 0; form < 2; form++) {
+            sg_tensor *z = form ? sg_addmm_t(c, a, bt, false, true) : sg_addmm(c, a, b);
+            snprintf(label, sizeof label, "batched addmm, c of %d dims (%s)", cshapes[k][0],
+                     form ? "per matrix" : "folded");
+            expect_shape(label, z, SG_DIMS(B, M, N));
+            float *w = alloc_floats((size_t)B * M * N);
+            for (int i = 0; i < B; i++)
+                ref_matmul(w + (size_t)i * M * N, sg_data(a) + (size_t)i * M * K,
+                           form ? sg_data(bt) + (size_t)i * N * K : sg_data(b), M, N, K, false, form == 1);
+            sg_tensor *full = sg_broadcast_to(c, SG_DIMS(B, M, N));
+            ck_assert_ptr_nonnull(full);
+            for (size_t i = 0; i < (size_t)B * M * N; i++)
+                w[i] += sg_data(full)[i];
+            expect_same(label, sg_data(z), w, (size_t)B * M * N);
+            free(w);
+        }
+        sg_scope_end();
+    }
 }
 END_TEST
 
@@ -963,6 +992,22 @@ START_TEST(test_matmul_outside_scope)
             sg_tensor_free(a);
             sg_tensor_free(b);
         }
+    /* a conv-shaped addmm: outside a scope the bias is filled over the whole
+     * result first (no scratch block to copy from) */
+    sg_tensor *w = quarters(&rng, -8, 8, SG_DIMS(6, 9)), *cols = quarters(&rng, -8, 8, SG_DIMS(3, 16, 9));
+    sg_tensor *bias = quarters(&rng, -8, 8, SG_DIMS(6, 1));
+    sg_tensor *y = sg_addmm_t(bias, w, cols, false, true);
+    expect_shape("conv-shaped addmm outside a scope", y, SG_DIMS(3, 6, 16));
+    float *want = alloc_floats(3 * 6 * 16);
+    for (int i = 0; i < 3; i++)
+        ref_matmul(want + i * 6 * 16, sg_data(w), sg_data(cols) + i * 16 * 9, 6, 16, 9, false, true);
+    for (size_t i = 0; i < 3 * 6 * 16; i++)
+        want[i] += sg_data(bias)[i / 16 % 6];
+    expect_same("conv-shaped addmm outside a scope", sg_data(y), want, 3 * 6 * 16);
+    free(want);
+    sg_tensor *ts[] = {y, w, cols, bias};
+    for (int i = 0; i < 4; i++)
+        sg_tensor_free(ts[i]);
 }
 END_TEST
 
