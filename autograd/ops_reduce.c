@@ -9,6 +9,8 @@
  *   (O, R)     trailing dims      -> one run per row (softmax, 2x2 pooling)
  *   (R, K)     leading dims       -> column sums (a bias gradient)
  *   (A, R, K)  middle dims        -> a batch of column sums
+ *   (R, K, S)  outer and inner    -> per channel: the bias gradient of an
+ *                                    NCHW convolution, batch norm's sums
  *   (A, R, B, S) dims 1 and 3     -> windows: max pooling with stride = size
  *                                    as a reshape to (N*C*OH, k, OW, k)
  * Anything else takes the general walk: the output indexed with the
@@ -85,7 +87,8 @@ static void reduce_general(const sg_tensor *x, float *restrict dst, uint32_t mas
 typedef struct red_ctx {
     const float *x;
     float *y;
-    size_t R, K; /* rows: (outer, R) -> (outer); batch: (A, R, K) -> (A, K) */
+    size_t R, K, S; /* rows: (outer, R) -> (outer); batch: (A, R, K) -> (A, K);
+                       channels: (R, K, S) -> (K) */
     int kind;
 } red_ctx;
 
@@ -166,6 +169,20 @@ static void reduce_cols(const float *restrict x, float *restrict y, size_t outer
         return;
     }
     cols_serial(x, y, outer, inner, kind);
+}
+
+/* (R, K, S) -> (K): y[k] (op)= the runs x[r][k][0..S) in the order of r
+ * (the order of the general walk, so the same sums), channels split over
+ * threads. */
+static void channels_range(void *arg, size_t lo, size_t hi)
+{
+    const red_ctx *c = arg;
+    for (size_t k = lo; k < hi; k++) {
+        float acc = c->y[k];
+        for (size_t r = 0; r < c->R; r++)
+            acc = reduce_run(c->x + (r * c->K + k) * c->S, c->S, c->kind, acc);
+        c->y[k] = acc;
+    }
 }
 
 static void batch_cols_range(void *arg, size_t lo, size_t hi)
@@ -276,6 +293,11 @@ void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind)
     if (ng == 3 && !gred[0]) { /* (A, R, K) -> (A, K): a batch of column reductions */
         red_ctx c = {.x = x->data, .y = dst, .R = gsize[1], .K = gsize[2], .kind = kind};
         sg_parallel_for(gsize[0], x->size, batch_cols_range, &c);
+        return;
+    }
+    if (ng == 3) { /* (R, K, S) -> (K) */
+        red_ctx c = {.x = x->data, .y = dst, .R = gsize[0], .K = gsize[1], .S = gsize[2], .kind = kind};
+        sg_parallel_for(gsize[1], x->size, channels_range, &c);
         return;
     }
     reduce_general(x, dst, mask, kind);

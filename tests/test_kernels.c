@@ -355,7 +355,8 @@ START_TEST(test_reduce_paths)
         {2, {100, 700}, 0x1},           /* (R,K): long rows, no partial blocks */
         {3, {30, 100, 24}, 0x2},        /* (A,R,K): a batch of column sums */
         {3, {3, 2200, 30}, 0x2},        /* (A,R,K) with large blocks */
-        {4, {20, 6, 12, 12}, 0xd},      /* batch norm over (N,H,W): general walk */
+        {4, {20, 6, 12, 12}, 0xd},      /* batch norm over (N,H,W): (R,K,S) */
+        {3, {100, 30, 576}, 0x5},       /* (R,K,S): the conv bias gradient */
         {4, {4, 5, 6, 7}, 0x5},         /* alternating: general walk */
         {4, {6, 7, 8, 9}, 0x3},         /* leading dims merged: (R,K) */
         {4, {2, 3, 1, 11000}, 0xa},     /* reduced dims merged across a 1 */
