@@ -174,12 +174,68 @@ static void reduce_cols(const float *restrict x, float *restrict y, size_t outer
 /* (R, K, S) -> (K): y[k] (op)= the runs x[r][k][0..S) in the order of r
  * (the order of the general walk, so the same sums), channels split over
  * threads. */
+enum { RUNS = 8 };
+
+/* reduce_run's sum (kind 0) of RUNS runs s + r * stride at once, without
+ * `init`: out[r] = (a0 + a1) + (a2 + a3) as reduce_run forms it. One run's
+ * four partial sums are one chain of dependent additions (about one float
+ * per cycle); eight runs are eight independent chains that overlap. GCC
+ * and Clang get the four partial sums of a run as one 4-float vector (the
+ * same additions, lane for lane); other compilers, the plain loop. */
+#if defined(__GNUC__)
+typedef float sg_v4 __attribute__((vector_size(16)));
+
+static void sum_runs(const float *restrict s, size_t stride, size_t n, float *restrict out)
+{
+    sg_v4 a[RUNS];
+    for (int r = 0; r < RUNS; r++)
+        a[r] = (sg_v4){0.f, 0.f, 0.f, 0.f};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int r = 0; r < RUNS; r++) {
+            sg_v4 v;
+            memcpy(&v, s + r * stride + i, sizeof v);
+            a[r] += v;
+        }
+    for (; i < n; i++)
+        for (int r = 0; r < RUNS; r++)
+            a[r][0] += s[r * stride + i];
+    for (int r = 0; r < RUNS; r++)
+        out[r] = (a[r][0] + a[r][1]) + (a[r][2] + a[r][3]);
+}
+#else
+static void sum_runs(const float *restrict s, size_t stride, size_t n, float *restrict out)
+{
+    float a[RUNS][4] = {{0.f}};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int r = 0; r < RUNS; r++)
+            for (int l = 0; l < 4; l++)
+                a[r][l] += s[r * stride + i + l];
+    for (; i < n; i++)
+        for (int r = 0; r < RUNS; r++)
+            a[r][0] += s[r * stride + i];
+    for (int r = 0; r < RUNS; r++)
+        out[r] = (a[r][0] + a[r][1]) + (a[r][2] + a[r][3]);
+}
+#endif
+
 static void channels_range(void *arg, size_t lo, size_t hi)
 {
     const red_ctx *c = arg;
+    const size_t stride = c->K * c->S;
     for (size_t k = lo; k < hi; k++) {
         float acc = c->y[k];
-        for (size_t r = 0; r < c->R; r++)
+        size_t r = 0;
+        if (c->kind == 0) {
+            float part[RUNS];
+            for (; r + RUNS <= c->R; r += RUNS) {
+                sum_runs(c->x + (r * c->K + k) * c->S, stride, c->S, part);
+                for (int q = 0; q < RUNS; q++)
+                    acc = acc + part[q]; /* reduce_run's init + partial, in the order of r */
+            }
+        }
+        for (; r < c->R; r++)
             acc = reduce_run(c->x + (r * c->K + k) * c->S, c->S, c->kind, acc);
         c->y[k] = acc;
     }

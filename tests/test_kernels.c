@@ -357,6 +357,7 @@ START_TEST(test_reduce_paths)
         {3, {3, 2200, 30}, 0x2},        /* (A,R,K) with large blocks */
         {4, {20, 6, 12, 12}, 0xd},      /* batch norm over (N,H,W): (R,K,S) */
         {3, {100, 30, 576}, 0x5},       /* (R,K,S): the conv bias gradient */
+        {3, {13, 5, 7}, 0x5},           /* (R,K,S): runs left after blocks of 8, short rows */
         {4, {4, 5, 6, 7}, 0x5},         /* alternating: general walk */
         {4, {6, 7, 8, 9}, 0x3},         /* leading dims merged: (R,K) */
         {4, {2, 3, 1, 11000}, 0xa},     /* reduced dims merged across a 1 */
