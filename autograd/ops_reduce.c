@@ -171,17 +171,14 @@ static void reduce_cols(const float *restrict x, float *restrict y, size_t outer
     cols_serial(x, y, outer, inner, kind);
 }
 
-/* (R, K, S) -> (K): y[k] (op)= the runs x[r][k][0..S) in the order of r
- * (the order of the general walk, so the same sums), channels split over
- * threads. */
 enum { RUNS = 8 };
 
 /* reduce_run's sum (kind 0) of RUNS runs s + r * stride at once, without
  * `init`: out[r] = (a0 + a1) + (a2 + a3) as reduce_run forms it. One run's
  * four partial sums are one chain of dependent additions (about one float
  * per cycle); eight runs are eight independent chains that overlap. GCC
- * and Clang get the four partial sums of a run as one 4-float vector (the
- * same additions, lane for lane); other compilers, the plain loop. */
+ * and Clang hold the four partial sums of a run in one 4-float vector (the
+ * same additions, lane for lane); other compilers sum run after run. */
 #if defined(__GNUC__)
 typedef float sg_v4 __attribute__((vector_size(16)));
 
@@ -204,22 +201,18 @@ static void sum_runs(const float *restrict s, size_t stride, size_t n, float *re
         out[r] = (a[r][0] + a[r][1]) + (a[r][2] + a[r][3]);
 }
 #else
+/* reduce_run from 0: 0 + x differs from x only for x = -0, and adding -0 or
+ * +0 to the caller's sum (which starts at +0, so is never -0) is the same */
 static void sum_runs(const float *restrict s, size_t stride, size_t n, float *restrict out)
 {
-    float a[RUNS][4] = {{0.f}};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int r = 0; r < RUNS; r++)
-            for (int l = 0; l < 4; l++)
-                a[r][l] += s[r * stride + i + l];
-    for (; i < n; i++)
-        for (int r = 0; r < RUNS; r++)
-            a[r][0] += s[r * stride + i];
     for (int r = 0; r < RUNS; r++)
-        out[r] = (a[r][0] + a[r][1]) + (a[r][2] + a[r][3]);
+        out[r] = reduce_run(s + r * stride, n, 0, 0.f);
 }
 #endif
 
+/* (R, K, S) -> (K): y[k] (op)= the runs x[r][k][0..S) in the order of r
+ * (the order of the general walk, so the same sums), channels split over
+ * threads. */
 static void channels_range(void *arg, size_t lo, size_t hi)
 {
     const red_ctx *c = arg;

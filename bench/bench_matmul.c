@@ -12,7 +12,13 @@
  * engine, so backward's transposed products can be compared with forward's.
  *
  * Timing: the best of 7 rounds, each round long enough (>= 40 ms) to swamp
- * the clock; the engine and BLAS alternate round by round. GFLOP/s =
+ * the clock; the engine and its twin alternate round by round, then come the
+ * BLAS rounds. (With N OpenBLAS threads, OpenBLAS's idle workers keep
+ * spinning for a while after each call, up to ~0.3 s here, and take the
+ * second core from the engine's pool: rounds that alternated with BLAS
+ * measured the engine at half its 2-thread speed in one run out of two.
+ * For the same reason the engine is run for 0.5 s before the first row:
+ * OpenBLAS starts its workers spinning when it loads.) GFLOP/s =
  * 2 M N K / seconds / 1e9. The BLAS side reuses one output buffer; the engine
  * side allocates its result from the scope's arena as a training step does.
  * --threads N calls sg_set_threads(N) for the engine (its own pool splits
@@ -170,7 +176,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_matmul: out of memory for %s\n", s->what);
             return 1;
         }
-        /* warm up and size the rounds */
+        /* warm up (0.5 s before the first row) and size the rounds */
+        for (double t0 = now(); i == 0 && now() - t0 < (quick ? 0.1 : 0.5);)
+            time_engine(&o, s->ta, s->tb, 1);
         int reps = reps_for(time_engine(&o, s->ta, s->tb, 1), target);
         double best_e = 1e30, best_t = 1e30;
 #ifdef SG_HAVE_CBLAS
@@ -179,15 +187,17 @@ int main(int argc, char **argv)
         for (int r = 0; r < rounds; r++) {
             double te = time_engine(&o, s->ta, s->tb, reps);
             best_e = te < best_e ? te : best_e;
-#ifdef SG_HAVE_CBLAS
-            double tb = time_blas(&o, s->M, s->N, s->K, s->ta, s->tb, c, reps, threads);
-            best_b = tb < best_b ? tb : best_b;
-#endif
             if (has_twin) {
                 double tt = time_engine(&twin, false, false, reps);
                 best_t = tt < best_t ? tt : best_t;
             }
         }
+#ifdef SG_HAVE_CBLAS
+        for (int r = 0; r < rounds; r++) {
+            double tb = time_blas(&o, s->M, s->N, s->K, s->ta, s->tb, c, reps, threads);
+            best_b = tb < best_b ? tb : best_b;
+        }
+#endif
         char op[4] = {s->ta ? 't' : 'n', s->tb ? 't' : 'n', 0};
         double ge = flop / best_e / 1e9;
         printf("%-24s %6d %6d %6d %3s %9.2f", s->what, s->M, s->N, s->K, op, ge);
