@@ -403,12 +403,15 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
     if (!y)
         return NULL;
     bool acc = c != NULL; /* start from c, add the products to it */
+    /* c the same (M, N) block for every product of a batch (the conv bias):
+     * each product's block is filled from one copy just before its sgemm,
+     * which then finds it in cache (one pass over y fewer than filling y
+     * first). Outside a scope (no scratch) y is filled first. */
     bool per_matrix = !(shared_b && !ta) && K != 0;
     float *start = NULL;
-    if (c && per_matrix && batch > 1 && c->ndim <= 2 && (start = sg_scope_alloc((size_t)M * N * sizeof(float)))) {
-        /* c is the same (M, N) block for every product (the conv bias): each
-         * product's block is filled just before its sgemm, which then finds
-         * it in cache: one pass over y fewer than filling y first */
+    if (c && per_matrix && batch > 1 && c->ndim <= 2)
+        start = sg_scope_alloc((size_t)M * N * sizeof(float));
+    if (start) {
         sg_tensor block = *y;
         block.data = start;
         block.ndim = 2;
