@@ -52,7 +52,7 @@ typedef struct bin_ctx {
     enum bin_kind k;
     float *y;
     const float *a, *b;
-    size_t sa, sb, n;
+    size_t sa, sb;
     /* broadcasting: coalesced dims, innermost first */
     int m;
     size_t inner, rows_per, outer;
@@ -62,16 +62,15 @@ typedef struct bin_ctx {
 static void bin_block_range(void *arg, size_t lo, size_t hi)
 {
     const bin_ctx *c = arg;
-    size_t i = lo * SG_PAR_BLOCK, end = hi * SG_PAR_BLOCK < c->n ? hi * SG_PAR_BLOCK : c->n;
-    bin_run(c->k, c->y + i, c->a + i * c->sa, c->sa, c->b + i * c->sb, c->sb, end - i);
+    bin_run(c->k, c->y + lo, c->a + lo * c->sa, c->sa, c->b + lo * c->sb, c->sb, hi - lo);
 }
 
 /* bin_run over n elements, in blocks across threads when large. */
 static void bin_blocks(enum bin_kind k, float *y, const float *a, size_t sa, const float *b, size_t sb,
                        size_t n)
 {
-    bin_ctx c = {.k = k, .y = y, .a = a, .b = b, .sa = sa, .sb = sb, .n = n};
-    sg_parallel_for((n + SG_PAR_BLOCK - 1) / SG_PAR_BLOCK, n, bin_block_range, &c);
+    bin_ctx c = {.k = k, .y = y, .a = a, .b = b, .sa = sa, .sb = sb};
+    sg_parallel_for_elems(n, n, bin_block_range, &c);
 }
 
 /* chunks [lo, hi) of rows_per rows of the broadcasting case */
@@ -220,14 +219,12 @@ typedef struct un_ctx {
     float *y;
     const float *x;
     float p;
-    size_t n;
 } un_ctx;
 
 static void un_block_range(void *arg, size_t lo, size_t hi)
 {
     const un_ctx *c = arg;
-    size_t i = lo * SG_PAR_BLOCK, end = hi * SG_PAR_BLOCK < c->n ? hi * SG_PAR_BLOCK : c->n;
-    un_run(c->k, c->y + i, c->x + i, c->p, end - i);
+    un_run(c->k, c->y + lo, c->x + lo, c->p, hi - lo);
 }
 
 static sg_tensor *unary(enum un_kind k, enum sg_op op, sg_tensor *x, float p)
@@ -241,8 +238,8 @@ static sg_tensor *unary(enum un_kind k, enum sg_op op, sg_tensor *x, float p)
     sg_tensor *y = sg_alloc(name, x->ndim, x->shape);
     if (!y)
         return NULL;
-    un_ctx c = {.k = k, .y = y->data, .x = x->data, .p = p, .n = x->size};
-    sg_parallel_for((c.n + SG_PAR_BLOCK - 1) / SG_PAR_BLOCK, c.n, un_block_range, &c);
+    un_ctx c = {.k = k, .y = y->data, .x = x->data, .p = p};
+    sg_parallel_for_elems(x->size, x->size, un_block_range, &c);
     y->attr.p = p;
     return sg_finish(y, op, &x, 1);
 }
@@ -333,16 +330,14 @@ void sg_bw_log(sg_tensor *y, sg_tensor *gy, sg_tensor **gx) { gx[0] = sg_div(gy,
 typedef struct relu_grad_ctx {
     float *g;
     const float *x, *gy;
-    size_t n;
 } relu_grad_ctx;
 
 static void relu_grad_range(void *arg, size_t lo, size_t hi)
 {
     const relu_grad_ctx *c = arg;
-    size_t i0 = lo * SG_PAR_BLOCK, i1 = hi * SG_PAR_BLOCK < c->n ? hi * SG_PAR_BLOCK : c->n;
     const float *restrict x = c->x, *restrict gy = c->gy;
     float *restrict g = c->g;
-    for (size_t i = i0; i < i1; i++)
+    for (size_t i = lo; i < hi; i++)
         g[i] = gy[i] * (x[i] > 0.f ? 1.f : 0.f);
 }
 
@@ -355,8 +350,8 @@ static sg_tensor *relu_grad(sg_tensor *x, sg_tensor *gy)
     sg_tensor *g = sg_alloc("relu_backward", x->ndim, x->shape);
     if (!g)
         return NULL;
-    relu_grad_ctx c = {.g = g->data, .x = x->data, .gy = gy->data, .n = x->size};
-    sg_parallel_for((c.n + SG_PAR_BLOCK - 1) / SG_PAR_BLOCK, c.n, relu_grad_range, &c);
+    relu_grad_ctx c = {.g = g->data, .x = x->data, .gy = gy->data};
+    sg_parallel_for_elems(x->size, x->size, relu_grad_range, &c);
     return g;
 }
 

@@ -275,8 +275,6 @@ static inline __attribute__((always_inline)) void fold_image(float *restrict img
         continue;                                                                            \
     }
 
-
-
 /* images [lo, hi): each is written by one thread only, so no races */
 static void fold_images(void *arg, size_t lo, size_t hi)
 {
@@ -315,7 +313,7 @@ sg_tensor *sg_fold(sg_tensor *cols, int N, int C, int H, int W, sg_window w)
     if (!y)
         return NULL;
     window_job c = {.src = cols->data, .dst = y->data, .C = C, .H = H, .W = W, .OH = OH, .OW = OW,
-                  .ncol = (size_t)cols->shape[1], .w = w};
+                    .ncol = (size_t)cols->shape[1], .w = w};
     interior(W, w.kw, w.sw, w.pw, OW, &c.owlo, &c.owhi);
     sg_parallel_for((size_t)N, cols->size + y->size, fold_images, &c);
     y->attr.win = w;

@@ -250,3 +250,22 @@ void sg_parallel_for(size_t n, size_t work, sg_range_fn fn, void *ctx)
 }
 
 #endif
+
+typedef struct elems_job {
+    sg_range_fn fn;
+    void *ctx;
+    size_t n;
+} elems_job;
+
+static void elems_blocks(void *arg, size_t lo, size_t hi)
+{
+    const elems_job *j = arg;
+    size_t end = hi * SG_PAR_BLOCK;
+    j->fn(j->ctx, lo * SG_PAR_BLOCK, end < j->n ? end : j->n);
+}
+
+void sg_parallel_for_elems(size_t n, size_t work, sg_range_fn fn, void *ctx)
+{
+    elems_job j = {fn, ctx, n};
+    sg_parallel_for((n + SG_PAR_BLOCK - 1) / SG_PAR_BLOCK, work, elems_blocks, &j);
+}

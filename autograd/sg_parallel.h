@@ -31,6 +31,11 @@ typedef void (*sg_range_fn)(void *ctx, size_t lo, size_t hi);
  * parallel region already), else fn(ctx, 0, n) on this thread. */
 void sg_parallel_for(size_t n, size_t work, sg_range_fn fn, void *ctx);
 
+/* sg_parallel_for over n elements cut into blocks of SG_PAR_BLOCK: fn gets
+ * element ranges [lo, hi) (whole blocks, the last one short), so an
+ * elementwise kernel needs no block arithmetic of its own. */
+void sg_parallel_for_elems(size_t n, size_t work, sg_range_fn fn, void *ctx);
+
 /* Threads a parallel loop of this much work would use (1 = serial). */
 int sg_parallel_threads(size_t work);
 

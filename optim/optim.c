@@ -172,19 +172,15 @@ static const struct kind_info {
 static_assert(sizeof kinds / sizeof kinds[0] == SG_OPTIM_COUNT,
               "optim: one row of kinds[] per sg_optim_kind");
 
-/* Elements per chunk of a parallel update. */
-#define KERNEL_BLOCK ((size_t)1 << 14)
-
 typedef struct kernel_job {
     kernel_fn kernel;
     const kernel_args *a;
 } kernel_job;
 
-static void kernel_blocks(void *ctx, size_t lo, size_t hi)
+static void kernel_range(void *ctx, size_t lo, size_t hi)
 {
     const kernel_job *j = ctx;
-    size_t end = hi * KERNEL_BLOCK;
-    j->kernel(j->a, lo * KERNEL_BLOCK, end < j->a->n ? end : j->a->n);
+    j->kernel(j->a, lo, hi);
 }
 
 /* Big parameters (SimpleConvNet's 4320x100 weight) are updated by the pool;
@@ -193,7 +189,7 @@ static void run_kernel(kernel_fn kernel, const kernel_args *a)
 {
     kernel_job j = {kernel, a};
     size_t streams = 2 + (a->s0 ? 1 : 0) + (a->s1 ? 1 : 0);
-    sg_parallel_for((a->n + KERNEL_BLOCK - 1) / KERNEL_BLOCK, a->n * streams, kernel_blocks, &j);
+    sg_parallel_for_elems(a->n, a->n * streams, kernel_range, &j);
 }
 
 static bool kind_ok(sg_optim_kind k) { return (int)k >= 0 && (int)k < SG_OPTIM_COUNT; }
