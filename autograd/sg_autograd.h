@@ -402,6 +402,42 @@ int sg_write_dot(FILE *f, sg_tensor *y);
 int sg_set_threads(int n);
 
 /* ------------------------------------------------------------------------- */
+/** @name Kernels and the CPU
+ *  The library is built once for every CPU of its architecture. Its kernels
+ *  are compiled once per instruction-set level and one level's set is
+ *  chosen when the library loads: the best the CPU (and the OS) supports,
+ *  or a lower one named by the environment variable SG_ISA
+ *  (generic|avx2|avx512), as OpenBLAS's DYNAMIC_ARCH and ggml's CPU
+ *  variants do. Every level computes the same functions; results agree to
+ *  rounding (docs/design.md, "Kernels and CPUs"). */
+/** Instruction-set levels of the kernels. */
+typedef enum sg_isa {
+    SG_ISA_GENERIC, /**< portable C: baseline x86-64 (SSE2), or any other CPU */
+    SG_ISA_AVX2,    /**< AVX2 + FMA + F16C (x86-64-v3) */
+    SG_ISA_AVX512,  /**< AVX-512 F, VL, BW, DQ and CD on top of AVX2 (x86-64-v4) */
+    SG_ISA_COUNT    /**< number of levels */
+} sg_isa;
+/** The best level this CPU and this build support. */
+sg_isa sg_isa_cpu(void);
+/** The level whose kernels are in use. */
+sg_isa sg_isa_active(void);
+/** Use the kernels of `isa`, which must not exceed sg_isa_cpu(); call it
+ *  between steps, not while another thread runs an op. Returns 0, or -1
+ *  with a message ("sg_set_isa: avx512 is not supported by this CPU (best:
+ *  avx2)") and the level unchanged. */
+int sg_set_isa(sg_isa isa);
+/** "generic", "avx2" or "avx512"; "?" for a value out of range. */
+const char *sg_isa_name(sg_isa isa);
+/** The level named `name` (as sg_isa_name spells it) into *isa: 0, or -1
+ *  (no message) when the name is unknown. */
+int sg_isa_from_name(const char *name, sg_isa *isa);
+/** One line saying which kernels run matrix products and the other ops,
+ *  e.g. "kernels: avx512 (CPU: avx512); matmul: OpenBLAS 0.3.21 SkylakeX,
+ *  own tall/long kernels for thin products". Writes at most len bytes
+ *  (NUL included) into buf, like snprintf; returns buf. */
+char *sg_kernels_describe(char *buf, size_t len);
+
+/* ------------------------------------------------------------------------- */
 /** @name The op table (introspection, for tests and tools) */
 /** Number of primitives in the op table (the leaf included). */
 int sg_op_count(void);

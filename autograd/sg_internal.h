@@ -160,11 +160,6 @@ void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind)
  * the count, or -1 on no memory. */
 int sg_topo(sg_tensor *y, bool all, sg_tensor ***order);
 
-/* ---- kernels ---- */
-/* C(M,N) = op(A) op(B) (+ C if accumulate); lda/ldb are row lengths. */
-void sg_sgemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda,
-              const float *B, int ldb, float *C, int ldc, bool accumulate);
-
 /* Thread-local state shared across files. */
 extern _Thread_local bool sg_tl_grad_enabled;
 extern _Thread_local bool sg_tl_nan_check;

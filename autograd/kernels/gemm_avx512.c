@@ -1,5 +1,5 @@
 /*
- * gemm_small.c — matrix products of the shapes convolution makes, which a
+ * gemm_avx512.c — AVX-512 kernels for the matrix products of the shapes convolution makes, which a
  * general sgemm handles poorly: a tall, thin product with a short inner
  * dimension (forward: (N*OH*OW, C*KH*KW) @ (C*KH*KW, FN), K = 25) and its
  * weight gradient, a small output summed over a very long K (dW: (FN, K)^T
@@ -17,21 +17,21 @@
  * back and the next row is written later by the same thread (the extra
  * lanes land there and are overwritten); otherwise lane by lane.
  *
- * Both use GCC's generic vectors (16 floats: AVX-512 or two AVX halves) and
- * are compiled only where those map to real vector instructions; elsewhere
- * (and for every other shape) sg_sgemm uses the BLAS or the blocked loops.
- * The caller splits the rows (tall) or K (long) across the thread pool.
+ * Both use generic vectors of 16 floats (one zmm register; GCC and Clang)
+ * and the tiles are sized for AVX-512's 32 registers. This file is compiled
+ * for AVX-512 alone and runs only where isa.c found it (gemm_avx2.c has the
+ * AVX2 kernels, tiled for 16 registers); gemm.c decides per shape whether
+ * they or the BLAS run a product. The caller splits the rows (tall) or K (long) across the thread pool.
  * Sums are formed in a different order than the BLAS's (and with fused
  * multiply-adds), so results agree with it to rounding, not bit for bit.
  */
-#include "sg_internal.h"
-#include "sg_gemm.h"
+#include "sg_kernels.h"
 
-#if SG_HAVE_GEMM_SMALL
+#include <string.h>
 
-/* -std=c11 turns off contraction of a * b + c into fused multiply-adds;
- * these kernels are nothing but multiply-adds. */
-#pragma GCC optimize("fp-contract=fast")
+/* Compiled with -ffp-contract=fast (meson.build): -std=c11 would otherwise
+ * keep a * b + c from becoming fused multiply-adds, and these kernels are
+ * nothing but multiply-adds. */
 
 typedef float v16f __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
@@ -222,22 +222,17 @@ static void tall64(int i0, int i1, int N, int K, const float *A, int lda, const 
     }
 }
 
-bool sg_gemm_tall_ok(bool ta, int M, int N, int K)
-{
-    return !ta && K >= 1 && K <= SG_GEMM_TALL_MAX_K && N >= 8 && N <= SG_GEMM_TALL_MAX_N && M >= 64;
-}
+int sg_gemm_tall_width_avx512(int N) { return N <= 16 ? 16 : N <= 32 ? 32 : 64; }
 
-int sg_gemm_tall_width(int N) { return N <= 16 ? 16 : N <= 32 ? 32 : 64; }
-
-void sg_gemm_tall_pack(bool tb, int N, int K, const float *B, int ldb, float *Bp)
+void sg_gemm_tall_pack_avx512(bool tb, int N, int K, const float *B, int ldb, float *Bp)
 {
-    const int np = sg_gemm_tall_width(N);
+    const int np = sg_gemm_tall_width_avx512(N);
     for (int k = 0; k < K; k++)
         for (int n = 0; n < np; n++)
             Bp[(size_t)k * np + n] = n >= N ? 0.f : tb ? B[(size_t)n * ldb + k] : B[(size_t)k * ldb + n];
 }
 
-void sg_gemm_tall(int i0, int i1, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
+void sg_gemm_tall_avx512(int i0, int i1, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
                   bool accumulate)
 {
     if (N <= 16)
@@ -255,7 +250,7 @@ enum { KS = 128 }; /* rows of B copied (padded) per slice: it and A's slice stay
 /* P(M, 32) += A[k0:k1]^T @ B[k0:k1], A stored (K, M) row stride lda,
  * B stored (K, 16 <= N <= 32) row stride ldb; P's padding columns stay 0.
  * B's rows are copied as whole vectors (masked), except its very last row. */
-void sg_gemm_long(int k0, int k1, int K, int M, int N, const float *A, int lda, const float *B, int ldb,
+void sg_gemm_long_avx512(int k0, int k1, int K, int M, int N, const float *A, int lda, const float *B, int ldb,
                   float *P)
 {
     float bp[KS * 32] __attribute__((aligned(64)));
@@ -338,10 +333,3 @@ void sg_gemm_long(int k0, int k1, int K, int M, int N, const float *A, int lda, 
     }
 }
 
-bool sg_gemm_long_ok(bool ta, bool tb, int M, int N, int K)
-{
-    return ta && !tb && M >= 1 && M <= SG_GEMM_LONG_MAX_M && N >= 16 && N <= SG_GEMM_LONG_MAX_N &&
-           K >= 4096;
-}
-
-#endif /* SG_HAVE_GEMM_SMALL */

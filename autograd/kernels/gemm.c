@@ -1,0 +1,339 @@
+/*
+ * gemm.c — sg_sgemm: who computes a matrix product, and on how many threads.
+ *
+ * Three kinds of code can run a product C = op(A) op(B) (+ C):
+ *   - the BLAS's sgemm, when one was found at build time (OpenBLAS picks its
+ *     own kernels for the CPU at run time);
+ *   - the level's own kernels for convolution's thin products (tall: a short
+ *     inner dimension, long: a small output over a very long one), which a
+ *     general sgemm handles poorly because it spends its time packing;
+ *   - the blocked loops of gemm_blocked.c, when there is no BLAS.
+ * The own kernels run a product only where a rule of their level says they
+ * beat the BLAS on that shape (`rules` below: measured with bench_matmul,
+ * docs/benchmarks.md); without a BLAS they run wherever their shapes allow.
+ * The rules are a fixed table, so the choice is the same on every run.
+ *
+ * Threads: OpenBLAS is held at one thread and a large product is cut into
+ * pieces (rows of C, columns, or slices of K summed afterwards) that the
+ * engine's pool runs; the own kernels are split the same way (tall by rows,
+ * long by slices of K).
+ */
+#include "sg_internal.h"
+#include "sg_kernels.h"
+#include "sg_parallel.h"
+
+#include <stdio.h>
+
+#ifdef SG_HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+/* ---- where the own kernels run ----
+ * Shapes (M, N, K of op(A) (M,K) op(B) (K,N)) on which a level's own
+ * kernels beat OpenBLAS by enough to be worth their code (>= 1.2x, single
+ * thread, bench_matmul on the CPUs listed in docs/benchmarks.md). */
+typedef struct thin_rules {
+    int tall_min_m, tall_min_n, tall_max_n, tall_max_k; /* !ta */
+    int long_max_m, long_min_n, long_max_n, long_min_k; /* ta && !tb */
+} thin_rules;
+
+#ifdef SG_HAVE_CBLAS
+static const thin_rules rules_blas[SG_ISA_COUNT] = {
+    [SG_ISA_AVX2] = {.tall_min_m = 64, .tall_min_n = 8, .tall_max_n = 64, .tall_max_k = SG_GEMM_TALL_MAX_K,
+                     .long_max_m = SG_GEMM_LONG_MAX_M, .long_min_n = 16, .long_max_n = 32, .long_min_k = 4096},
+    [SG_ISA_AVX512] = {.tall_min_m = 64, .tall_min_n = 8, .tall_max_n = 64, .tall_max_k = SG_GEMM_TALL_MAX_K,
+                       .long_max_m = SG_GEMM_LONG_MAX_M, .long_min_n = 16, .long_max_n = 32,
+                       .long_min_k = 4096},
+};
+
+#else
+/* Without a BLAS the alternative is the blocked loops: the own kernels
+ * take every shape they can compute. */
+static const thin_rules rules_no_blas = {
+    .tall_min_m = 64, .tall_min_n = 8, .tall_max_n = SG_GEMM_TALL_MAX_N, .tall_max_k = SG_GEMM_TALL_MAX_K,
+    .long_max_m = SG_GEMM_LONG_MAX_M, .long_min_n = 16, .long_max_n = SG_GEMM_LONG_MAX_N, .long_min_k = 4096};
+#endif
+
+static const thin_rules *thin_rules_now(void)
+{
+    if (!sg_kern->gemm_tall)
+        return NULL;
+#ifdef SG_HAVE_CBLAS
+    return &rules_blas[sg_kern->isa];
+#else
+    return &rules_no_blas;
+#endif
+}
+
+static bool tall_ok(const thin_rules *r, bool ta, int M, int N, int K)
+{
+    return r && !ta && M >= r->tall_min_m && N >= r->tall_min_n && N <= r->tall_max_n && K >= 1 &&
+           K <= r->tall_max_k;
+}
+
+static bool long_ok(const thin_rules *r, bool ta, bool tb, int M, int N, int K)
+{
+    return r && ta && !tb && M >= 1 && M <= r->long_max_m && N >= r->long_min_n && N <= r->long_max_n &&
+           K >= r->long_min_k;
+}
+
+/* ---- one product on the calling thread: C = op(A) op(B) (+ C) ---- */
+static void gemm1(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  float *C, int ldc, bool accumulate)
+{
+    if (M == 0 || N == 0)
+        return;
+#ifdef SG_HAVE_CBLAS
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.f, A,
+                lda, B, ldb, accumulate ? 1.f : 0.f, C, ldc);
+#else
+    if (!accumulate)
+        for (int i = 0; i < M; i++)
+            memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float));
+    sg_kern->gemm_blocked(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+#endif
+}
+
+/* ---- splitting a product across the pool ----
+ * OpenBLAS runs single-threaded inside each piece. Rows of C are split when
+ * op(A) has enough of them, else columns; a product with a small C and a
+ * long K (the convolution's weight gradient, (25, 30) over K = 57600) is
+ * split along K into partial products that are summed at the end. */
+
+enum split_kind { SPLIT_M, SPLIT_N, SPLIT_K };
+
+typedef struct gemm_job {
+    enum split_kind kind;
+    bool ta, tb, accumulate;
+    int M, N, K, lda, ldb, ldc, pieces;
+    const float *A, *B;
+    float *C;
+    float *part; /* SPLIT_K: (pieces, M, N) partial products */
+} gemm_job;
+
+static void gemm_pieces(void *arg, size_t lo, size_t hi)
+{
+    const gemm_job *j = arg;
+    for (size_t p = lo; p < hi; p++) {
+        if (j->kind == SPLIT_M) {
+            int i0 = (int)((size_t)j->M * p / j->pieces), i1 = (int)((size_t)j->M * (p + 1) / j->pieces);
+            const float *a = j->ta ? j->A + i0 : j->A + (size_t)i0 * j->lda;
+            gemm1(j->ta, j->tb, i1 - i0, j->N, j->K, a, j->lda, j->B, j->ldb, j->C + (size_t)i0 * j->ldc,
+                  j->ldc, j->accumulate);
+        } else if (j->kind == SPLIT_N) {
+            int c0 = (int)((size_t)j->N * p / j->pieces), c1 = (int)((size_t)j->N * (p + 1) / j->pieces);
+            const float *b = j->tb ? j->B + (size_t)c0 * j->ldb : j->B + c0;
+            gemm1(j->ta, j->tb, j->M, c1 - c0, j->K, j->A, j->lda, b, j->ldb, j->C + c0, j->ldc,
+                  j->accumulate);
+        } else {
+            int k0 = (int)((size_t)j->K * p / j->pieces), k1 = (int)((size_t)j->K * (p + 1) / j->pieces);
+            const float *a = j->ta ? j->A + (size_t)k0 * j->lda : j->A + k0;
+            const float *b = j->tb ? j->B + k0 : j->B + (size_t)k0 * j->ldb;
+            gemm1(j->ta, j->tb, j->M, j->N, k1 - k0, a, j->lda, b, j->ldb, j->part + p * (size_t)j->M * j->N,
+                  j->N, false);
+        }
+    }
+}
+
+/* ---- the own thin kernels, split across the pool ---- */
+typedef struct thin_job {
+    const sg_kernels *k; /* the level read once per product */
+    int M, N, K, lda, ldb, ldc, pieces;
+    const float *A, *B, *Bp;
+    float *C, *part;
+    bool accumulate;
+} thin_job;
+
+/* tall: items are groups of 4 rows of C */
+static void tall_range(void *arg, size_t lo, size_t hi)
+{
+    const thin_job *j = arg;
+    int i0 = (int)(lo * 4), i1 = (int)(hi * 4) < j->M ? (int)(hi * 4) : j->M;
+    j->k->gemm_tall(i0, i1, j->N, j->K, j->A, j->lda, j->Bp, j->C, j->ldc, j->accumulate);
+}
+
+/* long: items are slices of K, each summed into its own partial product */
+static void long_range(void *arg, size_t lo, size_t hi)
+{
+    const thin_job *j = arg;
+    const size_t psize = (size_t)j->M * SG_GEMM_LONG_P_COLS;
+    for (size_t p = lo; p < hi; p++) {
+        float *part = j->part + p * psize;
+        memset(part, 0, psize * sizeof(float));
+        int k0 = (int)((size_t)j->K * p / j->pieces), k1 = (int)((size_t)j->K * (p + 1) / j->pieces);
+        j->k->gemm_long(k0, k1, j->K, j->M, j->N, j->A, j->lda, j->B, j->ldb, part);
+    }
+}
+
+/* The product on the own kernels; false if they do not take it. */
+static bool gemm_thin(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      float *C, int ldc, bool accumulate)
+{
+    const sg_kernels *k = sg_kern;
+    const thin_rules *r = thin_rules_now();
+    if (tall_ok(r, ta, M, N, K)) {
+        /* the packed op(B): on the stack when small, else from the scope */
+        enum { STACK_FLOATS = 64 * 64 };
+        float stack_bp[STACK_FLOATS];
+        size_t need = (size_t)K * (size_t)k->gemm_tall_width(N);
+        float *bp = need <= STACK_FLOATS ? stack_bp : sg_scope_alloc(need * sizeof(float));
+        if (!bp)
+            return false; /* no scope open: the BLAS does it */
+        k->gemm_tall_pack(tb, N, K, B, ldb, bp);
+        thin_job j = {.k = k, .M = M, .N = N, .K = K, .lda = lda, .ldc = ldc, .A = A, .Bp = bp, .C = C,
+                      .accumulate = accumulate};
+        sg_parallel_for(((size_t)M + 3) / 4, (size_t)M * (size_t)(N + K), tall_range, &j);
+        return true;
+    }
+    if (long_ok(r, ta, tb, M, N, K)) {
+        enum { MAXP = 8, PC = SG_GEMM_LONG_P_COLS };
+        int T = sg_parallel_threads((size_t)K * (size_t)(M + N));
+        int pieces = T > 1 ? 2 * T : 1;
+        if (pieces > MAXP)
+            pieces = MAXP;
+        float part[MAXP * SG_GEMM_LONG_MAX_M * PC];
+        thin_job j = {.k = k, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .pieces = pieces, .A = A, .B = B,
+                      .part = part};
+        sg_parallel_for((size_t)pieces, (size_t)K * (size_t)(M + N), long_range, &j);
+        for (int i = 0; i < M; i++) {
+            float *restrict c = C + (size_t)i * ldc;
+            for (int q = 0; q < N; q++) {
+                float acc = 0.f;
+                for (int p = 0; p < pieces; p++)
+                    acc += part[((size_t)p * M + i) * PC + q];
+                c[q] = accumulate ? c[q] + acc : acc;
+            }
+        }
+        return true;
+    }
+    return false;
+}
+
+/* Below this many flops a product runs on the calling thread. */
+#define SG_GEMM_PAR_FLOPS 2e6
+
+/* OpenBLAS runs one thread inside each piece of a product (or in the whole
+ * product when the engine uses one thread). The setting is left at 1:
+ * raising it again would make OpenBLAS start threads (after a fork(), on
+ * every call), and its idle threads would compete with the pool. Small
+ * products, which OpenBLAS runs on one thread anyway, leave it untouched. */
+static void blas_one_thread(void)
+{
+#if defined(SG_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
+    if (openblas_get_num_threads() != 1)
+        openblas_set_num_threads(1);
+#endif
+}
+
+static void gemm_split(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       float *C, int ldc, bool accumulate)
+{
+    double flops = 2.0 * M * N * K;
+    int T = 1;
+    if (flops >= SG_GEMM_PAR_FLOPS) {
+        blas_one_thread();
+        T = sg_parallel_threads(SG_PAR_MIN);
+    }
+    if (T <= 1 || K == 0) {
+        gemm1(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+        return;
+    }
+    enum { PART_MAX = 1 << 15 }; /* floats of partial products on the stack */
+    gemm_job j = {.ta = ta, .tb = tb, .accumulate = accumulate, .M = M, .N = N, .K = K, .lda = lda,
+                  .ldb = ldb, .ldc = ldc, .A = A, .B = B, .C = C, .pieces = T};
+    /* One piece per thread. Each piece packs its share of one operand and
+     * all of the other, so the split is chosen to repeat the least copying:
+     * rows of C repeat op(B) (K*N), columns repeat op(A) (M*K), and slices
+     * of K instead write T partial products (M*N each) to be summed. */
+    const double rep_m = (double)K * N, rep_n = (double)M * K, rep_k = 2.0 * M * N;
+    const int min_rows = 16; /* rows (columns, K) per piece worth a call */
+    bool can_m = M >= T * min_rows, can_n = N >= T * min_rows;
+    bool can_k = K >= T * 64 && (size_t)T * M * N <= PART_MAX;
+    if (can_k && (!can_m || rep_k < rep_m) && (!can_n || rep_k < rep_n))
+        j.kind = SPLIT_K;
+    else if (can_m && (!can_n || rep_m <= rep_n))
+        j.kind = SPLIT_M;
+    else if (can_n)
+        j.kind = SPLIT_N;
+    else {
+        gemm1(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+        return;
+    }
+    float part[j.kind == SPLIT_K ? (size_t)j.pieces * M * N : 1];
+    j.part = part;
+    sg_parallel_for((size_t)j.pieces, SG_PAR_MIN, gemm_pieces, &j);
+    if (j.kind == SPLIT_K) {
+        size_t mn = (size_t)M * N;
+        for (int i = 0; i < M; i++) {
+            float *restrict c = C + (size_t)i * ldc;
+            for (int q = 0; q < N; q++) {
+                float acc = accumulate ? c[q] : 0.f;
+                for (int p = 0; p < j.pieces; p++)
+                    acc += part[p * mn + (size_t)i * N + q];
+                c[q] = acc;
+            }
+        }
+    }
+}
+
+void sg_sgemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+              int ldc, bool accumulate)
+{
+    if (M == 0 || N == 0)
+        return;
+    if (gemm_thin(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate))
+        return;
+    gemm_split(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+const char *sg_sgemm_choice(bool ta, bool tb, int M, int N, int K)
+{
+    const thin_rules *r = thin_rules_now();
+    if (tall_ok(r, ta, M, N, K))
+        return "tall";
+    if (long_ok(r, ta, tb, M, N, K))
+        return "long";
+#ifdef SG_HAVE_CBLAS
+    return "blas";
+#else
+    return "blocked";
+#endif
+}
+
+char *sg_sgemm_describe(char *buf, size_t len)
+{
+    const char *thin = sg_kern->gemm_tall ? ", own tall/long kernels for thin products" : "";
+#if defined(SG_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
+    snprintf(buf, len, "OpenBLAS %s%s", openblas_get_corename(), thin);
+#elif defined(SG_HAVE_CBLAS)
+    snprintf(buf, len, "cblas%s", thin);
+#else
+    snprintf(buf, len, "blocked loops (no BLAS)%s", thin);
+#endif
+    return buf;
+}
+
+/* ---- a batch of products ---- */
+
+static void batch_range(void *arg, size_t lo, size_t hi)
+{
+    const sg_gemm_batch *j = arg;
+    for (size_t i = lo; i < hi; i++) {
+        float *y = j->y + i * j->sy;
+        if (j->start)
+            memcpy(y, j->start, j->sy * sizeof(float));
+        sg_sgemm(j->ta, j->tb, j->M, j->N, j->K, j->a + i * j->sa, j->lda, j->b + i * j->sb, j->ldb, y, j->N,
+                 j->accumulate);
+    }
+}
+
+void sg_sgemm_batch(const sg_gemm_batch *j, size_t batch)
+{
+    double flops = 2.0 * j->M * j->N * j->K;
+    if (batch > 1 && flops < SG_GEMM_PAR_FLOPS) {
+        blas_one_thread(); /* the pool's threads each call the BLAS */
+        sg_parallel_for(batch, batch * (j->sy + j->sa + j->sb), batch_range, (void *)j);
+    } else {
+        batch_range((void *)j, 0, batch);
+    }
+}

@@ -1,0 +1,126 @@
+/*
+ * isa.c — which instruction-set level's kernels run (sg_kernels.h).
+ *
+ * When the library loads, a constructor reads the CPU's features and picks
+ * the best level that both the CPU and this build have:
+ *
+ *   avx512   AVX-512 F, VL, BW, DQ, CD + AVX2, FMA, F16C   (x86-64-v4)
+ *   avx2     AVX2, FMA, F16C                               (x86-64-v3)
+ *   generic  everything else, every other architecture
+ *
+ * __builtin_cpu_supports reads cpuid and also checks that the OS saves the
+ * wide registers (XGETBV), so a level it reports is one we may run.
+ * SG_ISA=generic|avx2|avx512 in the environment lowers the level (to test
+ * or compare the other paths on one machine); a level above the CPU's, or
+ * an unknown name, is reported once on stderr and the CPU's best is used.
+ * sg_set_isa() changes the level later. Only a level at or below
+ * sg_isa_cpu() is ever published in sg_kern.
+ */
+#include "sg_internal.h"
+#include "sg_kernels.h"
+
+#include <stdio.h>
+
+const sg_kernels *sg_kern = &sg_kernels_generic;
+
+static const char *const isa_names[SG_ISA_COUNT] = {
+    [SG_ISA_GENERIC] = "generic",
+    [SG_ISA_AVX2] = "avx2",
+    [SG_ISA_AVX512] = "avx512",
+};
+
+static const sg_kernels *const tables[SG_ISA_COUNT] = {
+    [SG_ISA_GENERIC] = &sg_kernels_generic,
+#ifdef SG_KERNELS_X86
+    [SG_ISA_AVX2] = &sg_kernels_avx2,
+    [SG_ISA_AVX512] = &sg_kernels_avx512,
+#endif
+};
+
+static sg_isa cpu_isa = SG_ISA_GENERIC;
+static char env_note[96]; /* what became of SG_ISA, for sg_kernels_describe */
+
+static sg_isa detect(void)
+{
+#ifdef SG_KERNELS_X86
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                __builtin_cpu_supports("f16c");
+    bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                  __builtin_cpu_supports("avx512cd");
+    if (avx512)
+        return SG_ISA_AVX512;
+    if (avx2)
+        return SG_ISA_AVX2;
+#endif
+    return SG_ISA_GENERIC;
+}
+
+__attribute__((constructor)) static void isa_init(void)
+{
+    cpu_isa = detect();
+    sg_isa isa = cpu_isa;
+    const char *want = getenv("SG_ISA");
+    if (want && *want) {
+        sg_isa w;
+        if (sg_isa_from_name(want, &w) != 0) {
+            snprintf(env_note, sizeof env_note, "SG_ISA=%.20s unknown, ignored", want);
+            fprintf(stderr, "scratchgrad: SG_ISA=%s is not one of generic, avx2, avx512; using %s\n", want,
+                    isa_names[isa]);
+        } else if (w > cpu_isa) {
+            snprintf(env_note, sizeof env_note, "SG_ISA=%s above the CPU's, ignored", isa_names[w]);
+            fprintf(stderr, "scratchgrad: SG_ISA=%s: this CPU supports at most %s; using %s\n", want,
+                    isa_names[cpu_isa], isa_names[cpu_isa]);
+        } else {
+            snprintf(env_note, sizeof env_note, "SG_ISA=%s", isa_names[w]);
+            isa = w;
+        }
+    }
+    sg_kern = tables[isa];
+}
+
+sg_isa sg_isa_cpu(void) { return cpu_isa; }
+
+sg_isa sg_isa_active(void) { return sg_kern->isa; }
+
+int sg_set_isa(sg_isa isa)
+{
+    if ((int)isa < 0 || isa >= SG_ISA_COUNT) {
+        sg_set_error("sg_set_isa: %d is not an instruction-set level (0 .. %d)", (int)isa, SG_ISA_COUNT - 1);
+        return -1;
+    }
+    if (isa > cpu_isa) {
+        sg_set_error("sg_set_isa: %s is not supported by this CPU (best: %s)", isa_names[isa],
+                     isa_names[cpu_isa]);
+        return -1;
+    }
+    sg_kern = tables[isa];
+    return 0;
+}
+
+const char *sg_isa_name(sg_isa isa)
+{
+    return (int)isa >= 0 && isa < SG_ISA_COUNT ? isa_names[isa] : "?";
+}
+
+int sg_isa_from_name(const char *name, sg_isa *isa)
+{
+    for (int i = 0; name && i < SG_ISA_COUNT; i++)
+        if (strcmp(name, isa_names[i]) == 0) {
+            *isa = (sg_isa)i;
+            return 0;
+        }
+    return -1;
+}
+
+char *sg_kernels_describe(char *buf, size_t len)
+{
+    if (!buf || len == 0)
+        return buf;
+    char mm[160];
+    snprintf(buf, len, "kernels: %s (CPU: %s%s%s); matmul: %s", isa_names[sg_kern->isa],
+             isa_names[cpu_isa], env_note[0] ? "; " : "", env_note,
+             sg_sgemm_describe(mm, sizeof mm));
+    return buf;
+}
