@@ -1,6 +1,9 @@
 /*
  * test_kernels.c — Check suite "kernels": the engine's fast paths against
- * naive references, at sizes that make them run, on 1 and on 2 threads.
+ * naive references, at sizes that make them run, on 1 and on 2 threads,
+ * with the kernels of every instruction-set level this CPU can run
+ * (generic, avx2, avx512: sg_set_isa), so each level's variant of every
+ * kernel is held to the same exact results.
  *
  * The engine picks a kernel by shape (autograd/), so each case below is
  * sized to cross the threshold of the path it aims at:
@@ -12,7 +15,8 @@
  *               16/32/64), K <= 1024, op(B) packed on the stack up to 4096
  *               floats, else in the scope (the BLAS without a scope);
  *               "long": ta && !tb, M <= 64, 16 <= N <= 32, K >= 4096
- *               (gemm_small.c, gcc builds with AVX2/AVX-512 only).
+ *               (kernels/gemm_avx2.c, gemm_avx512.c: levels avx2 and avx512
+               only, on the shapes where kernels/gemm.c's rules pick them).
  *   unfold/fold bands written row by row when OW*C*KH*KW > 1024; copies
  *               specialised for (KW, SW) in {(2,2),(3,1),(5,1),(3,2),(3,3)}.
  *   reductions  shapes coalesced to (R), (O,R), (R,K), (A,R,K), windows
@@ -42,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------- */
 /* Fixture and helpers */
@@ -58,17 +63,26 @@ static void teardown(void)
     while (sg_scope_depth() > 0)
         sg_scope_end();
     sg_set_grad_enabled(true);
+    sg_set_isa(sg_isa_cpu());
 }
 
 /* Unchecked teardown: without fork (valgrind) it runs in the test process. */
 static void release(void) { sg_release_memory(); }
 
-/* Every test runs once per thread count: _i = 1, then 2. */
-static void use_threads(int n)
+static void set_threads(int n)
 {
     int got = sg_set_threads(n);
     /* a build without thread support runs everything on one thread */
     ck_assert_msg(got == n || got == 1, "sg_set_threads(%d) gave %d", n, got);
+}
+
+/* Loop tests run with _i = 2 * level + threads - 1 for each level up to the
+ * CPU's (kernels_suite) and 1 or 2 threads. */
+static void use_threads(int i)
+{
+    sg_isa level = (sg_isa)(i / 2);
+    ck_assert_msg(sg_set_isa(level) == 0, "sg_set_isa(%s): %s", sg_isa_name(level), sg_last_error());
+    set_threads(1 + i % 2);
 }
 
 /* k/4 for a random integer k in [lo, hi] */
@@ -1259,11 +1273,107 @@ START_TEST(test_thread_count_changes)
     float *want = alloc_floats(30);
     ref_reduce(sg_data(x), want, 2, (const int[]){2200, 30}, 0x1, 0);
     for (int round = 0; round < 6; round++) {
-        use_threads(1 + (round + _i) % 2);
+        set_threads(1 + (round + _i) % 2);
         sg_tensor *s = sg_sum(x, (const int[]){0}, 1, false);
         expect_same("column sums after a thread count change", sg_data(s), want, 30);
     }
     free(want);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------- */
+/* Choosing the level */
+
+START_TEST(test_isa_names)
+{
+    for (int i = 0; i < SG_ISA_COUNT; i++) {
+        sg_isa got = SG_ISA_COUNT;
+        ck_assert_int_eq(sg_isa_from_name(sg_isa_name((sg_isa)i), &got), 0);
+        ck_assert_int_eq(got, i);
+    }
+    ck_assert_str_eq(sg_isa_name(SG_ISA_GENERIC), "generic");
+    ck_assert_str_eq(sg_isa_name(SG_ISA_AVX2), "avx2");
+    ck_assert_str_eq(sg_isa_name(SG_ISA_AVX512), "avx512");
+    ck_assert_str_eq(sg_isa_name(SG_ISA_COUNT), "?");
+    sg_isa keep = SG_ISA_AVX2;
+    ck_assert_int_eq(sg_isa_from_name("sse9", &keep), -1);
+    ck_assert_int_eq(sg_isa_from_name(NULL, &keep), -1);
+    ck_assert_int_eq(keep, SG_ISA_AVX2);
+}
+END_TEST
+
+/* sg_set_isa takes every level up to the CPU's and refuses the rest with a
+ * message; the level in use is what was set. */
+START_TEST(test_set_isa)
+{
+    const sg_isa cpu = sg_isa_cpu();
+    ck_assert_int_eq(sg_isa_active(), cpu); /* the default, without SG_ISA */
+    for (int i = 0; i <= (int)cpu; i++) {
+        ck_assert_int_eq(sg_set_isa((sg_isa)i), 0);
+        ck_assert_int_eq(sg_isa_active(), i);
+        char line[256];
+        sg_kernels_describe(line, sizeof line);
+        char want[64];
+        snprintf(want, sizeof want, "kernels: %s (CPU: %s", sg_isa_name((sg_isa)i), sg_isa_name(cpu));
+        ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "describe: \"%s\"", line);
+        ck_assert_msg(strstr(line, "matmul: ") != NULL, "describe: \"%s\"", line);
+    }
+    for (int i = (int)cpu + 1; i < SG_ISA_COUNT; i++) {
+        sg_clear_error();
+        ck_assert_int_eq(sg_set_isa((sg_isa)i), -1);
+        ck_assert_msg(strstr(sg_last_error(), "sg_set_isa: ") && strstr(sg_last_error(), "not supported"),
+                      "message: %s", sg_last_error());
+        ck_assert_int_eq(sg_isa_active(), cpu);
+    }
+    sg_clear_error();
+    ck_assert_int_eq(sg_set_isa(SG_ISA_COUNT), -1);
+    ck_assert_ptr_nonnull(strstr(sg_last_error(), "sg_set_isa"));
+    sg_clear_error();
+    ck_assert_int_eq(sg_set_isa((sg_isa)-1), -1);
+    sg_clear_error();
+}
+END_TEST
+
+/* SG_ISA in the environment, read when the library loads: this program
+ * run again with it set (main's --print-isa) prints the level it got. */
+static void run_with_isa(const char *value, char *out, size_t len, char *err, size_t elen)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "SG_ISA='%s' /proc/%d/exe --print-isa 2>/tmp/sg-isa-err.%d", value, (int)getpid(),
+             (int)getpid());
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = 0;
+    ck_assert_int_eq(pclose(p), 0);
+    snprintf(cmd, sizeof cmd, "/tmp/sg-isa-err.%d", (int)getpid());
+    FILE *e = fopen(cmd, "r");
+    ck_assert_ptr_nonnull(e);
+    n = fread(err, 1, elen - 1, e);
+    err[n] = 0;
+    fclose(e);
+    remove(cmd);
+}
+
+START_TEST(test_isa_environment)
+{
+    const char *cpu = sg_isa_name(sg_isa_cpu());
+    char out[256], err[256], want[64];
+    for (int i = 0; i <= (int)sg_isa_cpu(); i++) { /* every level the CPU has: taken */
+        run_with_isa(sg_isa_name((sg_isa)i), out, sizeof out, err, sizeof err);
+        snprintf(want, sizeof want, "%s\n", sg_isa_name((sg_isa)i));
+        ck_assert_str_eq(out, want);
+        ck_assert_str_eq(err, "");
+    }
+    snprintf(want, sizeof want, "%s\n", cpu);
+    run_with_isa("avx1024", out, sizeof out, err, sizeof err); /* unknown: the CPU's best, said once */
+    ck_assert_str_eq(out, want);
+    ck_assert_msg(strstr(err, "SG_ISA=avx1024 is not one of generic, avx2, avx512"), "stderr: %s", err);
+    if (sg_isa_cpu() < SG_ISA_AVX512) { /* above the CPU's: refused */
+        run_with_isa("avx512", out, sizeof out, err, sizeof err);
+        ck_assert_str_eq(out, want);
+        ck_assert_msg(strstr(err, "this CPU supports at most"), "stderr: %s", err);
+    }
 }
 END_TEST
 
@@ -1290,15 +1400,25 @@ static Suite *kernels_suite(void)
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_unchecked_fixture(tc, NULL, release);
         tcase_set_timeout(tc, 120);
-        for (int t = 0; t < 8 && cases[c].tests[t]; t++)
-            tcase_add_loop_test(tc, cases[c].tests[t], 1, 3); /* _i = threads: 1, 2 */
+        for (int t = 0; t < 8 && cases[c].tests[t]; t++) /* use_threads: levels x 1, 2 threads */
+            tcase_add_loop_test(tc, cases[c].tests[t], 0, 2 * ((int)sg_isa_cpu() + 1));
         suite_add_tcase(s, tc);
     }
+    TCase *tc = tcase_create("isa");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_isa_names);
+    tcase_add_test(tc, test_set_isa);
+    tcase_add_test(tc, test_isa_environment);
+    suite_add_tcase(s, tc);
     return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--print-isa") == 0) { /* test_isa_environment */
+        printf("%s\n", sg_isa_name(sg_isa_active()));
+        return 0;
+    }
     SRunner *sr = srunner_create(kernels_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
