@@ -431,9 +431,10 @@ const char *sg_isa_name(sg_isa isa);
 /** The level named `name` (as sg_isa_name spells it) into *isa: 0, or -1
  *  (no message) when the name is unknown. */
 int sg_isa_from_name(const char *name, sg_isa *isa);
-/** One line saying which kernels run matrix products and the other ops,
- *  e.g. "kernels: avx512 (CPU: avx512); matmul: OpenBLAS 0.3.21 SkylakeX,
- *  own tall/long kernels for thin products". Writes at most len bytes
+/** One line naming the CPU and the kernels that run matrix products and
+ *  the other ops, e.g. "kernels: avx2 on AMD Ryzen 7 5800X 8-Core Processor
+ *  (best: avx2); matmul: OpenBLAS Haswell, own tall/long kernels for thin
+ *  products". Writes at most len bytes
  *  (NUL included) into buf, like snprintf; returns buf. */
 char *sg_kernels_describe(char *buf, size_t len);
 

@@ -87,6 +87,8 @@ int main(void)
 {
     double bw;
     double chain = chain_seconds(100000, 5, &bw);
+    char kernels[320];
+    printf("%s\n", sg_kernels_describe(kernels, sizeof kernels));
     printf("chain of 100,000 nodes: forward+backward %.1f ms, backward %.1f ms\n", chain * 1e3, bw * 1e3);
     printf("\n%10s %14s %14s\n", "nodes", "fwd+bwd (ms)", "per node (us)");
     const int sizes[] = {10, 1000, 100000};

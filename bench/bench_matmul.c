@@ -24,9 +24,21 @@
  * --threads N calls sg_set_threads(N) for the engine (its own pool splits
  * large products; OpenBLAS runs one thread per piece) and gives the direct
  * cblas_sgemm column N OpenBLAS threads. Without BLAS only the engine column
- * is measured.
+ * is measured. The "kernel" column says what sg_sgemm ran: the level's own
+ * "tall" or "long" kernel, the "blas", or the "blocked" loops.
+ *
+ * The header names the CPU and the instruction-set level of the kernels
+ * (SG_ISA=generic|avx2|avx512 lowers it). To see OpenBLAS as it runs on an
+ * AVX2 CPU, run with OPENBLAS_CORETYPE=Haswell too (bench/matmul_levels.sh
+ * runs every level this way).
+ *
+ * --sweep times the level's own thin kernels (called directly, one thread,
+ * op(B) packing included) against cblas_sgemm on one thread over a grid of
+ * the shapes they can take: the measurements behind the rules in
+ * autograd/kernels/gemm.c that say where they run.
  */
 #include "sg_autograd.h"
+#include "sg_kernels.h" /* sg_sgemm_choice, the level's kernels (--sweep) */
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -131,19 +143,134 @@ static int reps_for(double one, double target)
     return r < 1 ? 1 : r > 100000 ? 100000 : r;
 }
 
+#ifdef SG_HAVE_CBLAS
+typedef struct thin_case {
+    int M, N, K;
+    bool tall;
+    const float *a, *b;
+    float *c, *bp;
+} thin_case;
+
+static void run_thin(const thin_case *t, bool own)
+{
+    const sg_kernels *k = sg_kern;
+    if (own && t->tall) {
+        k->gemm_tall_pack(false, t->N, t->K, t->b, t->N, t->bp);
+        k->gemm_tall(0, t->M, t->N, t->K, t->a, t->K, t->bp, t->c, t->N, false);
+    } else if (own) {
+        memset(t->c, 0, (size_t)t->M * SG_GEMM_LONG_P_COLS * sizeof(float));
+        k->gemm_long(0, t->K, t->K, t->M, t->N, t->a, t->M, t->b, t->N, t->c);
+    } else if (t->tall) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t->M, t->N, t->K, 1.f, t->a, t->K, t->b, t->N,
+                    0.f, t->c, t->N);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t->M, t->N, t->K, 1.f, t->a, t->M, t->b, t->N, 0.f,
+                    t->c, t->N);
+    }
+}
+
+/* Best seconds of `rounds` rounds, each round >= target seconds. */
+static double time_thin(const thin_case *t, bool own, int rounds, double target)
+{
+    double t0 = now();
+    run_thin(t, own);
+    int reps = reps_for(now() - t0, target);
+    double best = 1e30;
+    for (int r = 0; r < rounds; r++) {
+        t0 = now();
+        for (int i = 0; i < reps; i++)
+            run_thin(t, own);
+        double dt = (now() - t0) / reps;
+        best = dt < best ? dt : best;
+    }
+    return best;
+}
+
+/* The own thin kernels against cblas_sgemm, one thread each, on the grid of
+ * shapes they can take (tall: A (M,K) @ B (K,N); long: A^T B, A (K,M)). */
+static int sweep(bool quick)
+{
+    if (!sg_kern->gemm_tall) {
+        printf("level %s has no own thin kernels: nothing to sweep\n", sg_isa_name(sg_isa_active()));
+        return 0;
+    }
+#ifdef OPENBLAS_VERSION
+    openblas_set_num_threads(1);
+#endif
+    const int rounds = quick ? 2 : 5;
+    const double target = quick ? 0.005 : 0.02;
+    static const int tall_m[] = {64, 100, 256, 1000, 5760, 57600};
+    static const int tall_n[] = {8, 10, 16, 25, 30, 50, 64};
+    static const int tall_k[] = {9, 25, 30, 72, 100, 300, 1024};
+    static const int long_m[] = {6, 16, 25, 30, 64};
+    static const int long_n[] = {16, 25, 30, 32};
+    static const int long_k[] = {4096, 57600};
+    size_t most = (size_t)57600 * 1024 + (size_t)1024 * 64;
+    float *a = malloc(most * sizeof(float)), *b = malloc(most * sizeof(float));
+    float *c = malloc((size_t)57600 * 64 * sizeof(float)), *bp = malloc((size_t)1024 * 64 * sizeof(float));
+    if (!a || !b || !c || !bp) {
+        fprintf(stderr, "bench_matmul: out of memory for the sweep\n");
+        return 1;
+    }
+    for (size_t i = 0; i < most; i++) {
+        a[i] = (float)((i * 7919) % 13) / 13.f - 0.5f;
+        b[i] = (float)((i * 104729) % 11) / 11.f - 0.5f;
+    }
+    printf("sweep: own thin kernels (%s) vs cblas_sgemm, 1 thread each, GFLOP/s\n", sg_isa_name(sg_isa_active()));
+    printf("%-5s %6s %4s %6s %9s %9s %7s\n", "kind", "M", "N", "K", "own", "blas", "own/bl");
+    for (int tall = 1; tall >= 0; tall--) {
+        const int *ms = tall ? tall_m : long_m, *ns = tall ? tall_n : long_n, *ks = tall ? tall_k : long_k;
+        size_t nm = tall ? sizeof tall_m / sizeof *tall_m : sizeof long_m / sizeof *long_m;
+        size_t nn = tall ? sizeof tall_n / sizeof *tall_n : sizeof long_n / sizeof *long_n;
+        size_t nk = tall ? sizeof tall_k / sizeof *tall_k : sizeof long_k / sizeof *long_k;
+        for (size_t im = 0; im < nm; im++)
+            for (size_t in = 0; in < nn; in++)
+                for (size_t ik = 0; ik < nk; ik++) {
+                    thin_case t = {.M = ms[im], .N = ns[in], .K = ks[ik], .tall = tall, .a = a, .b = b, .c = c,
+                                   .bp = bp};
+                    if (quick && (double)t.M * t.N * t.K > 2e8)
+                        continue;
+                    double flop = 2.0 * t.M * t.N * t.K;
+                    double go = flop / time_thin(&t, true, rounds, target) / 1e9;
+                    double gb = flop / time_thin(&t, false, rounds, target) / 1e9;
+                    printf("%-5s %6d %4d %6d %9.2f %9.2f %6.2fx\n", tall ? "tall" : "long", t.M, t.N, t.K, go, gb,
+                           go / gb);
+                    fflush(stdout);
+                }
+    }
+    free(a);
+    free(b);
+    free(c);
+    free(bp);
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
-    bool quick = false;
+    bool quick = false, do_sweep = false;
     int threads = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             quick = true;
+        } else if (strcmp(argv[i], "--sweep") == 0) {
+            do_sweep = true;
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             threads = atoi(argv[++i]);
         } else {
-            fprintf(stderr, "usage: %s [--quick] [--threads N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--threads N] [--sweep]\n", argv[0]);
             return 2;
         }
+    }
+    char line[320];
+    printf("%s\n", sg_kernels_describe(line, sizeof line));
+    if (do_sweep) {
+#ifdef SG_HAVE_CBLAS
+        return sweep(quick);
+#else
+        printf("--sweep compares with the BLAS: this build has none\n");
+        return 0;
+#endif
     }
     threads = sg_set_threads(threads); /* 0: all cores */
     int rounds = quick ? 2 : 7;
@@ -158,8 +285,8 @@ int main(int argc, char **argv)
 #else
     printf("engine built with BLAS: no (blocked C loops; BLAS column left empty)\n");
 #endif
-    printf("%-24s %6s %6s %6s %3s %9s %9s %7s %9s %7s\n", "product", "M", "N", "K", "op", "engine",
-           "blas", "eng/bl", "twin(nn)", "op/twin");
+    printf("%-24s %6s %6s %6s %3s %-7s %9s %9s %7s %9s %7s\n", "product", "M", "N", "K", "op", "kernel",
+           "engine", "blas", "eng/bl", "twin(nn)", "op/twin");
 #ifdef SG_HAVE_CBLAS
     double sq_engine = 0, sq_blas = 0;
 #endif
@@ -200,7 +327,8 @@ int main(int argc, char **argv)
 #endif
         char op[4] = {s->ta ? 't' : 'n', s->tb ? 't' : 'n', 0};
         double ge = flop / best_e / 1e9;
-        printf("%-24s %6d %6d %6d %3s %9.2f", s->what, s->M, s->N, s->K, op, ge);
+        printf("%-24s %6d %6d %6d %3s %-7s %9.2f", s->what, s->M, s->N, s->K, op,
+               sg_sgemm_choice(s->ta, s->tb, s->M, s->N, s->K), ge);
 #ifdef SG_HAVE_CBLAS
         double gb = flop / best_b / 1e9;
         printf(" %9.2f %6.1f%%", gb, 100.0 * ge / gb);

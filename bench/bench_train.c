@@ -280,6 +280,8 @@ int main(int argc, char **argv)
         return fail("making the loader");
 
     int threads = a.threads > 0 ? sg_set_threads(a.threads) : env_int("OPENBLAS_NUM_THREADS");
+    char kernels[320];
+    printf("%s\n", sg_kernels_describe(kernels, sizeof kernels));
     printf("ScratchGrad %s: %zu parameters, %d training images, batch %d, %d epochs, ", a.model,
            sg_model_num_params(m, false), train->n, a.batch, a.epochs);
     if (a.threads > 0)

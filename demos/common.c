@@ -19,11 +19,14 @@ demo_opts demo_args(int argc, char **argv, const char *about)
         } else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
             o.out = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            char kernels[320];
             printf("%s\n\nusage: %s [--full] [--no-plot] [--out DIR]\n"
                    "  --full     the longer run\n"
                    "  --no-plot  draw no picture\n"
-                   "  --out DIR  write pictures into DIR (default .)\n",
-                   about, argv[0]);
+                   "  --out DIR  write pictures into DIR (default .)\n"
+                   "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' instruction set\n"
+                   "%s\n",
+                   about, argv[0], sg_kernels_describe(kernels, sizeof kernels));
             exit(0);
         } else {
             fprintf(stderr, "%s: unknown flag '%s' (try --help)\n", argv[0], argv[i]);

@@ -72,7 +72,10 @@ static void usage(FILE *f)
           "  --eval-only              evaluate the (loaded) model on the test set\n"
           "  --log FILE               CSV log per epoch (default train_log.csv)\n"
           "  --plot FILE              PNG of the curves (default train_curves.png)\n"
-          "  --quiet                  no progress bar\n",
+          "  --quiet                  no progress bar\n"
+          "environment:\n"
+          "  SG_ISA=generic|avx2|avx512  use a lower instruction-set level than the\n"
+          "                           CPU's best for the kernels\n",
           f);
 }
 
@@ -127,6 +130,8 @@ static int parse_args(int argc, char **argv, config *c)
         bool takes = true;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
+            char kernels[320];
+            printf("%s\n", sg_kernels_describe(kernels, sizeof kernels));
             exit(0);
         } else if (!strcmp(a, "--bn")) {
             c->bn = true, takes = false;
@@ -573,7 +578,9 @@ int main(int argc, char **argv)
     }
     sg_batch_opts bo = {.normalize = true, .flatten = false, .one_hot = false};
     int shape[4] = {1, 1, test->rows, test->cols};
-    printf("ScratchGrad: %s on %s, %d threads\n", c.model, c.dataset, threads);
+    char kernels[320];
+    printf("ScratchGrad: %s on %s, %d threads\n%s\n", c.model, c.dataset, threads,
+           sg_kernels_describe(kernels, sizeof kernels));
     if (!c.quiet)
         sg_model_summary(m, stdout, 4, shape);
     if (c.eval_only) {

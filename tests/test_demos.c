@@ -169,6 +169,9 @@ START_TEST(test_flags)
     run r = run_demo("ch02_perceptron", "--help");
     ck_assert_int_eq(r.status, 0);
     ck_assert(has(r.out, "usage:") && has(r.out, "--full") && has(r.out, "--no-plot"));
+    char want[64]; /* the kernels in use, named */
+    snprintf(want, sizeof want, "kernels: %s on ", sg_isa_name(sg_isa_active()));
+    ck_assert_msg(has(r.out, want) && has(r.out, "SG_ISA="), "--help:\n%s", r.out);
     free(r.out);
     r = run_demo("ch02_perceptron", "--bogus");
     ck_assert_int_eq(r.status, 2);

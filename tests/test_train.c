@@ -9,6 +9,8 @@
  *     with a message that says what is wrong.
  * The binary is found next to this one: <build>/tests/../demos/train.
  */
+#include "sg_autograd.h"
+
 #include <check.h>
 #include <limits.h>
 #include <stdio.h>
@@ -78,6 +80,9 @@ START_TEST(short_run_learns_and_save_load_is_exact)
 {
     int rc = run("--train-limit 2000 --epochs 2 --quiet --threads 1 --save w.safetensors", out, sizeof out);
     ck_assert_msg(rc == 0, "trainer failed:\n%s", out);
+    char want[64]; /* the kernels in use, named */
+    snprintf(want, sizeof want, "kernels: %s on ", sg_isa_name(sg_isa_active()));
+    ck_assert_msg(strstr(out, want) != NULL, "no '%s' in the output:\n%s", want, out);
     double acc = final_accuracy(out);
     /* chance is 10%; 2000 Fashion-MNIST images for 2 epochs give ~75% */
     ck_assert_msg(acc > 60.0, "accuracy %.2f%% is not far above chance", acc);

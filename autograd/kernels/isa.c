@@ -20,6 +20,9 @@
 #include "sg_kernels.h"
 
 #include <stdio.h>
+#ifdef SG_KERNELS_X86
+#include <cpuid.h>
+#endif
 
 const sg_kernels *sg_kern = &sg_kernels_generic;
 
@@ -38,6 +41,7 @@ static const sg_kernels *const tables[SG_ISA_COUNT] = {
 };
 
 static sg_isa cpu_isa = SG_ISA_GENERIC;
+static char cpu_name[49]; /* cpuid's brand string, or the architecture */
 static char env_note[96]; /* what became of SG_ISA, for sg_kernels_describe */
 
 static sg_isa detect(void)
@@ -57,8 +61,39 @@ static sg_isa detect(void)
     return SG_ISA_GENERIC;
 }
 
+/* The processor's name as cpuid reports it (leaves 0x80000002-4), spaces
+ * trimmed; elsewhere the architecture. */
+static void read_cpu_name(void)
+{
+#ifdef SG_KERNELS_X86
+    unsigned r[12] = {0};
+    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+        for (unsigned i = 0; i < 3; i++)
+            __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
+        memcpy(cpu_name, r, 48);
+        cpu_name[48] = 0;
+    }
+    const char *p = cpu_name;
+    while (*p == ' ')
+        p++;
+    memmove(cpu_name, p, strlen(p) + 1);
+    for (size_t n = strlen(cpu_name); n > 0 && cpu_name[n - 1] == ' '; n--)
+        cpu_name[n - 1] = 0;
+#endif
+    if (!cpu_name[0]) {
+#if defined(__x86_64__)
+        strcpy(cpu_name, "x86-64");
+#elif defined(__aarch64__)
+        strcpy(cpu_name, "aarch64");
+#else
+        strcpy(cpu_name, "unknown CPU");
+#endif
+    }
+}
+
 __attribute__((constructor)) static void isa_init(void)
 {
+    read_cpu_name();
     cpu_isa = detect();
     sg_isa isa = cpu_isa;
     const char *want = getenv("SG_ISA");
@@ -119,7 +154,7 @@ char *sg_kernels_describe(char *buf, size_t len)
     if (!buf || len == 0)
         return buf;
     char mm[160];
-    snprintf(buf, len, "kernels: %s (CPU: %s%s%s); matmul: %s", isa_names[sg_kern->isa],
+    snprintf(buf, len, "kernels: %s on %s (best: %s%s%s); matmul: %s", isa_names[sg_kern->isa], cpu_name,
              isa_names[cpu_isa], env_note[0] ? "; " : "", env_note,
              sg_sgemm_describe(mm, sizeof mm));
     return buf;
