@@ -413,8 +413,8 @@ int sg_set_threads(int n);
 /** Instruction-set levels of the kernels. */
 typedef enum sg_isa {
     SG_ISA_GENERIC, /**< portable C: baseline x86-64 (SSE2), or any other CPU */
-    SG_ISA_AVX2,    /**< AVX2 + FMA + F16C (x86-64-v3) */
-    SG_ISA_AVX512,  /**< AVX-512 F, VL, BW, DQ and CD on top of AVX2 (x86-64-v4) */
+    SG_ISA_AVX2,    /**< AVX2 + FMA (as in x86-64-v3) */
+    SG_ISA_AVX512,  /**< AVX-512 F, VL, BW, DQ and CD on top of AVX2 (as in x86-64-v4) */
     SG_ISA_COUNT    /**< number of levels */
 } sg_isa;
 /** The best level this CPU and this build support. */

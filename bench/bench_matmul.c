@@ -258,8 +258,11 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             threads = atoi(argv[++i]);
         } else {
-            fprintf(stderr, "usage: %s [--quick] [--threads N] [--sweep]\n", argv[0]);
-            return 2;
+            bool help = strcmp(argv[i], "--help") == 0;
+            char line[320];
+            fprintf(help ? stdout : stderr, "usage: %s [--quick] [--threads N] [--sweep]\n%s\n", argv[0],
+                    sg_kernels_describe(line, sizeof line));
+            return help ? 0 : 2;
         }
     }
     char line[320];

@@ -11,7 +11,7 @@
 #
 #   bench/compare.sh [--quick] [--rounds N] [--cnn-rounds N] [--models "mlp cnn"]
 #                    [--threads "1 2"] [--builddir DIR] [--no-install]
-#                    [--no-build] [--no-matmul] [--out DIR]
+#                    [--no-build] [--no-matmul] [--out DIR] [--isa LEVEL]
 #
 #   --quick       1 epoch per run and 1 round (a smoke test of the whole path)
 #   --rounds N    rounds of the MLP (default 2); --cnn-rounds for the CNN (1);
@@ -20,6 +20,11 @@
 #   --threads     thread counts to try for both sides (default "1 2"); the
 #                 table reports each side at its fastest setting
 #   --out DIR     keep every run's log there (default: a fresh /tmp dir)
+#   --isa LEVEL   run both sides as on a CPU of that instruction-set level
+#                 (generic, avx2, avx512; default: this CPU's best): SG_ISA for
+#                 ScratchGrad; OPENBLAS_CORETYPE, ATEN_CPU_CAPABILITY and
+#                 ONEDNN_MAX_CPU_ISA for OpenBLAS, PyTorch and oneDNN. Only the
+#                 instruction set is emulated, not another CPU's caches or ports.
 #
 # Epochs: 10 for the MLP, 5 for the CNN (the issue's accuracy checkpoints).
 # Threads: bench_train --threads N (sg_set_threads) for ScratchGrad and
@@ -30,7 +35,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 builddir="$root/build-bench"
 quick=0 rounds=2 cnn_rounds=1 models="mlp cnn" threads="1 2"
-install=1 build=1 matmul=1 out=""
+install=1 build=1 matmul=1 out="" isa=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -43,12 +48,23 @@ while [ $# -gt 0 ]; do
     --no-build) build=0 ;;
     --no-matmul) matmul=0 ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --isa) isa=$2; shift ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
 done
 if [ "$quick" = 1 ]; then rounds=1 cnn_rounds=1; fi
+case "$isa" in
+"") ;;
+generic) export SG_ISA=generic OPENBLAS_CORETYPE=Prescott ATEN_CPU_CAPABILITY=default \
+             ONEDNN_MAX_CPU_ISA=SSE41 DNNL_MAX_CPU_ISA=SSE41 ;;
+avx2) export SG_ISA=avx2 OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 \
+          ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 ;;
+avx512) export SG_ISA=avx512 OPENBLAS_CORETYPE=SkylakeX ATEN_CPU_CAPABILITY=avx512 \
+            ONEDNN_MAX_CPU_ISA=AVX512_CORE DNNL_MAX_CPU_ISA=AVX512_CORE ;;
+*) echo "compare.sh: --isa takes generic, avx2 or avx512" >&2; exit 2 ;;
+esac
 [ -n "$out" ] || out=$(mktemp -d /tmp/sg-compare.XXXXXX)
 mkdir -p "$out"
 results="$out/results.txt"
@@ -116,7 +132,12 @@ done
 
 # ---- the table ----
 echo
+cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 echo "== Fashion-MNIST, batch 100, training loop only ($(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); logs in $out)"
+echo "== CPU: ${cpu:-unknown}; $(grep -h '^kernels: ' "$out"/sg-*.log | head -1)"
+if [ -n "$isa" ]; then
+    echo "== emulated level $isa: SG_ISA=$SG_ISA OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE ATEN_CPU_CAPABILITY=$ATEN_CPU_CAPABILITY ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA"
+fi
 "$py" - "$results" <<'EOF'
 import sys, statistics
 from collections import defaultdict
@@ -157,6 +178,15 @@ for model in ("mlp", "cnn"):
     print("%-5s %3s %7.3f %7.3f %7.3f %7.3f %6.3f %6.3f %6.4f %6.4f %6.1f %6.1f %9s  (sg %dt, pt %dt)" % (
         model, sv[0]["epochs"], s[0], sb, p[0], pb, s[0] / p[0], sb / pb, acc_s, acc_p,
         mb_s, mb_p, sv[0].get("mallocs_per_step", "-"), s[1], p[1]))
+one = []  # both sides at 1 thread, where both ran it
+for model in ("mlp", "cnn"):
+    s1, p1 = runs.get(("sg", model, 1)), runs.get(("torch", model, 1))
+    if s1 and p1:
+        ms = statistics.median(float(f["sec_per_epoch"]) for f in s1)
+        mp = statistics.median(float(f["sec_per_epoch"]) for f in p1)
+        one.append("%s %.3f / %.3f = %.3f" % (model, ms, mp, ms / mp))
+if one:
+    print("at 1 thread each (sg / pt s/epoch, median): " + "; ".join(one))
 print()
 print("every setting (median s/epoch over rounds; peak MB at the end of training):")
 for (impl, model, t), v in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2])):
@@ -168,7 +198,8 @@ for (impl, model, t), v in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][
         model, impl, t, statistics.median(secs), " ".join("%.3f" % x for x in secs),
         " ".join(f["test_acc"] for f in v), max(float(f["peak_mb"]) for f in v), extra))
 print()
-print("targets (issue 6): sg/pt <= 0.5; same accuracy; sg MB <= 100; mallocs = 0 per warm step")
+print("targets: sg/pt <= 0.5 at each side's best setting and at 1 thread each; same accuracy;")
+print("         sg MB <= 100; mallocs = 0 per warm step")
 EOF
 
 if [ "$matmul" = 1 ]; then

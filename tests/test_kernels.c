@@ -1307,7 +1307,7 @@ END_TEST
 START_TEST(test_set_isa)
 {
     const sg_isa cpu = sg_isa_cpu();
-    ck_assert_int_eq(sg_isa_active(), cpu); /* the default, without SG_ISA */
+    ck_assert_int_le(sg_isa_active(), cpu);
     for (int i = 0; i <= (int)cpu; i++) {
         ck_assert_int_eq(sg_set_isa((sg_isa)i), 0);
         ck_assert_int_eq(sg_isa_active(), i);
