@@ -39,6 +39,7 @@
  * doubled or misplaced term fails, whatever its size.
  */
 #include "sg_autograd.h"
+#include "sg_kernels.h" /* each level's table, for the thin kernels */
 
 #include <check.h>
 #include <math.h>
@@ -1282,6 +1283,133 @@ START_TEST(test_thread_count_changes)
 END_TEST
 
 /* ------------------------------------------------------------------------- */
+/* The thin products' own kernels, called directly at every level that has
+ * them, on ragged shapes: tall on row ranges [i0, i1) with C's row stride
+ * wider than N and guard values around what may be written; long on slices
+ * [k0, k1) with B allocated to end exactly at its last valid float (the
+ * sanitizer run catches a read past it). Exact, like the rest (quarter
+ * integers). */
+
+static const sg_kernels *level_table(int level)
+{
+    static const sg_kernels *const t[SG_ISA_COUNT] = {
+        &sg_kernels_generic,
+#ifdef SG_KERNELS_X86
+        &sg_kernels_avx2,
+        &sg_kernels_avx512,
+#endif
+    };
+    return t[level];
+}
+
+static void fill_quarters(sg_rng *rng, float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = quarter(rng, -8, 8);
+}
+
+static void check_tall(const sg_kernels *k, sg_rng *rng, int M, int N, int K, bool tb, bool acc)
+{
+    const int lda = K + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+    const float guard = -12345.f;
+    float *A = alloc_floats((size_t)M * lda), *B = alloc_floats((size_t)(tb ? N : K) * ldb);
+    float *Bp = alloc_floats((size_t)K * k->gemm_tall_width(N)), *C = alloc_floats((size_t)M * ldc);
+    double *want = calloc((size_t)M * N, sizeof *want);
+    ck_assert_ptr_nonnull(want);
+    fill_quarters(rng, A, (size_t)M * lda);
+    fill_quarters(rng, B, (size_t)(tb ? N : K) * ldb);
+    const int i0 = M > 2 ? 1 : 0, i1 = M > 4 ? M - 1 : M; /* a range inside the rows */
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++)
+            C[(size_t)i * ldc + j] = j < N && i >= i0 && i < i1 && acc ? quarter(rng, -8, 8) : guard;
+    for (int i = i0; i < i1; i++)
+        for (int j = 0; j < N; j++) {
+            double s = acc ? C[(size_t)i * ldc + j] : 0;
+            for (int q = 0; q < K; q++)
+                s += (double)A[(size_t)i * lda + q] * (tb ? B[(size_t)j * ldb + q] : B[(size_t)q * ldb + j]);
+            want[(size_t)i * N + j] = s;
+        }
+    k->gemm_tall_pack(tb, N, K, B, ldb, Bp);
+    k->gemm_tall(i0, i1, N, K, A, lda, Bp, C, ldc, acc);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            bool mine = i >= i0 && i < i1 && j < N;
+            double w = mine ? want[(size_t)i * N + j] : guard;
+            if (C[(size_t)i * ldc + j] != w)
+                ck_abort_msg("%s tall M %d N %d K %d%s%s rows [%d,%d): C[%d][%d] = %g, expected %g",
+                             sg_isa_name(k->isa), M, N, K, tb ? " tb" : "", acc ? " acc" : "", i0, i1, i, j,
+                             (double)C[(size_t)i * ldc + j], w);
+        }
+    free(A);
+    free(B);
+    free(Bp);
+    free(C);
+    free(want);
+}
+
+static void check_long(const sg_kernels *k, sg_rng *rng, int M, int N, int K, int k0, int k1)
+{
+    const int lda = M + 1, ldb = N + 3, PC = SG_GEMM_LONG_P_COLS;
+    float *A = alloc_floats((size_t)K * lda);
+    float *B = alloc_floats((size_t)(K - 1) * ldb + N); /* ends at B's last valid float */
+    float *P = alloc_floats((size_t)M * PC);
+    fill_quarters(rng, A, (size_t)K * lda);
+    fill_quarters(rng, B, (size_t)(K - 1) * ldb + N);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < PC; j++)
+            P[(size_t)i * PC + j] = j < N ? quarter(rng, -8, 8) : 0.f;
+    double *want = calloc((size_t)M * PC, sizeof *want);
+    ck_assert_ptr_nonnull(want);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = P[(size_t)i * PC + j];
+            for (int q = k0; q < k1; q++)
+                s += (double)A[(size_t)q * lda + i] * B[(size_t)q * ldb + j];
+            want[(size_t)i * PC + j] = s;
+        }
+    k->gemm_long(k0, k1, K, M, N, A, lda, B, ldb, P);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < PC; j++)
+            if (P[(size_t)i * PC + j] != want[(size_t)i * PC + j])
+                ck_abort_msg("%s long M %d N %d K %d [%d,%d): P[%d][%d] = %g, expected %g", sg_isa_name(k->isa), M,
+                             N, K, k0, k1, i, j, (double)P[(size_t)i * PC + j], want[(size_t)i * PC + j]);
+    free(A);
+    free(B);
+    free(P);
+    free(want);
+}
+
+START_TEST(test_thin_kernels)
+{
+    const sg_kernels *k = level_table(_i);
+    if (!k->gemm_tall) /* the generic level has none: nothing to call */
+        return;
+    sg_rng rng;
+    sg_rng_seed(&rng, 61);
+    static const int tall_n[] = {1, 2, 3, 7, 8, 9, 10, 15, 16, 17, 24, 25, 30, 31, 32, 33, 47, 48, 49, 57, 64};
+    static const int tall_k[] = {1, 7, 25, 30, 100, 1024};
+    static const int tall_m[] = {1, 5, 67};
+    for (size_t n = 0; n < sizeof tall_n / sizeof *tall_n; n++) {
+        if (tall_n[n] < k->gemm_tall_min_n)
+            continue;
+        for (size_t q = 0; q < sizeof tall_k / sizeof *tall_k; q++)
+            for (size_t m = 0; m < sizeof tall_m / sizeof *tall_m; m++)
+                for (int f = 0; f < 4; f++)
+                    check_tall(k, &rng, tall_m[m], tall_n[n], tall_k[q], f & 1, f >> 1);
+    }
+    static const int long_m[] = {1, 2, 5, 6, 7, 25, 64};
+    static const int long_n[] = {1, 2, 7, 8, 9, 15, 16, 17, 25, 30, 31, 32};
+    for (size_t m = 0; m < sizeof long_m / sizeof *long_m; m++)
+        for (size_t n = 0; n < sizeof long_n / sizeof *long_n; n++) {
+            if (long_n[n] < k->gemm_long_min_n)
+                continue;
+            check_long(k, &rng, long_m[m], long_n[n], 4100, 0, 4100);    /* all of K, B's end */
+            check_long(k, &rng, long_m[m], long_n[n], 700, 129, 517);    /* a slice inside */
+        }
+}
+END_TEST
+
+/* ------------------------------------------------------------------------- */
 /* Choosing the level */
 
 START_TEST(test_isa_names)
@@ -1406,6 +1534,10 @@ static Suite *kernels_suite(void)
             tcase_add_loop_test(tc, cases[c].tests[t], 0, 2 * ((int)sg_isa_cpu() + 1));
         suite_add_tcase(s, tc);
     }
+    TCase *thin = tcase_create("thin_kernels"); /* _i = level */
+    tcase_set_timeout(thin, 120);
+    tcase_add_loop_test(thin, test_thin_kernels, 0, (int)sg_isa_cpu() + 1);
+    suite_add_tcase(s, thin);
     TCase *tc = tcase_create("isa");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_isa_names);

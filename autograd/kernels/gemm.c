@@ -65,15 +65,18 @@ static const thin_rules *thin_rules_now(void)
 #endif
 }
 
+/* The rules, and what the kernels can take (sg_kernels.h). */
 static bool tall_ok(const thin_rules *r, bool ta, int M, int N, int K)
 {
-    return r && !ta && M >= r->tall_min_m && N >= r->tall_min_n && N <= r->tall_max_n && K >= 1 &&
-           K <= r->tall_max_k;
+    return r && !ta && M >= r->tall_min_m && N >= r->tall_min_n && N >= sg_kern->gemm_tall_min_n &&
+           N <= r->tall_max_n && N <= SG_GEMM_TALL_MAX_N && K >= 1 && K <= r->tall_max_k &&
+           K <= SG_GEMM_TALL_MAX_K;
 }
 
 static bool long_ok(const thin_rules *r, bool ta, bool tb, int M, int N, int K)
 {
-    return r && ta && !tb && M >= 1 && M <= r->long_max_m && N >= r->long_min_n && N <= r->long_max_n &&
+    return r && ta && !tb && M >= 1 && M <= r->long_max_m && M <= SG_GEMM_LONG_MAX_M && N >= r->long_min_n &&
+           N >= sg_kern->gemm_long_min_n && N <= r->long_max_n && N <= SG_GEMM_LONG_MAX_N &&
            K >= r->long_min_k;
 }
 

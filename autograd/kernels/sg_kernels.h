@@ -68,7 +68,9 @@ typedef struct sg_kernels {
      * is (M, K), op(B) (K, N), lda/ldb/ldc row lengths as stored. */
     void (*gemm_blocked)(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B,
                          int ldb, float *C, int ldc);
-    /* the own thin kernels, NULL where the level has none */
+    /* the own thin kernels, NULL where the level has none; they take
+     * N >= gemm_tall_min_n (tall) and N >= gemm_long_min_n (long) */
+    int gemm_tall_min_n, gemm_long_min_n;
     sg_gemm_tall_width_fn gemm_tall_width;
     sg_gemm_tall_pack_fn gemm_tall_pack;
     sg_gemm_tall_fn gemm_tall;
