@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    build-essential clang meson ninja-build pkg-config \
+    build-essential clang libomp-dev meson ninja-build pkg-config \
     check uthash-dev zlib1g-dev libopenblas-dev \
     gnuplot-nox graphviz doxygen valgrind \
     dataset-fashion-mnist ca-certificates >/dev/null

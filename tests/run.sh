@@ -31,3 +31,7 @@ SG_ISA=generic ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_o
 [ -d build-valgrind ] || meson setup build-valgrind -Dbuildtype=debugoptimized
 meson compile -C build-valgrind
 meson test -C build-valgrind --setup valgrind --no-suite docs --no-suite demos --no-suite train --print-errorlogs
+
+# aarch64: cross-compiled, and the suites run under qemu-user where the arm64
+# libraries can be installed (else compile only; the script says which).
+sh tests/cross-aarch64.sh

@@ -90,27 +90,35 @@ static void read_cpu_name(void)
     }
 }
 
+sg_isa sg_isa_choose(const char *want, sg_isa cpu, bool *refused, char *note, size_t len)
+{
+    note[0] = 0;
+    *refused = false;
+    if (!want || !*want)
+        return cpu;
+    sg_isa w;
+    if (sg_isa_from_name(want, &w) != 0) {
+        snprintf(note, len, "SG_ISA=%.20s is not one of generic, avx2, avx512", want);
+        *refused = true;
+        return cpu;
+    }
+    if (w > cpu) {
+        snprintf(note, len, "SG_ISA=%s: this CPU supports at most %s", isa_names[w], isa_names[cpu]);
+        *refused = true;
+        return cpu;
+    }
+    snprintf(note, len, "SG_ISA=%s", isa_names[w]);
+    return w;
+}
+
 __attribute__((constructor)) static void isa_init(void)
 {
     read_cpu_name();
     cpu_isa = detect();
-    sg_isa isa = cpu_isa;
-    const char *want = getenv("SG_ISA");
-    if (want && *want) {
-        sg_isa w;
-        if (sg_isa_from_name(want, &w) != 0) {
-            snprintf(env_note, sizeof env_note, "SG_ISA=%.20s unknown, ignored", want);
-            fprintf(stderr, "scratchgrad: SG_ISA=%s is not one of generic, avx2, avx512; using %s\n", want,
-                    isa_names[isa]);
-        } else if (w > cpu_isa) {
-            snprintf(env_note, sizeof env_note, "SG_ISA=%s above the CPU's, ignored", isa_names[w]);
-            fprintf(stderr, "scratchgrad: SG_ISA=%s: this CPU supports at most %s; using %s\n", want,
-                    isa_names[cpu_isa], isa_names[cpu_isa]);
-        } else {
-            snprintf(env_note, sizeof env_note, "SG_ISA=%s", isa_names[w]);
-            isa = w;
-        }
-    }
+    bool refused;
+    sg_isa isa = sg_isa_choose(getenv("SG_ISA"), cpu_isa, &refused, env_note, sizeof env_note);
+    if (refused)
+        fprintf(stderr, "scratchgrad: %s; using %s\n", env_note, isa_names[isa]);
     sg_kern = tables[isa];
 }
 

@@ -88,6 +88,13 @@ extern const sg_kernels sg_kernels_avx512;
  * sg_set_isa(). */
 extern const sg_kernels *sg_kern;
 
+/* The level to use on a CPU whose best is `cpu` when SG_ISA is `want`
+ * (NULL or "" when unset). A level the CPU lacks or an unknown name is
+ * refused (*refused set) and gives `cpu`. `note` (len bytes) receives what
+ * became of SG_ISA ("SG_ISA=avx2", "SG_ISA=avx512: this CPU supports at
+ * most avx2", ...), or "" when it is unset. */
+sg_isa sg_isa_choose(const char *want, sg_isa cpu, bool *refused, char *note, size_t len);
+
 /* ---- matrix products (gemm.c) ---- */
 /* C(M,N) = op(A) op(B) (+ C if accumulate); lda/ldb/ldc are row lengths as
  * stored. Chooses the own thin kernels, the BLAS or the blocked loops and
