@@ -61,6 +61,18 @@ typedef void (*sg_gemm_tall_fn)(int i0, int i1, int N, int K, const float *A, in
 typedef void (*sg_gemm_long_fn)(int k0, int k1, int K, int M, int N, const float *A, int lda,
                                 const float *B, int ldb, float *P);
 
+/* ---- elementwise (elementwise.c) ---- */
+typedef enum sg_kbin { SG_KBIN_ADD, SG_KBIN_SUB, SG_KBIN_MUL, SG_KBIN_DIV, SG_KBIN_GT, SG_KBIN_EQ } sg_kbin;
+typedef enum sg_kun { SG_KUN_NEG, SG_KUN_EXP, SG_KUN_LOG, SG_KUN_RELU, SG_KUN_POW, SG_KUN_ADDS, SG_KUN_MULS } sg_kun;
+
+/* A broadcasting binary op with its dims coalesced (ops_elementwise.c):
+ * m dims, innermost first; y is contiguous with dims dim[0..m), and a and
+ * b step by ca[d] and cb[d] (0 where broadcast) along dim d. */
+typedef struct sg_kbcast {
+    int m;
+    size_t dim[SG_MAX_DIMS], ca[SG_MAX_DIMS], cb[SG_MAX_DIMS];
+} sg_kbcast;
+
 /* One level's kernels. */
 typedef struct sg_kernels {
     sg_isa isa;
@@ -73,6 +85,20 @@ typedef struct sg_kernels {
     sg_gemm_tall_pack_fn gemm_tall_pack;
     sg_gemm_tall_fn gemm_tall;
     sg_gemm_long_fn gemm_long;
+
+    /* ---- elementwise (elementwise.c); any split of [0, n) gives the same values ---- */
+    /* y[i] = a[i*sa] (k) b[i*sb], i < n; sa, sb in {0, 1} (0: a scalar operand);
+     * GT and EQ give 1.f or 0.f */
+    void (*binary)(sg_kbin k, float *restrict y, const float *restrict a, size_t sa, const float *restrict b,
+                   size_t sb, size_t n);
+    /* rows [o0, o1) of y = a (k) b broadcast as bc describes; a row is
+     * bc->dim[0] floats */
+    void (*binary_rows)(sg_kbin k, float *restrict y, const float *restrict a, const float *restrict b,
+                        const sg_kbcast *bc, size_t o0, size_t o1);
+    /* y[i] = f(x[i]), i < n: -x, exp, log, max(x, 0), x^p, x + p, x * p */
+    void (*unary)(sg_kun k, float *restrict y, const float *restrict x, float p, size_t n);
+    /* dx[i] = dy[i] * (x[i] > 0 ? 1 : 0), i < n (relu's local derivative) */
+    void (*relu_grad)(float *restrict dx, const float *restrict x, const float *restrict dy, size_t n);
 } sg_kernels;
 
 /* The variants built into this library (isa.c lists which exist). */

@@ -7,6 +7,13 @@
 void SG_K(sg_gemm_blocked)(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B,
                            int ldb, float *C, int ldc);
 
+void SG_K(sg_k_binary)(sg_kbin k, float *restrict y, const float *restrict a, size_t sa,
+                       const float *restrict b, size_t sb, size_t n);
+void SG_K(sg_k_binary_rows)(sg_kbin k, float *restrict y, const float *restrict a, const float *restrict b,
+                            const sg_kbcast *bc, size_t o0, size_t o1);
+void SG_K(sg_k_unary)(sg_kun k, float *restrict y, const float *restrict x, float p, size_t n);
+void SG_K(sg_k_relu_grad)(float *restrict dx, const float *restrict x, const float *restrict dy, size_t n);
+
 /* The hand-written thin products: levels with a gemm_<level>.c (meson
  * defines SG_KISA_THIN for them). */
 #ifdef SG_KISA_THIN
@@ -28,4 +35,8 @@ const sg_kernels SG_K(sg_kernels) = {
     .gemm_tall_pack = SG_THIN(sg_gemm_tall_pack),
     .gemm_tall = SG_THIN(sg_gemm_tall),
     .gemm_long = SG_THIN(sg_gemm_long),
+    .binary = SG_K(sg_k_binary),
+    .binary_rows = SG_K(sg_k_binary_rows),
+    .unary = SG_K(sg_k_unary),
+    .relu_grad = SG_K(sg_k_relu_grad),
 };
