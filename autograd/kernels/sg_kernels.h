@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- building one level's variant ----
  * meson compiles each kernel source with -DSG_KISA=<name> and
@@ -63,7 +64,9 @@ typedef void (*sg_gemm_long_fn)(int k0, int k1, int K, int M, int N, const float
 
 /* ---- elementwise (elementwise.c) ---- */
 typedef enum sg_kbin { SG_KBIN_ADD, SG_KBIN_SUB, SG_KBIN_MUL, SG_KBIN_DIV, SG_KBIN_GT, SG_KBIN_EQ } sg_kbin;
-typedef enum sg_kun { SG_KUN_NEG, SG_KUN_EXP, SG_KUN_LOG, SG_KUN_RELU, SG_KUN_POW, SG_KUN_ADDS, SG_KUN_MULS } sg_kun;
+typedef enum sg_kun {
+    SG_KUN_NEG, SG_KUN_EXP, SG_KUN_LOG, SG_KUN_RELU, SG_KUN_POW, SG_KUN_ADDS, SG_KUN_MULS
+} sg_kun;
 
 /* A broadcasting binary op with its dims coalesced (ops_elementwise.c):
  * m dims, innermost first; y is contiguous with dims dim[0..m), and a and
@@ -99,6 +102,39 @@ typedef struct sg_kernels {
     void (*unary)(sg_kun k, float *restrict y, const float *restrict x, float p, size_t n);
     /* dx[i] = dy[i] * (x[i] > 0 ? 1 : 0), i < n (relu's local derivative) */
     void (*relu_grad)(float *restrict dx, const float *restrict x, const float *restrict dy, size_t n);
+
+    /* ---- reductions (reduce.c): kind 0 = sum, 1 = max ----
+     * A run is summed in four partial sums (elements i % 4 == 0..3, the
+     * tail into the first), added as init + ((p0 + p1) + (p2 + p3)); runs
+     * are combined in the order of their outer index. Max starts at -inf. */
+    /* y[0] = the reduction of x[0..n) */
+    void (*reduce_all)(int kind, float *restrict y, const float *restrict x, size_t n);
+    /* x (outer, inner) -> y (outer): y[o] for rows o in [lo, hi) */
+    void (*reduce_rows)(int kind, float *restrict y, const float *restrict x, size_t inner, size_t lo,
+                        size_t hi);
+    /* x (outer, inner): y[i] (op)= x[o][i] for every o in order; y (inner)
+     * holds the starting values */
+    void (*reduce_cols)(int kind, float *restrict y, const float *restrict x, size_t outer, size_t inner);
+    /* x (R, K, S) -> y (K): y[k] (op)= runs x[r][k][0..S) in the order of r,
+     * for k in [lo, hi); y holds the starting values */
+    void (*reduce_channels)(int kind, float *restrict y, const float *restrict x, size_t R, size_t K,
+                            size_t S, size_t lo, size_t hi);
+    /* x (A, R, B, S) -> y (A, B): y[a][b] = the reduction of the R x S
+     * window, for a in [lo, hi) */
+    void (*reduce_windows)(int kind, float *restrict y, const float *restrict x, size_t R, size_t B,
+                           size_t S, size_t lo, size_t hi);
+    /* any reduction: x has shape[0..ndim), ndim >= 1, the dims in `mask`
+     * reduced; y (x's shape without them) holds the starting values */
+    void (*reduce_general)(int kind, float *restrict y, const float *restrict x, int ndim, const int *shape,
+                           uint32_t mask);
+    /* max's local derivative, x (outer, inner), y = max over rows (outer),
+     * dy (outer): dx[o][i] = (x[o][i] == y[o]) * (dy[o] / count of maxima
+     * in row o), rows o in [lo, hi) */
+    void (*max_grad_rows)(float *restrict dx, const float *restrict x, const float *restrict y,
+                          const float *restrict dy, size_t inner, size_t lo, size_t hi);
+    /* the same for windows: x, dx (A, R, B, S), y, dy (A, B), a in [lo, hi) */
+    void (*max_grad_windows)(float *restrict dx, const float *restrict x, const float *restrict y,
+                             const float *restrict dy, size_t R, size_t B, size_t S, size_t lo, size_t hi);
 } sg_kernels;
 
 /* The variants built into this library (isa.c lists which exist). */

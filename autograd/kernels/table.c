@@ -14,6 +14,22 @@ void SG_K(sg_k_binary_rows)(sg_kbin k, float *restrict y, const float *restrict 
 void SG_K(sg_k_unary)(sg_kun k, float *restrict y, const float *restrict x, float p, size_t n);
 void SG_K(sg_k_relu_grad)(float *restrict dx, const float *restrict x, const float *restrict dy, size_t n);
 
+void SG_K(sg_k_reduce_all)(int kind, float *restrict y, const float *restrict x, size_t n);
+void SG_K(sg_k_reduce_rows)(int kind, float *restrict y, const float *restrict x, size_t inner, size_t lo,
+                            size_t hi);
+void SG_K(sg_k_reduce_cols)(int kind, float *restrict y, const float *restrict x, size_t outer, size_t inner);
+void SG_K(sg_k_reduce_channels)(int kind, float *restrict y, const float *restrict x, size_t R, size_t K,
+                                size_t S, size_t lo, size_t hi);
+void SG_K(sg_k_reduce_windows)(int kind, float *restrict y, const float *restrict x, size_t R, size_t B,
+                               size_t S, size_t lo, size_t hi);
+void SG_K(sg_k_reduce_general)(int kind, float *restrict y, const float *restrict x, int ndim,
+                               const int *shape, uint32_t mask);
+void SG_K(sg_k_max_grad_rows)(float *restrict dx, const float *restrict x, const float *restrict y,
+                              const float *restrict dy, size_t inner, size_t lo, size_t hi);
+void SG_K(sg_k_max_grad_windows)(float *restrict dx, const float *restrict x, const float *restrict y,
+                                 const float *restrict dy, size_t R, size_t B, size_t S, size_t lo,
+                                 size_t hi);
+
 /* The hand-written thin products: levels with a gemm_<level>.c (meson
  * defines SG_KISA_THIN for them). */
 #ifdef SG_KISA_THIN
@@ -39,4 +55,12 @@ const sg_kernels SG_K(sg_kernels) = {
     .binary_rows = SG_K(sg_k_binary_rows),
     .unary = SG_K(sg_k_unary),
     .relu_grad = SG_K(sg_k_relu_grad),
+    .reduce_all = SG_K(sg_k_reduce_all),
+    .reduce_rows = SG_K(sg_k_reduce_rows),
+    .reduce_cols = SG_K(sg_k_reduce_cols),
+    .reduce_channels = SG_K(sg_k_reduce_channels),
+    .reduce_windows = SG_K(sg_k_reduce_windows),
+    .reduce_general = SG_K(sg_k_reduce_general),
+    .max_grad_rows = SG_K(sg_k_max_grad_rows),
+    .max_grad_windows = SG_K(sg_k_max_grad_windows),
 };
