@@ -76,6 +76,15 @@ typedef struct sg_kbcast {
     size_t dim[SG_MAX_DIMS], ca[SG_MAX_DIMS], cb[SG_MAX_DIMS];
 } sg_kbcast;
 
+/* ---- unfold and fold (unfold.c) ----
+ * The geometry of one image and its windows: x (C, H, W), OH x OW window
+ * positions (sg_window_out), w's strides >= 1. Image n's columns are
+ * (OH*OW, C*KH*KW), rows (oh, ow), columns (c, kh, kw). */
+typedef struct sg_kwindow {
+    int C, H, W, OH, OW;
+    sg_window w;
+} sg_kwindow;
+
 /* One level's kernels. */
 typedef struct sg_kernels {
     sg_isa isa;
@@ -135,6 +144,16 @@ typedef struct sg_kernels {
     /* the same for windows: x, dx (A, R, B, S), y, dy (A, B), a in [lo, hi) */
     void (*max_grad_windows)(float *restrict dx, const float *restrict x, const float *restrict y,
                              const float *restrict dy, size_t R, size_t B, size_t S, size_t lo, size_t hi);
+
+    /* ---- unfold / fold (unfold.c) ---- */
+    /* im2col: cols (N*OH*OW, C*KH*KW) from x (N, C, H, W), the bands
+     * [lo, hi) only, band = n * OH + oh (the OW rows of output row oh of
+     * image n); entries outside the image read w.pad_value */
+    void (*unfold)(float *restrict cols, const float *restrict x, const sg_kwindow *g, size_t lo, size_t hi);
+    /* col2im: images [lo, hi) of x (N, C, H, W) = the sums of the column
+     * entries that came from each pixel (padding entries dropped); x is
+     * overwritten, not added to */
+    void (*fold)(float *restrict x, const float *restrict cols, const sg_kwindow *g, size_t lo, size_t hi);
 } sg_kernels;
 
 /* The variants built into this library (isa.c lists which exist). */

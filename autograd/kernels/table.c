@@ -30,6 +30,11 @@ void SG_K(sg_k_max_grad_windows)(float *restrict dx, const float *restrict x, co
                                  const float *restrict dy, size_t R, size_t B, size_t S, size_t lo,
                                  size_t hi);
 
+void SG_K(sg_k_unfold)(float *restrict cols, const float *restrict x, const sg_kwindow *g, size_t lo,
+                       size_t hi);
+void SG_K(sg_k_fold)(float *restrict x, const float *restrict cols, const sg_kwindow *g, size_t lo,
+                     size_t hi);
+
 /* The hand-written thin products: levels with a gemm_<level>.c (meson
  * defines SG_KISA_THIN for them). */
 #ifdef SG_KISA_THIN
@@ -63,4 +68,6 @@ const sg_kernels SG_K(sg_kernels) = {
     .reduce_general = SG_K(sg_k_reduce_general),
     .max_grad_rows = SG_K(sg_k_max_grad_rows),
     .max_grad_windows = SG_K(sg_k_max_grad_windows),
+    .unfold = SG_K(sg_k_unfold),
+    .fold = SG_K(sg_k_fold),
 };
