@@ -154,6 +154,19 @@ typedef struct sg_kernels {
      * entries that came from each pixel (padding entries dropped); x is
      * overwritten, not added to */
     void (*fold)(float *restrict x, const float *restrict cols, const sg_kwindow *g, size_t lo, size_t hi);
+
+    /* ---- shape ops (shape.c) ---- */
+    /* blocks b in [lo, hi) of x, each (R, C), into y's (C, R) blocks:
+     * y[b][j][i] = x[b][i][j] */
+    void (*transpose)(float *restrict y, const float *restrict x, size_t R, size_t C, size_t lo, size_t hi);
+    /* y, contiguous with dims gsize[0..ng) (ng >= 1), takes x at offset
+     * sum(index[g] * st[g]) */
+    void (*permute_walk)(float *restrict y, const float *restrict x, int ng, const size_t *gsize,
+                         const size_t *st);
+    /* y (shape[0..ndim)) = x (xshape[0..xndim)) broadcast to it (NumPy rules; x's
+     * shape must broadcast to y's) */
+    void (*broadcast)(float *restrict y, const float *restrict x, int ndim, const int *shape, int xndim,
+                      const int *xshape);
 } sg_kernels;
 
 /* The variants built into this library (isa.c lists which exist). */

@@ -35,6 +35,13 @@ void SG_K(sg_k_unfold)(float *restrict cols, const float *restrict x, const sg_k
 void SG_K(sg_k_fold)(float *restrict x, const float *restrict cols, const sg_kwindow *g, size_t lo,
                      size_t hi);
 
+void SG_K(sg_k_transpose)(float *restrict y, const float *restrict x, size_t R, size_t C, size_t lo,
+                          size_t hi);
+void SG_K(sg_k_permute_walk)(float *restrict y, const float *restrict x, int ng, const size_t *gsize,
+                             const size_t *st);
+void SG_K(sg_k_broadcast)(float *restrict y, const float *restrict x, int ndim, const int *shape, int xndim,
+                          const int *xshape);
+
 /* The hand-written thin products: levels with a gemm_<level>.c (meson
  * defines SG_KISA_THIN for them). */
 #ifdef SG_KISA_THIN
@@ -70,4 +77,7 @@ const sg_kernels SG_K(sg_kernels) = {
     .max_grad_windows = SG_K(sg_k_max_grad_windows),
     .unfold = SG_K(sg_k_unfold),
     .fold = SG_K(sg_k_fold),
+    .transpose = SG_K(sg_k_transpose),
+    .permute_walk = SG_K(sg_k_permute_walk),
+    .broadcast = SG_K(sg_k_broadcast),
 };
