@@ -85,6 +85,27 @@ typedef struct sg_kwindow {
     sg_window w;
 } sg_kwindow;
 
+/* ---- optimizer updates (optim_update.c) ----
+ * One parameter's update (optim/optim.c): w (n) is updated in place from
+ * its gradient g and the kind's state buffers s0, s1 (n each, or NULL).
+ * Weight decay is folded in per element: gi = g + l2·w (L2), w ← shrink·w
+ * (decoupled). The formulas are on the kernels (optim_update.c) and follow
+ * torch.optim's single-tensor code path. */
+typedef struct sg_kupdate {
+    float lr, l2, shrink;
+    long t;                       /* this update's t >= 1 */
+    float momentum, dampening;    /* momentum, Nesterov */
+    bool nesterov;
+    float alpha;                  /* RMSProp */
+    float beta1, beta2;           /* Adam */
+    float eps;                    /* AdaGrad, RMSProp, Adam */
+    float lr_decay;               /* AdaGrad */
+    size_t n;
+    float *restrict w;
+    const float *restrict g;
+    float *restrict s0, *restrict s1;
+} sg_kupdate;
+
 /* One level's kernels. */
 typedef struct sg_kernels {
     sg_isa isa;
@@ -167,6 +188,13 @@ typedef struct sg_kernels {
      * shape must broadcast to y's) */
     void (*broadcast)(float *restrict y, const float *restrict x, int ndim, const int *shape, int xndim,
                       const int *xshape);
+
+    /* ---- optimizer updates (optim_update.c): elements [lo, hi) of a->w ---- */
+    void (*update_sgd)(const sg_kupdate *a, size_t lo, size_t hi);      /* w -= lr·g */
+    void (*update_momentum)(const sg_kupdate *a, size_t lo, size_t hi); /* s0: velocity */
+    void (*update_adagrad)(const sg_kupdate *a, size_t lo, size_t hi);  /* s0: sum of g² */
+    void (*update_rmsprop)(const sg_kupdate *a, size_t lo, size_t hi);  /* s0: mean of g² */
+    void (*update_adam)(const sg_kupdate *a, size_t lo, size_t hi);     /* s0, s1: moments m, v */
 } sg_kernels;
 
 /* The variants built into this library (isa.c lists which exist). */

@@ -42,6 +42,12 @@ void SG_K(sg_k_permute_walk)(float *restrict y, const float *restrict x, int ng,
 void SG_K(sg_k_broadcast)(float *restrict y, const float *restrict x, int ndim, const int *shape, int xndim,
                           const int *xshape);
 
+void SG_K(sg_k_update_sgd)(const sg_kupdate *a, size_t lo, size_t hi);
+void SG_K(sg_k_update_momentum)(const sg_kupdate *a, size_t lo, size_t hi);
+void SG_K(sg_k_update_adagrad)(const sg_kupdate *a, size_t lo, size_t hi);
+void SG_K(sg_k_update_rmsprop)(const sg_kupdate *a, size_t lo, size_t hi);
+void SG_K(sg_k_update_adam)(const sg_kupdate *a, size_t lo, size_t hi);
+
 /* The hand-written thin products: levels with a gemm_<level>.c (meson
  * defines SG_KISA_THIN for them). */
 #ifdef SG_KISA_THIN
@@ -80,4 +86,9 @@ const sg_kernels SG_K(sg_kernels) = {
     .transpose = SG_K(sg_k_transpose),
     .permute_walk = SG_K(sg_k_permute_walk),
     .broadcast = SG_K(sg_k_broadcast),
+    .update_sgd = SG_K(sg_k_update_sgd),
+    .update_momentum = SG_K(sg_k_update_momentum),
+    .update_adagrad = SG_K(sg_k_update_adagrad),
+    .update_rmsprop = SG_K(sg_k_update_rmsprop),
+    .update_adam = SG_K(sg_k_update_adam),
 };
