@@ -16,7 +16,9 @@
  * (cpuid through __builtin_cpu_supports), lowered by the environment
  * variable SG_ISA or by sg_set_isa(), and publishes it in sg_kern. Code of a
  * level above the CPU's is therefore never called, and the generic table is
- * the reference every other one is tested against (tests/test_kernels.c).
+ * the reference every other one is tested against: bit for bit in
+ * tests/test_kernel_levels.c (the matrix products, whose own kernels
+ * contract, are not bit for bit and are tested in tests/test_kernels.c).
  *
  * This is the approach of OpenBLAS's DYNAMIC_ARCH (one kernel set per core
  * type, chosen at run time) and of ggml's CPU variants (one build of the
