@@ -4,8 +4,8 @@
  * When the library loads, a constructor reads the CPU's features and picks
  * the best level that both the CPU and this build have:
  *
- *   avx512   AVX-512 F, VL, BW, DQ, CD + AVX2, FMA, F16C   (x86-64-v4)
- *   avx2     AVX2, FMA, F16C                               (x86-64-v3)
+ *   avx512   AVX-512 F, VL, BW, DQ, CD + AVX2, FMA   (in x86-64-v4)
+ *   avx2     AVX2, FMA                               (in x86-64-v3)
  *   generic  everything else, every other architecture
  *
  * __builtin_cpu_supports reads cpuid and also checks that the OS saves the
@@ -44,8 +44,7 @@ static sg_isa detect(void)
 {
 #ifdef SG_KERNELS_X86
     __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                __builtin_cpu_supports("f16c");
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                   __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
                   __builtin_cpu_supports("avx512cd");
