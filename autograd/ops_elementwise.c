@@ -35,7 +35,7 @@ static void bin_block_range(void *arg, size_t lo, size_t hi)
     sg_kern->binary(c->k, c->y + lo, c->a + lo * c->sa, c->sa, c->b + lo * c->sb, c->sb, hi - lo);
 }
 
-/* the binary kernel over n elements, in blocks across threads when large. */
+/* The binary kernel over n elements, in blocks across threads when large. */
 static void bin_blocks(sg_kbin k, float *y, const float *a, size_t sa, const float *b, size_t sb,
                        size_t n)
 {
