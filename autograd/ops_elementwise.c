@@ -12,61 +12,31 @@
  * record) it runs as one fused pass with the same values.
  */
 #include "sg_internal.h"
+#include "sg_kernels.h"
 #include "sg_parallel.h"
 
-#include <math.h>
-
-enum bin_kind { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_GT, BIN_EQ };
-
-/* y[i] = a[i*sa] (k) b[i*sb] for i < n, with sa, sb in {0, 1}. */
-static void bin_run(enum bin_kind k, float *restrict y, const float *restrict a, size_t sa,
-                    const float *restrict b, size_t sb, size_t n)
-{
-#define SG_BIN_LOOPS(EXPR)                                                    \
-    if (sa && sb) {                                                           \
-        for (size_t i = 0; i < n; i++) { float x = a[i], z = b[i]; y[i] = (EXPR); } \
-    } else if (sa) {                                                          \
-        const float z = b[0];                                                 \
-        for (size_t i = 0; i < n; i++) { float x = a[i]; y[i] = (EXPR); }     \
-    } else if (sb) {                                                          \
-        const float x = a[0];                                                 \
-        for (size_t i = 0; i < n; i++) { float z = b[i]; y[i] = (EXPR); }     \
-    } else {                                                                  \
-        float x = a[0], z = b[0], v = (EXPR);                                 \
-        for (size_t i = 0; i < n; i++) y[i] = v;                              \
-    }
-    switch (k) {
-    case BIN_ADD: SG_BIN_LOOPS(x + z); break;
-    case BIN_SUB: SG_BIN_LOOPS(x - z); break;
-    case BIN_MUL: SG_BIN_LOOPS(x * z); break;
-    case BIN_DIV: SG_BIN_LOOPS(x / z); break;
-    case BIN_GT: SG_BIN_LOOPS(x > z ? 1.f : 0.f); break;
-    case BIN_EQ: SG_BIN_LOOPS(x == z ? 1.f : 0.f); break;
-    }
-#undef SG_BIN_LOOPS
-}
-
+/* The loops are the per-level kernels of kernels/elementwise.c; bin_name
+ * is indexed by their sg_kbin. */
 static const char *bin_name[] = {"add", "sub", "mul", "div", "gt", "eq"};
 
 typedef struct bin_ctx {
-    enum bin_kind k;
+    sg_kbin k;
     float *y;
     const float *a, *b;
     size_t sa, sb;
     /* broadcasting: coalesced dims, innermost first */
-    int m;
-    size_t inner, rows_per, outer;
-    size_t dim[SG_MAX_DIMS], ca[SG_MAX_DIMS], cb[SG_MAX_DIMS];
+    sg_kbcast bc;
+    size_t rows_per, outer;
 } bin_ctx;
 
 static void bin_block_range(void *arg, size_t lo, size_t hi)
 {
     const bin_ctx *c = arg;
-    bin_run(c->k, c->y + lo, c->a + lo * c->sa, c->sa, c->b + lo * c->sb, c->sb, hi - lo);
+    sg_kern->binary(c->k, c->y + lo, c->a + lo * c->sa, c->sa, c->b + lo * c->sb, c->sb, hi - lo);
 }
 
-/* bin_run over n elements, in blocks across threads when large. */
-static void bin_blocks(enum bin_kind k, float *y, const float *a, size_t sa, const float *b, size_t sb,
+/* The binary kernel over n elements, in blocks across threads when large. */
+static void bin_blocks(sg_kbin k, float *y, const float *a, size_t sa, const float *b, size_t sb,
                        size_t n)
 {
     bin_ctx c = {.k = k, .y = y, .a = a, .b = b, .sa = sa, .sb = sb};
@@ -77,27 +47,8 @@ static void bin_blocks(enum bin_kind k, float *y, const float *a, size_t sa, con
 static void bin_row_range(void *arg, size_t lo, size_t hi)
 {
     const bin_ctx *c = arg;
-    const int m = c->m;
     size_t o0 = lo * c->rows_per, o1 = hi * c->rows_per < c->outer ? hi * c->rows_per : c->outer;
-    size_t idx[SG_MAX_DIMS] = {0}, oa = 0, ob = 0, rem = o0;
-    for (int d = 1; d < m; d++) { /* the odometer at row o0 */
-        idx[d] = rem % c->dim[d];
-        rem /= c->dim[d];
-        oa += idx[d] * c->ca[d];
-        ob += idx[d] * c->cb[d];
-    }
-    for (size_t o = o0; o < o1; o++) {
-        bin_run(c->k, c->y + o * c->inner, c->a + oa, c->ca[0], c->b + ob, c->cb[0], c->inner);
-        for (int d = 1; d < m; d++) {
-            oa += c->ca[d];
-            ob += c->cb[d];
-            if (++idx[d] < c->dim[d])
-                break;
-            oa -= c->ca[d] * c->dim[d];
-            ob -= c->cb[d] * c->dim[d];
-            idx[d] = 0;
-        }
-    }
+    sg_kern->binary_rows(c->k, c->y, c->a, c->b, &c->bc, o0, o1);
 }
 
 /* The broadcasting case. Both inputs get strides in the output's rank (0
@@ -106,7 +57,7 @@ static void bin_row_range(void *arg, size_t lo, size_t hi)
  * rows of C and (N,C,H,W) * (1,C,1,1) becomes (N, C, H*W). The innermost
  * dim is a tight loop; the rows are split across threads, each starting
  * its odometer from its first row. */
-static void bin_broadcast(enum bin_kind k, sg_tensor *y, const sg_tensor *a, const sg_tensor *b, int n,
+static void bin_broadcast(sg_kbin k, sg_tensor *y, const sg_tensor *a, const sg_tensor *b, int n,
                           const int *shape)
 {
     size_t st_a[SG_MAX_DIMS], st_b[SG_MAX_DIMS];
@@ -125,26 +76,27 @@ static void bin_broadcast(enum bin_kind k, sg_tensor *y, const sg_tensor *a, con
     for (int i = n - 1; i >= 0; i--) {
         if (shape[i] == 1)
             continue;
-        if (m && st_a[i] == c.ca[m - 1] * c.dim[m - 1] && st_b[i] == c.cb[m - 1] * c.dim[m - 1]) {
-            c.dim[m - 1] *= (size_t)shape[i];
+        sg_kbcast *bc = &c.bc;
+        if (m && st_a[i] == bc->ca[m - 1] * bc->dim[m - 1] && st_b[i] == bc->cb[m - 1] * bc->dim[m - 1]) {
+            bc->dim[m - 1] *= (size_t)shape[i];
             continue;
         }
-        c.ca[m] = st_a[i];
-        c.cb[m] = st_b[i];
-        c.dim[m++] = (size_t)shape[i];
+        bc->ca[m] = st_a[i];
+        bc->cb[m] = st_b[i];
+        bc->dim[m++] = (size_t)shape[i];
     }
     if (m == 0) { /* every dim is 1 */
-        bin_run(k, y->data, a->data, 0, b->data, 0, 1);
+        sg_kern->binary(k, y->data, a->data, 0, b->data, 0, 1);
         return;
     }
-    c.m = m;
-    c.inner = c.dim[0];
-    c.outer = y->size / c.inner;
-    c.rows_per = c.inner >= SG_PAR_BLOCK ? 1 : SG_PAR_BLOCK / c.inner;
+    c.bc.m = m;
+    const size_t inner = c.bc.dim[0];
+    c.outer = y->size / inner;
+    c.rows_per = inner >= SG_PAR_BLOCK ? 1 : SG_PAR_BLOCK / inner;
     sg_parallel_for((c.outer + c.rows_per - 1) / c.rows_per, y->size, bin_row_range, &c);
 }
 
-static sg_tensor *binary(enum bin_kind k, enum sg_op op, sg_tensor *a, sg_tensor *b)
+static sg_tensor *binary(sg_kbin k, enum sg_op op, sg_tensor *a, sg_tensor *b)
 {
     if (!a || !b) {
         if (!sg_has_error())
@@ -173,49 +125,23 @@ static sg_tensor *binary(enum bin_kind k, enum sg_op op, sg_tensor *a, sg_tensor
     } else {
         bin_broadcast(k, y, a, b, n, shape);
     }
-    if (k == BIN_GT || k == BIN_EQ)
+    if (k == SG_KBIN_GT || k == SG_KBIN_EQ)
         return y; /* masks carry no gradient */
     sg_tensor *in[2] = {a, b};
     return sg_finish(y, op, in, 2);
 }
 
-sg_tensor *sg_add(sg_tensor *a, sg_tensor *b) { return binary(BIN_ADD, SG_OP_ADD, a, b); }
-sg_tensor *sg_sub(sg_tensor *a, sg_tensor *b) { return binary(BIN_SUB, SG_OP_SUB, a, b); }
-sg_tensor *sg_mul(sg_tensor *a, sg_tensor *b) { return binary(BIN_MUL, SG_OP_MUL, a, b); }
-sg_tensor *sg_div(sg_tensor *a, sg_tensor *b) { return binary(BIN_DIV, SG_OP_DIV, a, b); }
-sg_tensor *sg_gt(sg_tensor *a, sg_tensor *b) { return binary(BIN_GT, SG_OP_LEAF, a, b); }
-sg_tensor *sg_eq(sg_tensor *a, sg_tensor *b) { return binary(BIN_EQ, SG_OP_LEAF, a, b); }
+sg_tensor *sg_add(sg_tensor *a, sg_tensor *b) { return binary(SG_KBIN_ADD, SG_OP_ADD, a, b); }
+sg_tensor *sg_sub(sg_tensor *a, sg_tensor *b) { return binary(SG_KBIN_SUB, SG_OP_SUB, a, b); }
+sg_tensor *sg_mul(sg_tensor *a, sg_tensor *b) { return binary(SG_KBIN_MUL, SG_OP_MUL, a, b); }
+sg_tensor *sg_div(sg_tensor *a, sg_tensor *b) { return binary(SG_KBIN_DIV, SG_OP_DIV, a, b); }
+sg_tensor *sg_gt(sg_tensor *a, sg_tensor *b) { return binary(SG_KBIN_GT, SG_OP_LEAF, a, b); }
+sg_tensor *sg_eq(sg_tensor *a, sg_tensor *b) { return binary(SG_KBIN_EQ, SG_OP_LEAF, a, b); }
 
 /* ---- unary ---- */
 
-enum un_kind { UN_NEG, UN_EXP, UN_LOG, UN_RELU, UN_POW, UN_ADDS, UN_MULS };
-
-static void un_run(enum un_kind k, float *restrict o, const float *restrict a, float p, size_t n)
-{
-    switch (k) {
-    case UN_NEG: for (size_t i = 0; i < n; i++) o[i] = -a[i]; break;
-    case UN_EXP: for (size_t i = 0; i < n; i++) o[i] = expf(a[i]); break;
-    case UN_LOG: for (size_t i = 0; i < n; i++) o[i] = logf(a[i]); break;
-    case UN_RELU: for (size_t i = 0; i < n; i++) o[i] = a[i] > 0.f ? a[i] : 0.f; break;
-    case UN_ADDS: for (size_t i = 0; i < n; i++) o[i] = a[i] + p; break;
-    case UN_MULS: for (size_t i = 0; i < n; i++) o[i] = a[i] * p; break;
-    case UN_POW:
-        if (p == 2.f)
-            for (size_t i = 0; i < n; i++) o[i] = a[i] * a[i];
-        else if (p == 1.f)
-            memcpy(o, a, n * sizeof(float));
-        else if (p == -1.f)
-            for (size_t i = 0; i < n; i++) o[i] = 1.f / a[i];
-        else if (p == 0.5f)
-            for (size_t i = 0; i < n; i++) o[i] = sqrtf(a[i]);
-        else
-            for (size_t i = 0; i < n; i++) o[i] = powf(a[i], p);
-        break;
-    }
-}
-
 typedef struct un_ctx {
-    enum un_kind k;
+    sg_kun k;
     float *y;
     const float *x;
     float p;
@@ -224,10 +150,10 @@ typedef struct un_ctx {
 static void un_block_range(void *arg, size_t lo, size_t hi)
 {
     const un_ctx *c = arg;
-    un_run(c->k, c->y + lo, c->x + lo, c->p, hi - lo);
+    sg_kern->unary(c->k, c->y + lo, c->x + lo, c->p, hi - lo);
 }
 
-static sg_tensor *unary(enum un_kind k, enum sg_op op, sg_tensor *x, float p)
+static sg_tensor *unary(sg_kun k, enum sg_op op, sg_tensor *x, float p)
 {
     const char *name = sg_op_table[op].name;
     if (!x) {
@@ -244,13 +170,13 @@ static sg_tensor *unary(enum un_kind k, enum sg_op op, sg_tensor *x, float p)
     return sg_finish(y, op, &x, 1);
 }
 
-sg_tensor *sg_neg(sg_tensor *x) { return unary(UN_NEG, SG_OP_NEG, x, 0.f); }
-sg_tensor *sg_exp(sg_tensor *x) { return unary(UN_EXP, SG_OP_EXP, x, 0.f); }
-sg_tensor *sg_log(sg_tensor *x) { return unary(UN_LOG, SG_OP_LOG, x, 0.f); }
-sg_tensor *sg_relu(sg_tensor *x) { return unary(UN_RELU, SG_OP_RELU, x, 0.f); }
-sg_tensor *sg_pow(sg_tensor *x, float p) { return unary(UN_POW, SG_OP_POW, x, p); }
-sg_tensor *sg_add_scalar(sg_tensor *x, float s) { return unary(UN_ADDS, SG_OP_ADD_SCALAR, x, s); }
-sg_tensor *sg_mul_scalar(sg_tensor *x, float s) { return unary(UN_MULS, SG_OP_MUL_SCALAR, x, s); }
+sg_tensor *sg_neg(sg_tensor *x) { return unary(SG_KUN_NEG, SG_OP_NEG, x, 0.f); }
+sg_tensor *sg_exp(sg_tensor *x) { return unary(SG_KUN_EXP, SG_OP_EXP, x, 0.f); }
+sg_tensor *sg_log(sg_tensor *x) { return unary(SG_KUN_LOG, SG_OP_LOG, x, 0.f); }
+sg_tensor *sg_relu(sg_tensor *x) { return unary(SG_KUN_RELU, SG_OP_RELU, x, 0.f); }
+sg_tensor *sg_pow(sg_tensor *x, float p) { return unary(SG_KUN_POW, SG_OP_POW, x, p); }
+sg_tensor *sg_add_scalar(sg_tensor *x, float s) { return unary(SG_KUN_ADDS, SG_OP_ADD_SCALAR, x, s); }
+sg_tensor *sg_mul_scalar(sg_tensor *x, float s) { return unary(SG_KUN_MULS, SG_OP_MUL_SCALAR, x, s); }
 
 /* derived conveniences: compositions, no backward of their own */
 sg_tensor *sg_rsub_scalar(float s, sg_tensor *x) { return sg_add_scalar(sg_neg(x), s); }
@@ -335,10 +261,7 @@ typedef struct relu_grad_ctx {
 static void relu_grad_range(void *arg, size_t lo, size_t hi)
 {
     const relu_grad_ctx *c = arg;
-    const float *restrict x = c->x, *restrict gy = c->gy;
-    float *restrict g = c->g;
-    for (size_t i = lo; i < hi; i++)
-        g[i] = gy[i] * (x[i] > 0.f ? 1.f : 0.f);
+    sg_kern->relu_grad(c->g + lo, c->x + lo, c->gy + lo, hi - lo);
 }
 
 /* dx = dy * (x > 0) in one pass: what sg_mul(gy, sg_gt(x, 0)) computes,

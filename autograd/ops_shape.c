@@ -11,6 +11,7 @@
  * in order with an odometer over the input.
  */
 #include "sg_internal.h"
+#include "sg_kernels.h"
 #include "sg_parallel.h"
 
 #define NULL_CHECK(name, x)                                  \
@@ -73,93 +74,18 @@ sg_tensor *sg_flatten(sg_tensor *x)
     return sg_reshape(x, 2, shape);
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define SG_VEC_TRANSPOSE 1
-typedef float v8f __attribute__((vector_size(32)));
-typedef int v8i __attribute__((vector_size(32)));
-
-/* An 8x8 tile: dst[j][i] = src[i][j], in registers (three rounds of
- * shuffles, as _MM_TRANSPOSE8 does; GCC's generic vectors compile to AVX
- * shuffles, or to pairs of SSE ones without AVX). */
-static inline void transpose8x8(float *dst, size_t ld, const float *src, size_t ls)
-{
-    v8f r[8], t[8], u[8];
-    for (int i = 0; i < 8; i++)
-        memcpy(&r[i], src + (size_t)i * ls, sizeof r[i]);
-    const v8i lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = __builtin_shuffle(r[i], r[i + 1], lo);
-        t[i + 1] = __builtin_shuffle(r[i], r[i + 1], hi);
-    }
-    const v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = __builtin_shuffle(t[i], t[i + 2], lo2);
-        u[i + 1] = __builtin_shuffle(t[i], t[i + 2], hi2);
-        u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], lo2);
-        u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], hi2);
-    }
-    const v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
-    for (int i = 0; i < 4; i++) {
-        v8f a = __builtin_shuffle(u[i], u[i + 4], lo4), b = __builtin_shuffle(u[i], u[i + 4], hi4);
-        memcpy(dst + (size_t)i * ld, &a, sizeof a);
-        memcpy(dst + (size_t)(i + 4) * ld, &b, sizeof b);
-    }
-}
-#endif
-
-/* Transpose a (rows, cols) block of src (row stride ls) into dst (row
- * stride ld): dst[j][i] = src[i][j], in 8x8 tiles held in registers. The
- * tiles are walked along the longer side: with many source rows, strips of
- * 8 rows (all their columns) at a time; with few, strips of 8 columns (all
- * the rows), so each finished piece of dst is contiguous and the lines being
- * filled stay in L1. Ragged edges go element by element. */
-static void transpose_2d(float *restrict dst, size_t ld, const float *restrict src, size_t ls, size_t rows,
-                         size_t cols)
-{
-#ifdef SG_VEC_TRANSPOSE
-    const size_t r8 = rows & ~(size_t)7, c8 = cols & ~(size_t)7;
-    if (rows >= cols) {
-        for (size_t i0 = 0; i0 < r8; i0 += 8) {
-            for (size_t j = 0; j < c8; j += 8)
-                transpose8x8(dst + j * ld + i0, ld, src + i0 * ls + j, ls);
-            for (size_t j = c8; j < cols; j++)
-                for (size_t i = i0; i < i0 + 8; i++)
-                    dst[j * ld + i] = src[i * ls + j];
-        }
-        for (size_t i = r8; i < rows; i++)
-            for (size_t j = 0; j < cols; j++)
-                dst[j * ld + i] = src[i * ls + j];
-    } else {
-        for (size_t j0 = 0; j0 < c8; j0 += 8) {
-            for (size_t i = 0; i < r8; i += 8)
-                transpose8x8(dst + j0 * ld + i, ld, src + i * ls + j0, ls);
-            for (size_t j = j0; j < j0 + 8; j++)
-                for (size_t i = r8; i < rows; i++)
-                    dst[j * ld + i] = src[i * ls + j];
-        }
-        for (size_t j = c8; j < cols; j++)
-            for (size_t i = 0; i < rows; i++)
-                dst[j * ld + i] = src[i * ls + j];
-    }
-#else
-    for (size_t i = 0; i < rows; i++)
-        for (size_t j = 0; j < cols; j++)
-            dst[j * ld + i] = src[i * ls + j];
-#endif
-}
-
+/* The loops are the per-level kernels of kernels/shape.c (transpose,
+ * permute_walk, broadcast). */
 typedef struct transpose_ctx {
     float *y;
     const float *x;
     size_t R, C; /* each (R, C) block of x becomes a (C, R) block of y */
 } transpose_ctx;
 
-static void transpose_batch(void *arg, size_t lo, size_t hi)
+static void transpose_range(void *arg, size_t lo, size_t hi)
 {
     const transpose_ctx *c = arg;
-    const size_t plane = c->R * c->C;
-    for (size_t b = lo; b < hi; b++)
-        transpose_2d(c->y + b * plane, c->R, c->x + b * plane, c->C, c->R, c->C);
+    sg_kern->transpose(c->y, c->x, c->R, c->C, lo, hi);
 }
 
 /* y = x with dims reordered by perm (x's shape `xs`, n dims).
@@ -167,8 +93,9 @@ static void transpose_batch(void *arg, size_t lo, size_t hi)
  * dims that are neighbours in x too merged into one. What remains is most
  * often a copy, a 2-D transpose or a batch of them ((N,HW,C) <-> (N,C,HW),
  * the layout changes of conv2d), done in tiles; anything else takes the
- * general odometer walk, contiguous on the output side. */
-static void permute_kernel(float *restrict y, const float *restrict x, int n, const int *xs,
+ * general odometer walk, contiguous on the output side (both kernels of
+ * kernels/shape.c). */
+static void permute_data(float *restrict y, const float *restrict x, int n, const int *xs,
                            const int *perm)
 {
     /* drop size-1 dims: map old dim -> new dim */
@@ -217,7 +144,7 @@ static void permute_kernel(float *restrict y, const float *restrict x, int n, co
         size_t B = ng == 3 ? gsize[0] : 1;
         size_t Cn = gsize[ng - 2], R = gsize[ng - 1];
         transpose_ctx c = {.y = y, .x = x, .R = R, .C = Cn};
-        sg_parallel_for(B, 2 * total, transpose_batch, &c);
+        sg_parallel_for(B, 2 * total, transpose_range, &c);
         return;
     }
     /* general: x strides of each output group, odometer over all but the last */
@@ -233,20 +160,7 @@ static void permute_kernel(float *restrict y, const float *restrict x, int n, co
     size_t st[SG_MAX_DIMS];
     for (int g = 0; g < ng; g++)
         st[g] = xstride_of[q[g]];
-    size_t inner = gsize[ng - 1], outer = total / inner, s_in = st[ng - 1];
-    size_t idx[SG_MAX_DIMS] = {0};
-    size_t off = 0;
-    for (size_t o = 0; o < outer; o++, y += inner) {
-        for (size_t i = 0; i < inner; i++)
-            y[i] = x[off + i * s_in];
-        for (int d = ng - 2; d >= 0; d--) {
-            off += st[d];
-            if (++idx[d] < gsize[d])
-                break;
-            off -= st[d] * gsize[d];
-            idx[d] = 0;
-        }
-    }
+    sg_kern->permute_walk(y, x, ng, gsize, st);
 }
 
 sg_tensor *sg_permute(sg_tensor *x, const int *perm)
@@ -274,7 +188,7 @@ sg_tensor *sg_permute(sg_tensor *x, const int *perm)
         return NULL;
     memcpy(y->attr.perm, perm, (size_t)n * sizeof(int));
     if (y->size)
-        permute_kernel(y->data, x->data, n, x->shape, perm);
+        permute_data(y->data, x->data, n, x->shape, perm);
     return sg_finish(y, SG_OP_PERMUTE, &x, 1);
 }
 
@@ -315,41 +229,7 @@ sg_tensor *sg_broadcast_to(sg_tensor *x, int ndim, const int *shape)
 
 void sg_broadcast_fill(const sg_tensor *x, sg_tensor *y)
 {
-    const int ndim = y->ndim, *shape = y->shape;
-    if (y->size) {
-        if (x->size == 1) {
-            for (size_t i = 0; i < y->size; i++)
-                y->data[i] = x->data[0];
-        } else if (ndim == 0) {
-            y->data[0] = x->data[0];
-        } else {
-            size_t st[SG_MAX_DIMS], r = 1;
-            for (int i = ndim - 1; i >= 0; i--) {
-                int ix = i - (ndim - x->ndim);
-                int d = ix >= 0 ? x->shape[ix] : 1;
-                st[i] = d == 1 ? 0 : r;
-                r *= (size_t)d;
-            }
-            size_t inner = (size_t)shape[ndim - 1], outer = y->size / inner, s_in = st[ndim - 1];
-            int idx[SG_MAX_DIMS] = {0};
-            size_t off = 0;
-            float *dst = y->data;
-            for (size_t o = 0; o < outer; o++, dst += inner) {
-                if (s_in)
-                    memcpy(dst, x->data + off, inner * sizeof(float));
-                else
-                    for (size_t i = 0; i < inner; i++)
-                        dst[i] = x->data[off];
-                for (int d = ndim - 2; d >= 0; d--) {
-                    off += st[d];
-                    if (++idx[d] < shape[d])
-                        break;
-                    off -= st[d] * (size_t)shape[d];
-                    idx[d] = 0;
-                }
-            }
-        }
-    }
+    sg_kern->broadcast(y->data, x->data, y->ndim, y->shape, x->ndim, x->shape);
 }
 
 /* outer = prod(shape[:axis]), inner = prod(shape[axis+1:]) */

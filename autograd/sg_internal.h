@@ -151,8 +151,6 @@ int sg_axes_mask(const char *op, int ndim, const int *axes, int n_axes, uint32_t
 int sg_reduced_shape(int ndim, const int *shape, uint32_t mask, bool keep, int *out);
 /* Fill y with x broadcast to y's shape (which it must broadcast to). */
 void sg_broadcast_fill(const sg_tensor *x, sg_tensor *y);
-/* Fill the result of a reduction (y) from x with op 0 = sum, 1 = max. */
-void sg_reduce_kernel(const sg_tensor *x, sg_tensor *y, uint32_t mask, int kind);
 
 /* ---- graph walks (backward.c) ---- */
 /* Nodes reachable from y in topological order (inputs first) into a

@@ -1,5 +1,5 @@
 /*
- * optim.c — the optimizers: options, per-parameter state, the update kernels.
+ * optim.c — the optimizers: options, per-parameter state, the update step.
  *
  * Key idea: the book keeps an optimizer's memory in Python dicts keyed by the
  * parameter's name (`self.v[key]`); we key a uthash table by the parameter's
@@ -8,9 +8,10 @@
  * allocation, made zeroed the first time a step sees the parameter's
  * gradient. A warm step therefore allocates nothing.
  *
- * One table row per kind — {name, number of state buffers, update kernel} —
- * in the manner of the engine's op table; a compile-time check keeps it in
- * step with the enum.
+ * One table row per kind — {name, number of state buffers} — in the manner
+ * of the engine's op table; a compile-time check keeps it in step with the
+ * enum. The update loops are the engine's per-level kernels
+ * (autograd/kernels/optim_update.c), chosen by update_kernel().
  *
  * Invariants:
  *   - A step runs in two passes. Pass 1 checks every entry and finds or makes
@@ -22,10 +23,10 @@
  *     computes them in Python floats.
  */
 #include "sg_optim.h"
+#include "sg_kernels.h"  /* the engine's per-level kernels (autograd/kernels/) */
 #include "sg_parallel.h" /* the engine's thread pool (autograd/) */
 
 #include <assert.h>
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,128 +54,56 @@ struct sg_optim {
     param_state *table;   /* uthash head */
 };
 
-/* Kernels update n elements of w in place from g and the state buffers.
- * Weight decay is folded in per element: gi = g + l2·w (L2), w ← shrink·w
- * (decoupled); exactly one of l2 = 0, shrink = 1 holds unless λ = 0. */
-typedef struct kernel_args {
-    const sg_optim_opts *o;
-    float lr;
-    float l2, shrink;
-    long t;               /* this update's t >= 1 */
-    size_t n;
-    float *restrict w;
-    const float *restrict g;
-    float *restrict s0, *restrict s1; /* state buffers (n each) or NULL */
-} kernel_args;
-
-/* A kernel updates elements [lo, hi) (the step splits big parameters across
- * the engine's threads; the kernels are elementwise, so any split gives the
- * same numbers). */
-typedef void (*kernel_fn)(const kernel_args *a, size_t lo, size_t hi);
-
-/* State that decays (momentum, moving averages) of a weight whose gradient
- * stays 0 (a dead ReLU unit) reaches the subnormal range after some hundred
- * steps, where each operation costs ~100x (Adam took 39% of a SimpleConvNet
- * step). Below FLT_MIN it is 0: such a value cannot move a weight. */
-static inline float flush(float x) { return fabsf(x) < FLT_MIN ? 0.f : x; }
-
-/* w ← w − η·g */
-static void sgd_kernel(const kernel_args *a, size_t lo, size_t hi)
-{
-    float *restrict w = a->w;
-    const float *restrict g = a->g;
-    for (size_t i = lo; i < hi; i++) {
-        float gi = g[i] + a->l2 * w[i];
-        w[i] *= a->shrink;
-        w[i] -= a->lr * gi;
-    }
-}
-
-/* b ← g (t = 1) or μ·b + (1 − d)·g;  w ← w − η·b  (Nesterov: w ← w − η·(g + μ·b)) */
-static void momentum_kernel(const kernel_args *a, size_t lo, size_t hi)
-{
-    float *restrict w = a->w, *restrict b = a->s0;
-    const float *restrict g = a->g;
-    const float mu = a->o->momentum, keep = 1.0f - a->o->dampening;
-    const bool nesterov = a->o->kind == SG_OPTIM_NESTEROV;
-    for (size_t i = lo; i < hi; i++) {
-        float gi = g[i] + a->l2 * w[i];
-        w[i] *= a->shrink;
-        b[i] = flush(a->t == 1 ? gi : mu * b[i] + keep * gi);
-        float d = nesterov ? gi + mu * b[i] : b[i];
-        w[i] -= a->lr * d;
-    }
-}
-
-/* s ← s + g²;  w ← w − η_t·g / (√s + ε),  η_t = η / (1 + (t − 1)·lr_decay) */
-static void adagrad_kernel(const kernel_args *a, size_t lo, size_t hi)
-{
-    float *restrict w = a->w, *restrict s = a->s0;
-    const float *restrict g = a->g;
-    const float eps = a->o->eps;
-    const float clr = (float)(a->lr / (1.0 + (double)(a->t - 1) * a->o->lr_decay));
-    for (size_t i = lo; i < hi; i++) {
-        float gi = g[i] + a->l2 * w[i];
-        w[i] *= a->shrink;
-        s[i] += gi * gi;
-        w[i] -= clr * (gi / (sqrtf(s[i]) + eps));
-    }
-}
-
-/* s ← α·s + (1 − α)·g²;  w ← w − η·g / (√s + ε) */
-static void rmsprop_kernel(const kernel_args *a, size_t lo, size_t hi)
-{
-    float *restrict w = a->w, *restrict s = a->s0;
-    const float *restrict g = a->g;
-    const float alpha = a->o->alpha, eps = a->o->eps;
-    for (size_t i = lo; i < hi; i++) {
-        float gi = g[i] + a->l2 * w[i];
-        w[i] *= a->shrink;
-        s[i] = flush(alpha * s[i] + (1.0f - alpha) * gi * gi);
-        w[i] -= a->lr * (gi / (sqrtf(s[i]) + eps));
-    }
-}
-
-/* m ← m + (1 − β1)·(g − m);  v ← β2·v + (1 − β2)·g²;
- * w ← w − (η / (1 − β1^t))·m / (√v / √(1 − β2^t) + ε) */
-static void adam_kernel(const kernel_args *a, size_t lo, size_t hi)
-{
-    float *restrict w = a->w, *restrict m = a->s0, *restrict v = a->s1;
-    const float *restrict g = a->g;
-    const float b1 = a->o->beta1, b2 = a->o->beta2, eps = a->o->eps;
-    const double bc1 = 1.0 - pow(b1, (double)a->t);
-    const double bc2 = 1.0 - pow(b2, (double)a->t);
-    const float step_size = (float)(a->lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    for (size_t i = lo; i < hi; i++) {
-        float gi = g[i] + a->l2 * w[i];
-        w[i] *= a->shrink;
-        m[i] = flush(m[i] + (1.0f - b1) * (gi - m[i]));
-        v[i] = flush(b2 * v[i] + (1.0f - b2) * gi * gi);
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        w[i] -= step_size * (m[i] / denom);
-    }
-}
+/* The update loops are per-level kernels (autograd/kernels/optim_update.c):
+ * each updates elements [lo, hi) of w in place from g and the state buffers
+ * (the step splits big parameters across the engine's threads; the kernels
+ * are elementwise, so any split gives the same numbers). Weight decay is
+ * folded in per element: gi = g + l2·w (L2), w ← shrink·w (decoupled);
+ * exactly one of l2 = 0, shrink = 1 holds unless λ = 0. */
+typedef void (*update_fn)(const sg_kupdate *a, size_t lo, size_t hi);
 
 static const struct kind_info {
     const char *name;
     int n_buffers;
-    kernel_fn kernel;
 } kinds[] = {
-    [SG_OPTIM_SGD] = {"sgd", 0, sgd_kernel},
-    [SG_OPTIM_MOMENTUM] = {"momentum", 1, momentum_kernel},
-    [SG_OPTIM_NESTEROV] = {"nesterov", 1, momentum_kernel},
-    [SG_OPTIM_ADAGRAD] = {"adagrad", 1, adagrad_kernel},
-    [SG_OPTIM_RMSPROP] = {"rmsprop", 1, rmsprop_kernel},
-    [SG_OPTIM_ADAM] = {"adam", 2, adam_kernel},
-    [SG_OPTIM_ADAMW] = {"adamw", 2, adam_kernel},
+    [SG_OPTIM_SGD] = {"sgd", 0},
+    [SG_OPTIM_MOMENTUM] = {"momentum", 1},
+    [SG_OPTIM_NESTEROV] = {"nesterov", 1},
+    [SG_OPTIM_ADAGRAD] = {"adagrad", 1},
+    [SG_OPTIM_RMSPROP] = {"rmsprop", 1},
+    [SG_OPTIM_ADAM] = {"adam", 2},
+    [SG_OPTIM_ADAMW] = {"adamw", 2},
 };
 static_assert(sizeof kinds / sizeof kinds[0] == SG_OPTIM_COUNT,
               "optim: one row of kinds[] per sg_optim_kind");
 
+/* kind's update kernel in the current level's table (which sg_set_isa()
+ * may change, so it is looked up at each step, not stored in kinds[]) */
+static update_fn update_kernel(sg_optim_kind kind)
+{
+    switch (kind) {
+    case SG_OPTIM_SGD:
+        return sg_kern->update_sgd;
+    case SG_OPTIM_MOMENTUM:
+    case SG_OPTIM_NESTEROV:
+        return sg_kern->update_momentum;
+    case SG_OPTIM_ADAGRAD:
+        return sg_kern->update_adagrad;
+    case SG_OPTIM_RMSPROP:
+        return sg_kern->update_rmsprop;
+    case SG_OPTIM_ADAM:
+    case SG_OPTIM_ADAMW:
+        return sg_kern->update_adam;
+    default:
+        break;
+    }
+    assert(!"optim: update_kernel: a kind without a kernel (check_opts lets only valid kinds in)");
+    return sg_kern->update_sgd;
+}
+
 typedef struct kernel_job {
-    kernel_fn kernel;
-    const kernel_args *a;
+    update_fn kernel;
+    const sg_kupdate *a;
 } kernel_job;
 
 static void kernel_range(void *ctx, size_t lo, size_t hi)
@@ -185,7 +114,7 @@ static void kernel_range(void *ctx, size_t lo, size_t hi)
 
 /* Big parameters (SimpleConvNet's 4320x100 weight) are updated by the pool;
  * the work estimate counts the floats the kernel streams. */
-static void run_kernel(kernel_fn kernel, const kernel_args *a)
+static void run_kernel(update_fn kernel, const sg_kupdate *a)
 {
     kernel_job j = {kernel, a};
     size_t streams = 2 + (a->s0 ? 1 : 0) + (a->s1 ? 1 : 0);
@@ -506,19 +435,27 @@ int sg_optim_step(sg_optim *opt, sg_tensor *const *params, int n)
         param_state *st = find_state(opt, p);
         const size_t size = st->size;
         st->t++;
-        kernel_args a = {
-            .o = &opt->o,
-            .lr = opt->o.lr,
+        const sg_optim_opts *o = &opt->o;
+        sg_kupdate a = {
+            .lr = o->lr,
             .l2 = decoupled ? 0.0f : wd,
             .shrink = decoupled ? 1.0f - opt->o.lr * wd : 1.0f,
             .t = st->t,
+            .momentum = o->momentum,
+            .dampening = o->dampening,
+            .nesterov = o->kind == SG_OPTIM_NESTEROV,
+            .alpha = o->alpha,
+            .beta1 = o->beta1,
+            .beta2 = o->beta2,
+            .eps = o->eps,
+            .lr_decay = o->lr_decay,
             .n = size,
             .w = sg_data(p),
             .g = g,
             .s0 = kinds[opt->o.kind].n_buffers > 0 ? st->buf : NULL,
             .s1 = kinds[opt->o.kind].n_buffers > 1 ? st->buf + size : NULL,
         };
-        run_kernel(kinds[opt->o.kind].kernel, &a);
+        run_kernel(update_kernel(opt->o.kind), &a);
     }
     opt->steps++;
     return 0;

@@ -16,7 +16,9 @@
  * (cpuid through __builtin_cpu_supports), lowered by the environment
  * variable SG_ISA or by sg_set_isa(), and publishes it in sg_kern. Code of a
  * level above the CPU's is therefore never called, and the generic table is
- * the reference every other one is tested against (tests/test_kernels.c).
+ * the reference every other one is tested against: bit for bit in
+ * tests/test_kernel_levels.c (the matrix products, whose own kernels
+ * contract, are not bit for bit and are tested in tests/test_kernels.c).
  *
  * This is the approach of OpenBLAS's DYNAMIC_ARCH (one kernel set per core
  * type, chosen at run time) and of ggml's CPU variants (one build of the
@@ -29,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- building one level's variant ----
  * meson compiles each kernel source with -DSG_KISA=<name> and
@@ -61,6 +64,50 @@ typedef void (*sg_gemm_tall_fn)(int i0, int i1, int N, int K, const float *A, in
 typedef void (*sg_gemm_long_fn)(int k0, int k1, int K, int M, int N, const float *A, int lda,
                                 const float *B, int ldb, float *P);
 
+/* ---- elementwise (elementwise.c) ---- */
+typedef enum sg_kbin { SG_KBIN_ADD, SG_KBIN_SUB, SG_KBIN_MUL, SG_KBIN_DIV, SG_KBIN_GT, SG_KBIN_EQ } sg_kbin;
+typedef enum sg_kun {
+    SG_KUN_NEG, SG_KUN_EXP, SG_KUN_LOG, SG_KUN_RELU, SG_KUN_POW, SG_KUN_ADDS, SG_KUN_MULS
+} sg_kun;
+
+/* A broadcasting binary op with its dims coalesced (ops_elementwise.c):
+ * m dims, innermost first; y is contiguous with dims dim[0..m), and a and
+ * b step by ca[d] and cb[d] (0 where broadcast) along dim d. */
+typedef struct sg_kbcast {
+    int m;
+    size_t dim[SG_MAX_DIMS], ca[SG_MAX_DIMS], cb[SG_MAX_DIMS];
+} sg_kbcast;
+
+/* ---- unfold and fold (unfold.c) ----
+ * The geometry of one image and its windows: x (C, H, W), OH x OW window
+ * positions (sg_window_out), w's strides >= 1. Image n's columns are
+ * (OH*OW, C*KH*KW), rows (oh, ow), columns (c, kh, kw). */
+typedef struct sg_kwindow {
+    int C, H, W, OH, OW;
+    sg_window w;
+} sg_kwindow;
+
+/* ---- optimizer updates (optim_update.c) ----
+ * One parameter's update (optim/optim.c): w (n) is updated in place from
+ * its gradient g and the kind's state buffers s0, s1 (n each, or NULL).
+ * Weight decay is folded in per element: gi = g + l2·w (L2), w ← shrink·w
+ * (decoupled). The formulas are on the kernels (optim_update.c) and follow
+ * torch.optim's single-tensor code path. */
+typedef struct sg_kupdate {
+    float lr, l2, shrink;
+    long t;                       /* this update's t >= 1 */
+    float momentum, dampening;    /* momentum, Nesterov */
+    bool nesterov;
+    float alpha;                  /* RMSProp */
+    float beta1, beta2;           /* Adam */
+    float eps;                    /* AdaGrad, RMSProp, Adam */
+    float lr_decay;               /* AdaGrad */
+    size_t n;
+    float *restrict w;
+    const float *restrict g;
+    float *restrict s0, *restrict s1;
+} sg_kupdate;
+
 /* One level's kernels. */
 typedef struct sg_kernels {
     sg_isa isa;
@@ -75,6 +122,83 @@ typedef struct sg_kernels {
     sg_gemm_tall_pack_fn gemm_tall_pack;
     sg_gemm_tall_fn gemm_tall;
     sg_gemm_long_fn gemm_long;
+
+    /* ---- elementwise (elementwise.c); any split of [0, n) gives the same values ---- */
+    /* y[i] = a[i*sa] (k) b[i*sb], i < n; sa, sb in {0, 1} (0: a scalar operand);
+     * GT and EQ give 1.f or 0.f */
+    void (*binary)(sg_kbin k, float *restrict y, const float *restrict a, size_t sa, const float *restrict b,
+                   size_t sb, size_t n);
+    /* rows [o0, o1) of y = a (k) b broadcast as bc describes; a row is
+     * bc->dim[0] floats */
+    void (*binary_rows)(sg_kbin k, float *restrict y, const float *restrict a, const float *restrict b,
+                        const sg_kbcast *bc, size_t o0, size_t o1);
+    /* y[i] = f(x[i]), i < n: -x, exp, log, max(x, 0), x^p, x + p, x * p */
+    void (*unary)(sg_kun k, float *restrict y, const float *restrict x, float p, size_t n);
+    /* dx[i] = dy[i] * (x[i] > 0 ? 1 : 0), i < n (relu's local derivative) */
+    void (*relu_grad)(float *restrict dx, const float *restrict x, const float *restrict dy, size_t n);
+
+    /* ---- reductions (reduce.c): kind 0 = sum, 1 = max ----
+     * A run is summed in four partial sums (elements i % 4 == 0..3, the
+     * tail into the first), added as init + ((p0 + p1) + (p2 + p3)); runs
+     * are combined in the order of their outer index. Max starts at -inf. */
+    /* y[0] = the reduction of x[0..n) */
+    void (*reduce_all)(int kind, float *restrict y, const float *restrict x, size_t n);
+    /* x (outer, inner) -> y (outer): y[o] for rows o in [lo, hi) */
+    void (*reduce_rows)(int kind, float *restrict y, const float *restrict x, size_t inner, size_t lo,
+                        size_t hi);
+    /* x (outer, inner): y[i] (op)= x[o][i] for every o in order; y (inner)
+     * holds the starting values */
+    void (*reduce_cols)(int kind, float *restrict y, const float *restrict x, size_t outer, size_t inner);
+    /* x (R, K, S) -> y (K): y[k] (op)= runs x[r][k][0..S) in the order of r,
+     * for k in [lo, hi); y holds the starting values */
+    void (*reduce_channels)(int kind, float *restrict y, const float *restrict x, size_t R, size_t K,
+                            size_t S, size_t lo, size_t hi);
+    /* x (A, R, B, S) -> y (A, B): y[a][b] = the reduction of the R x S
+     * window, for a in [lo, hi) */
+    void (*reduce_windows)(int kind, float *restrict y, const float *restrict x, size_t R, size_t B,
+                           size_t S, size_t lo, size_t hi);
+    /* any reduction: x has shape[0..ndim), ndim >= 1, the dims in `mask`
+     * reduced; y (x's shape without them) holds the starting values */
+    void (*reduce_general)(int kind, float *restrict y, const float *restrict x, int ndim, const int *shape,
+                           uint32_t mask);
+    /* max's local derivative, x (outer, inner), y = max over rows (outer),
+     * dy (outer): dx[o][i] = (x[o][i] == y[o]) * (dy[o] / count of maxima
+     * in row o), rows o in [lo, hi) */
+    void (*max_grad_rows)(float *restrict dx, const float *restrict x, const float *restrict y,
+                          const float *restrict dy, size_t inner, size_t lo, size_t hi);
+    /* the same for windows: x, dx (A, R, B, S), y, dy (A, B), a in [lo, hi) */
+    void (*max_grad_windows)(float *restrict dx, const float *restrict x, const float *restrict y,
+                             const float *restrict dy, size_t R, size_t B, size_t S, size_t lo, size_t hi);
+
+    /* ---- unfold / fold (unfold.c) ---- */
+    /* im2col: cols (N*OH*OW, C*KH*KW) from x (N, C, H, W), the bands
+     * [lo, hi) only, band = n * OH + oh (the OW rows of output row oh of
+     * image n); entries outside the image read w.pad_value */
+    void (*unfold)(float *restrict cols, const float *restrict x, const sg_kwindow *g, size_t lo, size_t hi);
+    /* col2im: images [lo, hi) of x (N, C, H, W) = the sums of the column
+     * entries that came from each pixel (padding entries dropped); x is
+     * overwritten, not added to */
+    void (*fold)(float *restrict x, const float *restrict cols, const sg_kwindow *g, size_t lo, size_t hi);
+
+    /* ---- shape ops (shape.c) ---- */
+    /* blocks b in [lo, hi) of x, each (R, C), into y's (C, R) blocks:
+     * y[b][j][i] = x[b][i][j] */
+    void (*transpose)(float *restrict y, const float *restrict x, size_t R, size_t C, size_t lo, size_t hi);
+    /* y, contiguous with dims gsize[0..ng) (ng >= 1), takes x at offset
+     * sum(index[g] * st[g]) */
+    void (*permute_walk)(float *restrict y, const float *restrict x, int ng, const size_t *gsize,
+                         const size_t *st);
+    /* y (shape[0..ndim)) = x (xshape[0..xndim)) broadcast to it (NumPy rules; x's
+     * shape must broadcast to y's) */
+    void (*broadcast)(float *restrict y, const float *restrict x, int ndim, const int *shape, int xndim,
+                      const int *xshape);
+
+    /* ---- optimizer updates (optim_update.c): elements [lo, hi) of a->w ---- */
+    void (*update_sgd)(const sg_kupdate *a, size_t lo, size_t hi);      /* w -= lr·g */
+    void (*update_momentum)(const sg_kupdate *a, size_t lo, size_t hi); /* s0: velocity */
+    void (*update_adagrad)(const sg_kupdate *a, size_t lo, size_t hi);  /* s0: sum of g² */
+    void (*update_rmsprop)(const sg_kupdate *a, size_t lo, size_t hi);  /* s0: mean of g² */
+    void (*update_adam)(const sg_kupdate *a, size_t lo, size_t hi);     /* s0, s1: moments m, v */
 } sg_kernels;
 
 /* The variants built into this library (isa.c lists which exist). */
