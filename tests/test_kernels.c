@@ -11,12 +11,14 @@
  *               SG_PAR_MIN = 65536 floats (sg_parallel.h); a product when
  *               it has >= 2e6 flops (ops_matmul.c), into pieces of rows of
  *               C (SPLIT_M), columns (SPLIT_N) or slices of K (SPLIT_K).
- *   matmul      "tall" kernels: !ta, M >= 64, 8 <= N <= 64 (vector widths
- *               16/32/64), K <= 1024, op(B) packed on the stack up to 4096
- *               floats, else in the scope (the BLAS without a scope);
- *               "long": ta && !tb, M <= 64, 16 <= N <= 32, K >= 4096
- *               (kernels/gemm_avx2.c, gemm_avx512.c: levels avx2 and avx512
-               only, on the shapes where kernels/gemm.c's rules pick them).
+ *   matmul      the own "tall" (!ta, N <= 64, K <= 1024) and "long"
+ *               (ta && !tb, M <= 64, N <= 32, long K) kernels of levels
+ *               avx2 and avx512 (kernels/gemm_avx2.c, gemm_avx512.c) run
+ *               where kernels/gemm.c's boxes of shapes send a product, the
+ *               BLAS elsewhere (or everywhere without a BLAS: the blocked
+ *               loops, and the own kernels on every shape they take).
+ *               thin_kernels calls each level's own kernels directly on
+ *               ragged shapes; the matmul cases go through sg_sgemm.
  *   unfold/fold bands written row by row when OW*C*KH*KW > 1024; copies
  *               specialised for (KW, SW) in {(2,2),(3,1),(5,1),(3,2),(3,3)}.
  *   reductions  shapes coalesced to (R), (O,R), (R,K), (A,R,K), windows
@@ -765,7 +767,9 @@ static void check_matmul(sg_rng *rng, int M, int N, int K, bool ta, bool tb)
 }
 
 /* Each kernel of sg_sgemm, with every transpose flag (a flag may send a
- * shape to another kernel, which must agree). */
+ * shape to another kernel, which must agree). The notes say which own
+ * kernel a shape takes where the rules send it there (always without a
+ * BLAS; with one, only shapes inside a level's boxes). */
 START_TEST(test_matmul_paths)
 {
     use_threads(_i);
@@ -873,6 +877,13 @@ START_TEST(test_matmul_conv_shapes)
     check_matmul_projected(&rng, 5760, 25, 30, false, false);
     /* dW = dy^T (30x5760) @ cols (5760x25) -> long (BLAS split along K without it) */
     check_matmul_projected(&rng, 30, 25, 5760, true, false);
+    /* a tall product that every level with own kernels takes (kernels/gemm.c's
+     * boxes), through the split over rows */
+    if (sg_kern->gemm_tall) {
+        ck_assert_str_eq(sg_sgemm_choice(false, false, 20000, 16, 50), "tall");
+        ck_assert_str_eq(sg_sgemm_choice(true, false, 25, 30, 5760), "long");
+    }
+    check_matmul_projected(&rng, 20000, 16, 50, false, false);
     /* affine forward: (10x4320) @ (4320x100) -> BLAS split along K */
     check_matmul_projected(&rng, 10, 100, 4320, false, false);
     /* dx = dy (10x100) @ W (4320x100)^T -> split by columns */

@@ -9,9 +9,10 @@
  *     general sgemm handles poorly because it spends its time packing;
  *   - the blocked loops of gemm_blocked.c, when there is no BLAS.
  * The own kernels run a product only where a rule of their level says they
- * beat the BLAS on that shape (`rules` below: measured with bench_matmul,
- * docs/benchmarks.md); without a BLAS they run wherever their shapes allow.
- * The rules are a fixed table, so the choice is the same on every run.
+ * beat the BLAS on that shape (`rules_blas` below: measured with
+ * bench_matmul --sweep, docs/benchmarks.md); without a BLAS they run
+ * wherever their shapes allow. The rules are a fixed table, so the choice
+ * is the same on every run.
  *
  * Threads: OpenBLAS is held at one thread and a large product is cut into
  * pieces (rows of C, columns, or slices of K summed afterwards) that the
@@ -22,6 +23,7 @@
 #include "sg_kernels.h"
 #include "sg_parallel.h"
 
+#include <limits.h>
 #include <stdio.h>
 
 #ifdef SG_HAVE_CBLAS
@@ -29,29 +31,40 @@
 #endif
 
 /* ---- where the own kernels run ----
- * Shapes (M, N, K of op(A) (M,K) op(B) (K,N)) on which a level's own
- * kernels beat OpenBLAS by enough to be worth their code (>= 1.2x, single
- * thread, bench_matmul on the CPUs listed in docs/benchmarks.md). */
+ * Boxes of shapes (M, N, K of op(A) (M,K) op(B) (K,N)) on which a level's
+ * own kernels beat OpenBLAS by at least 1.2x at every point of the grid
+ * that `bench_matmul --sweep` measures (one thread each, op(B)'s packing
+ * included; docs/benchmarks.md has the tables): against OpenBLAS's
+ * SkylakeX kernels for avx512 and its Haswell kernels for avx2, on this
+ * project's development machine. Outside the boxes the BLAS runs. */
+typedef struct shape_box {
+    int m_lo, m_hi, n_lo, n_hi, k_lo, k_hi; /* inclusive; m_hi = 0: no box */
+} shape_box;
+
 typedef struct thin_rules {
-    int tall_min_m, tall_min_n, tall_max_n, tall_max_k; /* !ta */
-    int long_max_m, long_min_n, long_max_n, long_min_k; /* ta && !tb */
+    shape_box tall[2]; /* !ta */
+    shape_box lng[2];  /* ta && !tb */
 } thin_rules;
+
+#define ANY_M INT_MAX
+#define ANY_K INT_MAX
 
 #ifdef SG_HAVE_CBLAS
 static const thin_rules rules_blas[SG_ISA_COUNT] = {
-    [SG_ISA_AVX2] = {.tall_min_m = 64, .tall_min_n = 8, .tall_max_n = 64, .tall_max_k = SG_GEMM_TALL_MAX_K,
-                     .long_max_m = SG_GEMM_LONG_MAX_M, .long_min_n = 16, .long_max_n = 32, .long_min_k = 4096},
-    [SG_ISA_AVX512] = {.tall_min_m = 64, .tall_min_n = 8, .tall_max_n = 64, .tall_max_k = SG_GEMM_TALL_MAX_K,
-                       .long_max_m = SG_GEMM_LONG_MAX_M, .long_min_n = 16, .long_max_n = 32,
-                       .long_min_k = 4096},
+    /* avx2: 1.21-1.47x (tall), 1.24-1.55x (long) */
+    [SG_ISA_AVX2] = {.tall = {{64, 8192, 8, 30, 100, 300}, {16384, ANY_M, 16, 30, 9, 100}},
+                     .lng = {{20, 32, 16, 32, 4096, ANY_K}}},
+    /* avx512: 1.21-2.15x (tall), 1.32-2.37x (long) */
+    [SG_ISA_AVX512] = {.tall = {{4096, ANY_M, 10, 30, 16, 128}},
+                       .lng = {{6, 64, 20, 30, 4096, ANY_K}}},
 };
-
 #else
 /* Without a BLAS the alternative is the blocked loops: the own kernels
  * take every shape they can compute. */
 static const thin_rules rules_no_blas = {
-    .tall_min_m = 64, .tall_min_n = 8, .tall_max_n = SG_GEMM_TALL_MAX_N, .tall_max_k = SG_GEMM_TALL_MAX_K,
-    .long_max_m = SG_GEMM_LONG_MAX_M, .long_min_n = 16, .long_max_n = SG_GEMM_LONG_MAX_N, .long_min_k = 4096};
+    .tall = {{64, ANY_M, 1, SG_GEMM_TALL_MAX_N, 1, SG_GEMM_TALL_MAX_K}},
+    .lng = {{1, SG_GEMM_LONG_MAX_M, 1, SG_GEMM_LONG_MAX_N, 4096, ANY_K}},
+};
 #endif
 
 static const thin_rules *thin_rules_now(void)
@@ -65,19 +78,26 @@ static const thin_rules *thin_rules_now(void)
 #endif
 }
 
+static bool in_boxes(const shape_box *b, int nb, int M, int N, int K)
+{
+    for (int i = 0; i < nb; i++)
+        if (b[i].m_hi && M >= b[i].m_lo && M <= b[i].m_hi && N >= b[i].n_lo && N <= b[i].n_hi &&
+            K >= b[i].k_lo && K <= b[i].k_hi)
+            return true;
+    return false;
+}
+
 /* The rules, and what the kernels can take (sg_kernels.h). */
 static bool tall_ok(const thin_rules *r, bool ta, int M, int N, int K)
 {
-    return r && !ta && M >= r->tall_min_m && N >= r->tall_min_n && N >= sg_kern->gemm_tall_min_n &&
-           N <= r->tall_max_n && N <= SG_GEMM_TALL_MAX_N && K >= 1 && K <= r->tall_max_k &&
-           K <= SG_GEMM_TALL_MAX_K;
+    return r && !ta && N >= sg_kern->gemm_tall_min_n && N <= SG_GEMM_TALL_MAX_N && K >= 1 &&
+           K <= SG_GEMM_TALL_MAX_K && in_boxes(r->tall, 2, M, N, K);
 }
 
 static bool long_ok(const thin_rules *r, bool ta, bool tb, int M, int N, int K)
 {
-    return r && ta && !tb && M >= 1 && M <= r->long_max_m && M <= SG_GEMM_LONG_MAX_M && N >= r->long_min_n &&
-           N >= sg_kern->gemm_long_min_n && N <= r->long_max_n && N <= SG_GEMM_LONG_MAX_N &&
-           K >= r->long_min_k;
+    return r && ta && !tb && M >= 1 && M <= SG_GEMM_LONG_MAX_M && N >= sg_kern->gemm_long_min_n &&
+           N <= SG_GEMM_LONG_MAX_N && in_boxes(r->lng, 2, M, N, K);
 }
 
 /* ---- one product on the calling thread: C = op(A) op(B) (+ C) ---- */
