@@ -9,7 +9,7 @@
  * bias vectors) run on the calling thread.
  *
  * OpenBLAS is kept at one thread of its own; sg_sgemm splits big products
- * across the same pool (ops_matmul.c), so two pools never fight over cores.
+ * across the same pool (kernels/gemm.c), so two pools never fight over cores.
  */
 #ifndef SG_PARALLEL_H
 #define SG_PARALLEL_H

@@ -124,7 +124,7 @@ static double time_engine(const operands *o, bool ta, bool tb, int reps)
 
 #ifdef SG_HAVE_CBLAS
 /* The engine keeps OpenBLAS at one thread and splits products over its own
- * pool (autograd/ops_matmul.c); the direct column gets all `threads`. */
+ * pool (autograd/kernels/gemm.c); the direct column gets all `threads`. */
 static double time_blas(const operands *o, int M, int N, int K, bool ta, bool tb, float *c,
                         int reps, int threads)
 {

@@ -9,7 +9,7 @@
  * sized to cross the threshold of the path it aims at:
  *   threads     a loop is split across the pool when it touches at least
  *               SG_PAR_MIN = 65536 floats (sg_parallel.h); a product when
- *               it has >= 2e6 flops (ops_matmul.c), into pieces of rows of
+ *               it has >= 2e6 flops (kernels/gemm.c), into pieces of rows of
  *               C (SPLIT_M), columns (SPLIT_N) or slices of K (SPLIT_K).
  *   matmul      the own "tall" (!ta, N <= 64, K <= 1024) and "long"
  *               (ta && !tb, M <= 64, N <= 32, long K) kernels of levels
@@ -864,7 +864,7 @@ static void check_matmul_projected(sg_rng *rng, int M, int N, int K, bool ta, bo
 /* The book's CNN on a batch of 10 images: conv of 30 5x5 filters on 28x28
  * (5760 = 10*24*24 windows of 25 values), then the hidden layer of 100 on
  * 4320 features; forward and both gradients. A batch of 100 (57600 rows)
- * takes the same kernels and splits (ops_matmul.c decides by the thresholds
+ * takes the same kernels and splits (kernels/gemm.c decides by the thresholds
  * in the header above) but costs ~3 s a product under valgrind. */
 START_TEST(test_matmul_conv_shapes)
 {
