@@ -268,8 +268,11 @@ int main(int argc, char **argv)
         } else {
             bool help = strcmp(argv[i], "--help") == 0;
             char line[320];
-            fprintf(help ? stdout : stderr, "usage: %s [--quick] [--threads N] [--sweep]\n%s\n", argv[0],
-                    sg_kernels_describe(line, sizeof line));
+            fprintf(help ? stdout : stderr,
+                    "usage: %s [--quick] [--threads N] [--sweep]\n"
+                    "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' level, OPENBLAS_CORETYPE\n"
+                    "OpenBLAS's (bench/matmul_levels.sh sets both)\n%s\n",
+                    argv[0], sg_kernels_describe(line, sizeof line));
             return help ? 0 : 2;
         }
     }

@@ -6,10 +6,14 @@
 # autograd/kernels/gemm.c and docs/benchmarks.md.
 #
 #   bench/matmul_levels.sh [BUILD_DIR] [bench_matmul options, e.g. --sweep]
+#   (BUILD_DIR defaults to build/)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$root/build}
-[ $# -gt 0 ] && shift
+build=$root/build
+case "${1:-}" in
+""|-*) ;; # no build directory given: options only
+*) build=$1; shift ;;
+esac
 bin="$build/bench/bench_matmul"
 [ -x "$bin" ] || { echo "matmul_levels.sh: no $bin (meson compile -C $build first)" >&2; exit 1; }
 best=$("$bin" --help 2>&1 | sed -n 's/.*(best: \([a-z0-9]*\).*/\1/p' | head -1)

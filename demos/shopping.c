@@ -10,6 +10,7 @@
  */
 #include "sg_autograd.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,16 @@ static sg_tensor *named_param(float v, const char *name)
 int main(int argc, char **argv)
 {
     const char *out = argc > 1 ? argv[1] : "shopping";
+    if (out[0] == '-') { /* --help, or a flag by mistake: not a file name */
+        bool help = !strcmp(out, "--help") || !strcmp(out, "-h");
+        char kernels[320];
+        fprintf(help ? stdout : stderr,
+                "The shopping graph of chapter 5, traced node by node and drawn.\n\n"
+                "usage: %s [NAME]   write NAME.dot (and NAME.png with Graphviz); default shopping\n"
+                "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' instruction set\n%s\n",
+                argv[0], sg_kernels_describe(kernels, sizeof kernels));
+        return help ? 0 : 2;
+    }
     sg_scope_begin();
     sg_tensor *apple = named_param(100.f, "apple");
     sg_tensor *apple_num = named_param(2.f, "apple_num");

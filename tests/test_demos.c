@@ -173,6 +173,10 @@ START_TEST(test_flags)
     snprintf(want, sizeof want, "kernels: %s on ", sg_isa_name(sg_isa_active()));
     ck_assert_msg(has(r.out, want) && has(r.out, "SG_ISA="), "--help:\n%s", r.out);
     free(r.out);
+    r = run_demo("shopping", "--help"); /* takes a file name, not the common flags */
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_msg(has(r.out, "usage:") && has(r.out, want), "shopping --help:\n%s", r.out);
+    free(r.out);
     r = run_demo("ch02_perceptron", "--bogus");
     ck_assert_int_eq(r.status, 2);
     ck_assert(has(r.out, "unknown flag '--bogus'"));

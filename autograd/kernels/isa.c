@@ -161,8 +161,12 @@ char *sg_kernels_describe(char *buf, size_t len)
     if (!buf || len == 0)
         return buf;
     char mm[160];
-    snprintf(buf, len, "kernels: %s on %s (best: %s%s%s); matmul: %s", isa_names[sg_kern->isa], cpu_name,
-             isa_names[cpu_isa], env_note[0] ? "; " : "", env_note,
-             sg_sgemm_describe(mm, sizeof mm));
+#ifdef SG_NATIVE_BUILD
+    const char *native = "; -Dnative build: every level compiled for the build machine";
+#else
+    const char *native = "";
+#endif
+    snprintf(buf, len, "kernels: %s on %s (best: %s%s%s%s); matmul: %s", isa_names[sg_kern->isa], cpu_name,
+             isa_names[cpu_isa], env_note[0] ? "; " : "", env_note, native, sg_sgemm_describe(mm, sizeof mm));
     return buf;
 }
