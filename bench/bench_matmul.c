@@ -324,12 +324,12 @@ int main(int argc, char **argv)
         double best_e = 1e30, best_t = 1e30;
 #ifdef SG_HAVE_CBLAS
         double best_b = 1e30;
-#endif
         /* One thread: the BLAS round right after each engine round, so both
          * see the same state of the machine. With more, OpenBLAS's workers
          * spin after its calls and would take a core from the engine's next
          * round (see the top of this file): its rounds come last. */
         const bool interleave = threads == 1;
+#endif
         for (int r = 0; r < rounds; r++) {
             double te = time_engine(&o, s->ta, s->tb, reps);
             best_e = te < best_e ? te : best_e;
