@@ -30,3 +30,19 @@ void sg_set_error(const char *fmt, ...)
     va_end(ap);
     error_set = true;
 }
+
+bool sg_check_tensor(const char *func, const sg_tensor *x)
+{
+    if (!x) {
+        if (!error_set)
+            sg_set_error("%s: NULL input", func);
+        return false;
+    }
+    if (x->magic != SG_TENSOR_LIVE) {
+        /* the first failure wins as always, but a stale tensor is a bug of
+         * its own: say so even after an unrelated message */
+        sg_set_error("%s: tensor used after its scope ended", func);
+        return false;
+    }
+    return true;
+}

@@ -33,7 +33,7 @@ sg_tensor *sg_reshape(sg_tensor *x, int ndim, const int *shape)
     }
     int out[SG_MAX_DIMS];
     int infer = -1;
-    size_t known = 1;
+    int64_t known = 1; /* saturates: a wrapped product must never match */
     for (int i = 0; i < ndim; i++) {
         out[i] = shape[i];
         if (shape[i] == -1 && infer < 0) {
@@ -42,19 +42,19 @@ sg_tensor *sg_reshape(sg_tensor *x, int ndim, const int *shape)
             sg_set_error("reshape: bad dim %d in %s", shape[i], sg_fmt_shape(ndim, shape, bs, sizeof bs));
             return NULL;
         } else {
-            known *= (size_t)shape[i];
+            known = sg_count_mul(known, shape[i]);
         }
     }
     if (infer >= 0) {
-        if (known == 0 || x->size % known) {
+        if (known == 0 || (int64_t)x->size % known) {
             sg_set_error("reshape: cannot reshape %s into %s", sg_shape_str(x, bx, sizeof bx),
                          sg_fmt_shape(ndim, shape, bs, sizeof bs));
             return NULL;
         }
-        out[infer] = (int)(x->size / known);
-        known *= (size_t)out[infer];
+        out[infer] = (int)((int64_t)x->size / known);
+        known = sg_count_mul(known, out[infer]);
     }
-    if (known != x->size) {
+    if (known != (int64_t)x->size) {
         sg_set_error("reshape: cannot reshape %s (%zu elements) into %s", sg_shape_str(x, bx, sizeof bx),
                      x->size, sg_fmt_shape(ndim, shape, bs, sizeof bs));
         return NULL;
@@ -292,8 +292,10 @@ sg_tensor *sg_concat(sg_tensor *const *xs, int n, int axis)
         return NULL;
     }
     int shape[SG_MAX_DIMS];
-    memcpy(shape, xs[0]->shape, sizeof shape);
-    shape[ax] = 0;
+    int64_t dims[SG_MAX_DIMS];
+    for (int d = 0; d < nd; d++)
+        dims[d] = xs[0]->shape[d];
+    dims[ax] = 0;
     for (int i = 0; i < n; i++) {
         bool ok = xs[i]->ndim == nd;
         for (int d = 0; ok && d < nd; d++)
@@ -303,8 +305,10 @@ sg_tensor *sg_concat(sg_tensor *const *xs, int n, int axis)
                          sg_shape_str(xs[0], b0, sizeof b0), sg_shape_str(xs[i], bi, sizeof bi), axis);
             return NULL;
         }
-        shape[ax] += xs[i]->shape[ax];
+        dims[ax] = sg_count_add(dims[ax], xs[i]->shape[ax]);
     }
+    if (!sg_shape_fits("concat", "output", nd, dims, shape))
+        return NULL;
     sg_tensor *y = sg_alloc("concat", nd, shape);
     if (!y)
         return NULL;

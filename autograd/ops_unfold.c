@@ -21,30 +21,48 @@
 #include "sg_kernels.h"
 #include "sg_parallel.h"
 
+#include <limits.h>
 #include <math.h>
 
-int sg_window_out(int in, int k, int s, int p)
+/* (in + 2p - k) / s + 1 in 64 bits; -1 if the window does not fit */
+static int64_t window_out64(int in, int k, int s, int p)
 {
     if (s <= 0)
         s = 1;
-    if (k <= 0 || p < 0 || in + 2 * p < k)
+    int64_t span = (int64_t)in + 2 * (int64_t)p;
+    if (k <= 0 || p < 0 || in < 0 || span < k)
         return -1;
-    return (in + 2 * p - k) / s + 1;
+    return (span - k) / s + 1;
 }
 
-static bool window_ok(const char *op, sg_window *w, int h, int wd, int *oh, int *ow)
+int sg_window_out(int in, int k, int s, int p)
+{
+    int64_t o = window_out64(in, k, s, p);
+    return o > INT_MAX ? -1 : (int)o;
+}
+
+/* The window's output size and the (N*OH*OW, C*KH*KW) columns it makes,
+ * checked: false with a message naming op when the window does not fit or
+ * the columns pass the element limit. */
+static bool window_ok(const char *op, sg_window *w, int N, int C, int h, int wd, int *oh, int *ow,
+                      int cols[2])
 {
     if (w->sh <= 0)
         w->sh = 1;
     if (w->sw <= 0)
         w->sw = 1;
-    *oh = sg_window_out(h, w->kh, w->sh, w->ph);
-    *ow = sg_window_out(wd, w->kw, w->sw, w->pw);
-    if (*oh <= 0 || *ow <= 0) {
+    int64_t OH = window_out64(h, w->kh, w->sh, w->ph), OW = window_out64(wd, w->kw, w->sw, w->pw);
+    if (OH <= 0 || OW <= 0) {
         sg_set_error("%s: kernel %dx%d with stride (%d,%d) and padding (%d,%d) does not fit a %dx%d input",
                      op, w->kh, w->kw, w->sh, w->sw, w->ph, w->pw, h, wd);
         return false;
     }
+    int64_t dims[2] = {sg_count_mul(sg_count_mul(N, OH), OW), sg_count_mul(sg_count_mul(C, w->kh), w->kw)};
+    if (!sg_shape_fits(op, "output", 2, dims, cols))
+        return false;
+    /* both fit an int: each is a factor of a count below the limit or 1 */
+    *oh = (int)OH;
+    *ow = (int)OW;
     return true;
 }
 
@@ -74,10 +92,9 @@ sg_tensor *sg_unfold(sg_tensor *x, sg_window w)
         sg_set_error("unfold: input must be (N,C,H,W), got %s", sg_shape_str(x, b, sizeof b));
         return NULL;
     }
-    int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], OH, OW;
-    if (!window_ok("unfold", &w, H, W, &OH, &OW))
+    int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], OH, OW, shape[2];
+    if (!window_ok("unfold", &w, N, C, H, W, &OH, &OW, shape))
         return NULL;
-    int shape[2] = {N * OH * OW, C * w.kh * w.kw};
     sg_tensor *y = sg_alloc("unfold", 2, shape);
     if (!y)
         return NULL;
@@ -106,13 +123,17 @@ sg_tensor *sg_fold(sg_tensor *cols, int N, int C, int H, int W, sg_window w)
             sg_set_error("fold: NULL input");
         return NULL;
     }
-    int OH, OW;
-    if (N < 0 || C < 0 || !window_ok("fold", &w, H, W, &OH, &OW))
+    int OH, OW, want[2];
+    if (N < 0 || C < 0) {
+        sg_set_error("fold: negative image count %d or channel count %d", N, C);
+        return NULL;
+    }
+    if (!window_ok("fold", &w, N, C, H, W, &OH, &OW, want))
         return NULL;
     char b[96];
-    if (cols->ndim != 2 || cols->shape[0] != N * OH * OW || cols->shape[1] != C * w.kh * w.kw) {
+    if (cols->ndim != 2 || cols->shape[0] != want[0] || cols->shape[1] != want[1]) {
         sg_set_error("fold: columns %s do not match (N*OH*OW, C*KH*KW) = (%d,%d)",
-                     sg_shape_str(cols, b, sizeof b), N * OH * OW, C * w.kh * w.kw);
+                     sg_shape_str(cols, b, sizeof b), want[0], want[1]);
         return NULL;
     }
     int shape[4] = {N, C, H, W};

@@ -10,6 +10,17 @@
  * Gradients of tensors owned outside the scope that were set to a tensor
  * inside it (only with create_graph) are noted and turned into owned copies
  * at sg_scope_end(), so no pointer outlives its arena.
+ *
+ * Use after scope. A scoped tensor's header is not carved from the arena
+ * but taken from a per-thread header pool, and sg_scope_end() marks every
+ * header of the scope dead and appends it to a FIFO quarantine. A header is
+ * handed out again only when more than SG_HEADER_QUARANTINE others are
+ * waiting, so a pointer kept past its scope still reads a dead header (and
+ * every op refuses it: "tensor used after its scope ended") until that many
+ * newer tensors have been made — never freed memory, never another
+ * tensor's values. The pool is malloc'd in slabs that are kept (so a warm
+ * training loop still allocates nothing) and freed by sg_release_memory()
+ * once no scope is open.
  */
 #include "sg_internal.h"
 #include "sg_parallel.h"
@@ -26,6 +37,7 @@ typedef struct chunk {
 
 struct sg_arena {
     chunk *head;        /* current chunk (most recent first) */
+    sg_tensor *headers; /* headers made in this round (linked by scope_next) */
     size_t reserved;    /* bytes in all chunks */
     size_t high;        /* bytes used in this round */
     sg_tensor **foreign;/* outer tensors holding grads that live here */
@@ -35,6 +47,76 @@ struct sg_arena {
 
 static _Thread_local sg_arena arenas[SG_MAX_SCOPES];
 static _Thread_local int depth;
+
+/* ---- the header pool ---- */
+
+#define SG_HEADER_QUARANTINE 1024 /* dead headers kept before one is reused */
+#define SG_HEADER_SLAB 2048       /* headers per slab */
+
+typedef struct header_slab {
+    struct header_slab *next;
+    size_t used;
+    sg_tensor h[SG_HEADER_SLAB];
+} header_slab;
+
+static _Thread_local struct {
+    header_slab *slabs;      /* most recent first; bump-allocated */
+    sg_tensor *head, *tail;  /* dead headers, oldest first */
+    size_t n_dead;
+} pool;
+
+static sg_tensor *header_get(void)
+{
+    if (pool.n_dead > SG_HEADER_QUARANTINE) {
+        sg_tensor *t = pool.head;
+        pool.head = t->scope_next;
+        if (!pool.head)
+            pool.tail = NULL;
+        pool.n_dead--;
+        return t;
+    }
+    if (!pool.slabs || pool.slabs->used == SG_HEADER_SLAB) {
+        header_slab *n = malloc(sizeof *n);
+        if (!n)
+            return NULL;
+        n->next = pool.slabs;
+        n->used = 0;
+        pool.slabs = n;
+    }
+    return &pool.slabs->h[pool.slabs->used++];
+}
+
+/* End of a round: every header made in it dies and joins the quarantine. */
+static void headers_retire(sg_arena *a)
+{
+    sg_tensor *t = a->headers;
+    if (!t)
+        return;
+    sg_tensor *last = t;
+    size_t n = 0;
+    for (; t; t = t->scope_next) {
+        t->magic = SG_TENSOR_DEAD;
+        last = t;
+        n++;
+    }
+    if (pool.tail)
+        pool.tail->scope_next = a->headers;
+    else
+        pool.head = a->headers;
+    pool.tail = last;
+    pool.n_dead += n;
+    a->headers = NULL;
+}
+
+static void pool_release(void)
+{
+    for (header_slab *s = pool.slabs; s;) {
+        header_slab *next = s->next;
+        free(s);
+        s = next;
+    }
+    memset(&pool, 0, sizeof pool);
+}
 
 static size_t chunk_header(void) { return (sizeof(chunk) + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1); }
 
@@ -76,6 +158,7 @@ static void *arena_alloc(sg_arena *a, size_t bytes)
 /* Rewind; merge several chunks into one big enough for this round. */
 static void arena_reset(sg_arena *a)
 {
+    headers_retire(a);
     if (a->head && a->head->next) {
         size_t need = a->high;
         for (chunk *c = a->head; c;) {
@@ -151,6 +234,8 @@ void sg_release_memory(void)
     sg_pool_release();
     for (int i = depth; i < SG_MAX_SCOPES; i++)
         arena_release(&arenas[i]);
+    if (depth == 0) /* no scoped tensor is alive: their headers can go */
+        pool_release();
 }
 
 size_t sg_scope_reserved_bytes(void)
@@ -189,35 +274,6 @@ void sg_scope_note_foreign_grad(sg_tensor *x)
 
 /* ---- tensor allocation ---- */
 
-static size_t header_bytes(void) { return (sizeof(sg_tensor) + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1); }
-
-static bool shape_ok(const char *op, int ndim, const int *shape)
-{
-    if (ndim < 0 || ndim > SG_MAX_DIMS) {
-        sg_set_error("%s: %d dims (at most %d)", op, ndim, SG_MAX_DIMS);
-        return false;
-    }
-    if (ndim > 0 && !shape) {
-        sg_set_error("%s: NULL shape", op);
-        return false;
-    }
-    size_t size = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) {
-            char b[96];
-            sg_set_error("%s: negative dim in shape %s", op, sg_fmt_shape(ndim, shape, b, sizeof b));
-            return false;
-        }
-        size *= (size_t)shape[i];
-        if (size > ((size_t)1 << 40)) {
-            char b[96];
-            sg_set_error("%s: shape %s is too large", op, sg_fmt_shape(ndim, shape, b, sizeof b));
-            return false;
-        }
-    }
-    return true;
-}
-
 static void init_header(sg_tensor *t, sg_arena *arena, int ndim, const int *shape)
 {
     memset(t, 0, sizeof *t);
@@ -229,31 +285,49 @@ static void init_header(sg_tensor *t, sg_arena *arena, int ndim, const int *shap
     t->in = t->in_small;
     t->arena = arena;
     t->id = ++sg_tl_next_id;
+    t->magic = SG_TENSOR_LIVE;
+    if (arena) {
+        t->scope_next = arena->headers;
+        arena->headers = t;
+    }
+}
+
+/* "(1048576,1048576): 4294967296 bytes" for out-of-memory messages */
+static void oom(const char *op, int ndim, const int *shape, size_t bytes)
+{
+    char b[96];
+    sg_set_error("%s: out of memory for a %s tensor (%zu bytes)", op, sg_fmt_shape(ndim, shape, b, sizeof b),
+                 bytes);
 }
 
 sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, int ndim, const int *shape)
 {
-    if (!shape_ok(op, ndim, shape))
+    if (!sg_shape_check(op, ndim, shape))
         return NULL;
     size_t size = sg_shape_size(ndim, shape);
     size_t data_bytes = (size * sizeof(float) + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1);
     sg_tensor *t;
     if (arena) {
-        char *p = arena_alloc(arena, header_bytes() + data_bytes);
-        if (!p) {
-            sg_set_error("%s: out of memory", op);
+        t = header_get();
+        float *d = t ? arena_alloc(arena, data_bytes) : NULL;
+        if (!d) {
+            if (t) { /* back to the quarantine, never handed out live */
+                t->magic = SG_TENSOR_DEAD;
+                t->scope_next = arena->headers;
+                arena->headers = t;
+            }
+            oom(op, ndim, shape, data_bytes);
             return NULL;
         }
-        t = (sg_tensor *)p;
         init_header(t, arena, ndim, shape);
-        t->data = (float *)(p + header_bytes());
+        t->data = d;
     } else {
         t = malloc(sizeof *t);
         float *d = aligned_alloc(SG_ALIGN, data_bytes ? data_bytes : SG_ALIGN);
         if (!t || !d) {
             free(t);
             free(d);
-            sg_set_error("%s: out of memory", op);
+            oom(op, ndim, shape, data_bytes);
             return NULL;
         }
         init_header(t, NULL, ndim, shape);
@@ -270,12 +344,12 @@ sg_tensor *sg_alloc(const char *op, int ndim, const int *shape)
 
 sg_tensor *sg_alloc_view(const char *op, sg_tensor *x, int ndim, const int *shape)
 {
-    if (!shape_ok(op, ndim, shape))
+    if (!sg_shape_check(op, ndim, shape))
         return NULL;
     sg_arena *arena = sg_current_arena();
-    sg_tensor *t = arena ? arena_alloc(arena, header_bytes()) : malloc(sizeof *t);
+    sg_tensor *t = arena ? header_get() : malloc(sizeof *t);
     if (!t) {
-        sg_set_error("%s: out of memory", op);
+        sg_set_error("%s: out of memory for a tensor header", op);
         return NULL;
     }
     init_header(t, arena, ndim, shape);
@@ -290,6 +364,7 @@ void sg_tensor_free(sg_tensor *x)
         return;
     if (x->grad && x->grad_owned && !x->grad->arena) /* not a user's seed */
         sg_tensor_free(x->grad);
+    x->magic = SG_TENSOR_DEAD;
     if (x->owns_data)
         free(x->data);
     if (x->in != x->in_small)

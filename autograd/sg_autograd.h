@@ -56,6 +56,15 @@ extern "C" {
 /** Largest number of dimensions a tensor may have. */
 #define SG_MAX_DIMS 8
 
+/**
+ * Largest number of elements of one tensor: 2^31 - 1 (8 GiB of float32).
+ * Every dimension is an int and kernels index within one tensor with int
+ * arithmetic, so a shape whose element count passes this limit is refused
+ * ("<op>: output of 4294967296 elements is too large") rather than wrapped.
+ * The rule and the checked helpers: docs/design.md, "Sizes".
+ */
+#define SG_MAX_ELEMENTS 2147483647
+
 /** Opaque tensor (and graph node). */
 typedef struct sg_tensor sg_tensor;
 
@@ -66,6 +75,26 @@ typedef struct sg_tensor sg_tensor;
 #define SG_DIMS(...)                                                   \
     (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)),           \
         (const int[]){__VA_ARGS__}
+
+/* ------------------------------------------------------------------------- */
+/** @name Checked size arithmetic
+ * For code that derives a shape from user numbers (window outputs, channel
+ * products, sums of lengths): compute in 64 bits through these, then let
+ * sg_shape_fits() turn the result into an int shape or an error. */
+/** a * b for counts (a, b >= 0), saturating at INT64_MAX instead of
+ *  wrapping (a negative factor also gives INT64_MAX: never a valid size). */
+int64_t sg_count_mul(int64_t a, int64_t b);
+/** a + b for counts (a, b >= 0), saturating at INT64_MAX. */
+int64_t sg_count_add(int64_t a, int64_t b);
+/**
+ * True if every dims[i] is in [0, INT_MAX] and the product of the nonzero
+ * ones is at most SG_MAX_ELEMENTS (so even an empty tensor's partial
+ * products fit an int); then shape[i] = dims[i]. Else false with the message
+ * "<op>: <what> of d0 × d1 × … elements is too large (at most 2147483647)"
+ * (or "<op>: negative dim in <what> (2,-1)"); shape is then untouched.
+ * `shape` may be NULL to check only.
+ */
+bool sg_shape_fits(const char *op, const char *what, int ndim, const int64_t *dims, int *shape);
 
 /* ------------------------------------------------------------------------- */
 /** @name Errors */
@@ -82,6 +111,16 @@ void sg_set_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+/**
+ * The argument check every library function runs on a tensor before it
+ * reads one (modules built on the engine use it too): true if x can be
+ * used. Otherwise false and, naming `func` (the function the user called):
+ *   - x NULL: "<func>: NULL input" — unless an error is already recorded,
+ *     which then explains the NULL (a whole expression is checked once);
+ *   - x from a scope that has ended: "<func>: tensor used after its scope
+ *     ended" (see sg_scope_begin() for the rule and how long it is caught).
+ */
+bool sg_check_tensor(const char *func, const sg_tensor *x);
 /** Debug mode: every op checks its result for NaN/Inf; the first op that
  *  produces one from finite inputs fails with a message naming it. Returns
  *  the previous setting. */
@@ -197,7 +236,16 @@ void sg_print(FILE *f, const sg_tensor *x);
 int sg_scope_begin(void);
 /** Close the innermost scope and free every tensor made inside it. Gradients
  *  of outer tensors that still point into the scope are turned into plain
- *  copies first. Does nothing (with a message) if no scope is open. */
+ *  copies first. Does nothing (with a message) if no scope is open.
+ *
+ *  The lifetime rule: a tensor made in a scope must not be used after that
+ *  scope ends (sg_keep() copies one out). Every op and accessor checks: a
+ *  stale tensor fails with "<func>: tensor used after its scope ended"
+ *  (sg_check_tensor()), never reads freed memory or another tensor's values.
+ *  This holds until 1024 newer tensors have been made on the thread (their
+ *  headers wait in a quarantine before reuse); past that, as with any freed
+ *  pointer, the behaviour is undefined. After sg_release_memory() at depth 0
+ *  no scoped tensor may be touched. */
 void sg_scope_end(void);
 /** Depth of the innermost open scope (0 = none). */
 int sg_scope_depth(void);
@@ -207,8 +255,9 @@ sg_tensor *sg_keep(const sg_tensor *x);
 /** Bytes currently reserved by the scope arenas (for memory reports). */
 size_t sg_scope_reserved_bytes(void);
 /** Give back to the system the memory that closed scopes keep for reuse,
- *  and the engine's per-thread work buffers. Call before exit for a clean
- *  valgrind report; scopes work as before afterwards. */
+ *  and the engine's per-thread work buffers (with no scope open, also the
+ *  headers of all scoped tensors). Call before exit for a clean valgrind
+ *  report; scopes work as before afterwards. */
 void sg_release_memory(void);
 
 /* ------------------------------------------------------------------------- */
@@ -321,7 +370,9 @@ typedef struct sg_window {
     int pw;          /**< padding columns on left and right */
     float pad_value; /**< value read outside the input (0 for conv, -inf for max pooling) */
 } sg_window;
-/** Output spatial size: (H + 2P - K) / S + 1, or -1 if the window does not fit. */
+/** Output spatial size: (H + 2P - K) / S + 1 computed in 64 bits, or -1 if
+ *  the window does not fit (K < 1, P < 0, H + 2P < K) or the size passes
+ *  INT_MAX. A stride < 1 counts as 1. */
 int sg_window_out(int in, int k, int s, int p);
 /** im2col: x (N,C,H,W) -> (N*OH*OW, C*KH*KW), rows ordered (n, oh, ow),
  *  columns (c, kh, kw) as in the book.  dx = fold(dy) */

@@ -73,10 +73,18 @@ struct sg_tensor {
         sg_window win;                            /* unfold, fold */
     } attr;
     sg_arena *arena;          /* owner scope, NULL = persistent */
+    uint32_t magic;           /* SG_TENSOR_LIVE until its scope ends or it is freed */
+    sg_tensor *scope_next;    /* scoped headers: the scope's list, then the free queue */
     uint32_t mark;            /* traversal epoch */
     uint32_t id;              /* creation number, for traces */
     char name[32];
 };
+
+/* A header's magic: live from creation until its scope ends (or
+ * sg_tensor_free); a scoped header stays readable, marked dead, in a
+ * quarantine queue (scope.c), which is how a stale pointer is told apart. */
+#define SG_TENSOR_LIVE 0x5C0DE11Eu
+#define SG_TENSOR_DEAD 0xDEADC0DEu
 
 /* ---- op table ---- */
 typedef void (*sg_backward_fn)(sg_tensor *y, sg_tensor *gy, sg_tensor **gx);
@@ -140,6 +148,9 @@ sg_tensor *sg_check_finite(sg_tensor *y, const char *op, sg_tensor *const *in, i
 sg_tensor *sg_finish(sg_tensor *y, enum sg_op op, sg_tensor *const *in, int n);
 
 /* ---- shape helpers ---- */
+/* A shape given by a caller: at most SG_MAX_DIMS dims, none negative, at
+ * most SG_MAX_ELEMENTS elements (sizes.c); false with a message naming op. */
+bool sg_shape_check(const char *op, int ndim, const int *shape);
 size_t sg_shape_size(int ndim, const int *shape);
 /* NumPy broadcast of two shapes into out (returns ndim, or -1). */
 int sg_broadcast_shapes(int na, const int *sa, int nb, const int *sb, int *out);

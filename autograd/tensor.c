@@ -95,15 +95,10 @@ int sg_reduced_shape(int ndim, const int *shape, uint32_t mask, bool keep, int *
 
 /* ---- creation ---- */
 
-sg_tensor *sg_zeros(int ndim, const int *shape) { return sg_full(0.f, ndim, shape); }
-
-sg_tensor *sg_empty(int ndim, const int *shape) { return sg_alloc("empty", ndim, shape); }
-
-sg_tensor *sg_ones(int ndim, const int *shape) { return sg_full(1.f, ndim, shape); }
-
-sg_tensor *sg_full(float value, int ndim, const int *shape)
+/* a new tensor filled with value; errors name op, the function called */
+static sg_tensor *full(const char *op, float value, int ndim, const int *shape)
 {
-    sg_tensor *t = sg_alloc("full", ndim, shape);
+    sg_tensor *t = sg_alloc(op, ndim, shape);
     if (!t)
         return NULL;
     if (value == 0.f)
@@ -114,7 +109,15 @@ sg_tensor *sg_full(float value, int ndim, const int *shape)
     return t;
 }
 
-sg_tensor *sg_scalar(float v) { return sg_full(v, 0, NULL); }
+sg_tensor *sg_zeros(int ndim, const int *shape) { return full("zeros", 0.f, ndim, shape); }
+
+sg_tensor *sg_empty(int ndim, const int *shape) { return sg_alloc("empty", ndim, shape); }
+
+sg_tensor *sg_ones(int ndim, const int *shape) { return full("ones", 1.f, ndim, shape); }
+
+sg_tensor *sg_full(float value, int ndim, const int *shape) { return full("full", value, ndim, shape); }
+
+sg_tensor *sg_scalar(float v) { return full("scalar", v, 0, NULL); }
 
 sg_tensor *sg_from_data(const float *data, int ndim, const int *shape)
 {

@@ -78,15 +78,24 @@ sg_tensor *sg_conv2d(sg_tensor *x, sg_tensor *W, sg_tensor *b, int stride, int p
         sg_set_error("conv2d: stride %d must be >= 1 and padding %d >= 0", stride, pad);
         return NULL;
     }
-    const int OH = sg_window_out(H, KH, stride, pad), OW = sg_window_out(Wd, KW, stride, pad);
-    if (OH <= 0 || OW <= 0) {
+    /* (H + 2P - KH) / S + 1 in 64 bits: 2P alone can pass INT_MAX */
+    const int64_t OH = H + 2 * (int64_t)pad < KH ? -1 : (H + 2 * (int64_t)pad - KH) / stride + 1;
+    const int64_t OW = Wd + 2 * (int64_t)pad < KW ? -1 : (Wd + 2 * (int64_t)pad - KW) / stride + 1;
+    if (OH <= 0 || OW <= 0 || KH < 1 || KW < 1) {
         sg_set_error("conv2d: a %dx%d kernel with stride %d and padding %d does not fit input %s", KH, KW,
                      stride, pad, SG_NN_SHAPE(x, bx));
         return NULL;
     }
+    /* the columns (N*OH*OW, C*KH*KW) and the output (N, FN, OH, OW),
+     * checked before any int product is formed */
+    const int64_t rows = sg_count_mul(sg_count_mul(N, OH), OW), ncol = sg_count_mul(sg_count_mul(C, KH), KW);
+    const int64_t cols_dims[2] = {rows, ncol}, out_dims[4] = {N, FN, OH, OW};
+    if (!sg_shape_fits("conv2d", "columns (N*OH*OW, C*KH*KW)", 2, cols_dims, NULL) ||
+        !sg_shape_fits("conv2d", "output (N,FN,OH,OW)", 4, out_dims, NULL))
+        return NULL;
     sg_window w = {.kh = KH, .kw = KW, .sh = stride, .sw = stride, .ph = pad, .pw = pad, .pad_value = 0.f};
-    int wflat[2] = {FN, C * KH * KW}, cols3[3] = {N, OH * OW, C * KH * KW}, bcol[2] = {FN, 1};
-    int out[4] = {N, FN, OH, OW};
+    int wflat[2] = {FN, (int)ncol}, cols3[3] = {N, (int)(OH * OW), (int)ncol}, bcol[2] = {FN, 1};
+    int out[4] = {N, FN, (int)OH, (int)OW};
     sg_tensor *wf = sg_reshape(W, 2, wflat), *cols = sg_reshape(sg_unfold(x, w), 3, cols3);
     sg_tensor *y = b ? sg_addmm_t(sg_reshape(b, 2, bcol), wf, cols, false, true)
                      : sg_matmul_t(wf, cols, false, true);
@@ -115,6 +124,9 @@ static sg_tensor *pool(const char *op, sg_tensor *x, int k, int stride, int pad,
                      stride, pad, SG_NN_SHAPE(x, bx));
         return NULL;
     }
+    const int64_t win_dims[2] = {sg_count_mul(sg_count_mul(sg_count_mul(N, C), OH), OW), sg_count_mul(k, k)};
+    if (!sg_shape_fits(op, "windows (N*C*OH*OW, k*k)", 2, win_dims, NULL))
+        return NULL;
     if (stride == k && pad == 0 && H % k == 0 && W % k == 0) {
         int tiles[4] = {N * C * OH, k, OW, k}, out[4] = {N, C, OH, OW}, axes[2] = {1, 3};
         sg_tensor *t = sg_reshape(x, 4, tiles);

@@ -27,6 +27,8 @@
  */
 #include "nn_internal.h"
 
+#include <limits.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -426,6 +428,11 @@ sg_layer *sg_conv2d_new(sg_model *m, const char *name, int in_ch, int out_ch, in
         sg_set_error("conv2d_new: channels %d -> %d, kernel %d, stride %d, padding %d: sizes must be >= 1 "
                      "and padding >= 0",
                      in_ch, out_ch, k, stride, pad);
+        return NULL;
+    }
+    if (m && 2 * (int64_t)pad + k > INT_MAX) {
+        sg_set_error("conv2d_new: padding %d with kernel %d is too large (2*padding + kernel must be at most %d)",
+                     pad, k, INT_MAX);
         return NULL;
     }
     sg_layer *l = layer_new(m, "conv2d_new", name, L_CONV2D);

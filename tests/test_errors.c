@@ -342,13 +342,13 @@ END_TEST
 START_TEST(test_creation_errors)
 {
     ck_assert_ptr_null(sg_zeros(SG_DIMS(2, -1)));
-    ASSERT_ERROR("full: negative dim in shape (2,-1)");
+    ASSERT_ERROR("zeros: negative dim in shape (2,-1)");
     ck_assert_ptr_null(sg_ones(9, (int[]){1, 1, 1, 1, 1, 1, 1, 1, 1}));
-    ASSERT_ERROR("full: 9 dims (at most 8)");
+    ASSERT_ERROR("ones: 9 dims (at most 8)");
     ck_assert_ptr_null(sg_full(1.f, -1, NULL));
     ASSERT_ERROR("full: -1 dims (at most 8)");
     ck_assert_ptr_null(sg_zeros(2, NULL));
-    ASSERT_ERROR("full: NULL shape");
+    ASSERT_ERROR("zeros: NULL shape");
     ck_assert_ptr_null(sg_from_data(NULL, SG_DIMS(2, 3)));
     ASSERT_ERROR("from_data: NULL data for 6 elements");
     ck_assert_ptr_nonnull(sg_from_data(NULL, SG_DIMS(0))); /* empty: fine */
