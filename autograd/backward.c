@@ -247,6 +247,9 @@ static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *c
             sg_set_error("backward: NULL output");
         return -1;
     }
+    if (!sg_check_tensor(xs ? "grad_of" : "backward", y) ||
+        (opts->grad && !sg_check_tensor(xs ? "grad_of" : "backward", opts->grad)))
+        return -1;
     char by[96], bg[96];
     if (!y->requires_grad) {
         sg_set_error("backward: the output %s does not require a gradient (mark inputs with "
@@ -380,6 +383,8 @@ int sg_grad_of(sg_tensor *y, sg_tensor *const *xs, int n, sg_tensor **grads, con
                 sg_set_error("grad_of: input %d is NULL", j);
             return -1;
         }
+        if (!sg_check_tensor("grad_of", xs[j]))
+            return -1;
     }
     return run_backward(y, opts, xs, n, grads);
 }

@@ -46,3 +46,10 @@ bool sg_check_tensor(const char *func, const sg_tensor *x)
     }
     return true;
 }
+
+bool sg_check_file(const char *func, FILE *f)
+{
+    if (!f)
+        sg_set_error("%s: NULL file", func);
+    return f != NULL;
+}

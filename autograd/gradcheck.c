@@ -62,6 +62,11 @@ bool sg_gradcheck(sg_fn f, sg_tensor *const *inputs, int n, void *ctx, const sg_
         sg_set_error("%s", rep->message);
         return false;
     }
+    for (int i = 0; i < n; i++)
+        if (!sg_check_tensor("gradcheck", inputs[i])) {
+            snprintf(rep->message, sizeof rep->message, "%s (input %d)", sg_last_error(), i);
+            return false;
+        }
     sg_gradcheck_opts o;
     fill_defaults(&o, user);
     sg_scope_begin();

@@ -98,16 +98,13 @@ static void bin_broadcast(sg_kbin k, sg_tensor *y, const sg_tensor *a, const sg_
 
 static sg_tensor *binary(sg_kbin k, enum sg_op op, sg_tensor *a, sg_tensor *b)
 {
-    if (!a || !b) {
-        if (!sg_has_error())
-            sg_set_error("%s: NULL input", bin_name[k]);
-        return NULL;
-    }
+    SG_CHECK_INPUT(bin_name[k], a);
+    SG_CHECK_INPUT(bin_name[k], b);
     int shape[SG_MAX_DIMS];
     int n = sg_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, shape);
     if (n < 0 || n > SG_MAX_DIMS) {
         char ba[96], bb[96];
-        sg_set_error("%s: shapes %s and %s cannot be broadcast together", bin_name[k],
+        sg_set_error("%s: shapes %s and %s cannot be broadcast together", sg_api_name(bin_name[k]),
                      sg_shape_str(a, ba, sizeof ba), sg_shape_str(b, bb, sizeof bb));
         return NULL;
     }
@@ -156,11 +153,7 @@ static void un_block_range(void *arg, size_t lo, size_t hi)
 static sg_tensor *unary(sg_kun k, enum sg_op op, sg_tensor *x, float p)
 {
     const char *name = sg_op_table[op].name;
-    if (!x) {
-        if (!sg_has_error())
-            sg_set_error("%s: NULL input", name);
-        return NULL;
-    }
+    SG_CHECK_INPUT(name, x);
     sg_tensor *y = sg_alloc(name, x->ndim, x->shape);
     if (!y)
         return NULL;
@@ -179,10 +172,38 @@ sg_tensor *sg_add_scalar(sg_tensor *x, float s) { return unary(SG_KUN_ADDS, SG_O
 sg_tensor *sg_mul_scalar(sg_tensor *x, float s) { return unary(SG_KUN_MULS, SG_OP_MUL_SCALAR, x, s); }
 
 /* derived conveniences: compositions, no backward of their own */
-sg_tensor *sg_rsub_scalar(float s, sg_tensor *x) { return sg_add_scalar(sg_neg(x), s); }
-sg_tensor *sg_rdiv_scalar(float s, sg_tensor *x) { return sg_mul_scalar(sg_pow(x, -1.f), s); }
-sg_tensor *sg_sqrt(sg_tensor *x) { return sg_pow(x, 0.5f); }
-sg_tensor *sg_square(sg_tensor *x) { return sg_pow(x, 2.f); }
+/* wrappers: their messages name them, not the primitives they are made of */
+sg_tensor *sg_rsub_scalar(float s, sg_tensor *x)
+{
+    SG_API_BEGIN("rsub_scalar");
+    sg_tensor *y = sg_add_scalar(sg_neg(x), s);
+    SG_API_END();
+    return y;
+}
+
+sg_tensor *sg_rdiv_scalar(float s, sg_tensor *x)
+{
+    SG_API_BEGIN("rdiv_scalar");
+    sg_tensor *y = sg_mul_scalar(sg_pow(x, -1.f), s);
+    SG_API_END();
+    return y;
+}
+
+sg_tensor *sg_sqrt(sg_tensor *x)
+{
+    SG_API_BEGIN("sqrt");
+    sg_tensor *y = sg_pow(x, 0.5f);
+    SG_API_END();
+    return y;
+}
+
+sg_tensor *sg_square(sg_tensor *x)
+{
+    SG_API_BEGIN("square");
+    sg_tensor *y = sg_pow(x, 2.f);
+    SG_API_END();
+    return y;
+}
 
 /* ---- local derivatives, written with the ops above ---- */
 

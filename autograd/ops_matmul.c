@@ -110,22 +110,17 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
 
 sg_tensor *sg_matmul_t(sg_tensor *a, sg_tensor *b, bool ta, bool tb)
 {
-    if (!a || !b) {
-        if (!sg_has_error())
-            sg_set_error("matmul: NULL input");
-        return NULL;
-    }
+    SG_CHECK_INPUT("matmul", a);
+    SG_CHECK_INPUT("matmul", b);
     sg_tensor *in[2] = {a, b};
     return sg_finish(product("matmul", NULL, a, b, ta, tb), SG_OP_MATMUL, in, 2);
 }
 
 sg_tensor *sg_addmm_t(sg_tensor *c, sg_tensor *a, sg_tensor *b, bool ta, bool tb)
 {
-    if (!c || !a || !b) {
-        if (!sg_has_error())
-            sg_set_error("addmm: NULL input");
-        return NULL;
-    }
+    SG_CHECK_INPUT("addmm", c);
+    SG_CHECK_INPUT("addmm", a);
+    SG_CHECK_INPUT("addmm", b);
     sg_tensor *in[3] = {c, a, b};
     return sg_finish(product("addmm", c, a, b, ta, tb), SG_OP_ADDMM, in, 3);
 }

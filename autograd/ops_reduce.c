@@ -189,12 +189,8 @@ static void reduce_data(float *restrict y, const float *restrict x, int ndim, co
 
 static sg_tensor *reduce(enum sg_op op, sg_tensor *x, const int *axes, int n_axes, bool keep)
 {
-    const char *name = sg_op_table[op].name;
-    if (!x) {
-        if (!sg_has_error())
-            sg_set_error("%s: NULL input", name);
-        return NULL;
-    }
+    const char *name = sg_api_name(sg_op_table[op].name);
+    SG_CHECK_INPUT(name, x);
     uint32_t mask;
     if (sg_axes_mask(name, x->ndim, axes, n_axes, &mask) < 0)
         return NULL;
@@ -226,23 +222,35 @@ sg_tensor *sg_max(sg_tensor *x, const int *axes, int n_axes, bool keepdims)
 
 sg_tensor *sg_mean(sg_tensor *x, const int *axes, int n_axes, bool keepdims)
 {
-    sg_tensor *s = sg_sum(x, axes, n_axes, keepdims);
-    if (!s)
-        return NULL;
-    size_t count = s->size ? x->size / s->size : 0;
-    return sg_mul_scalar(s, count ? 1.f / (float)count : NAN);
+    SG_API_BEGIN("mean");
+    sg_tensor *s = sg_sum(x, axes, n_axes, keepdims), *y = NULL;
+    if (s) {
+        size_t count = s->size ? x->size / s->size : 0;
+        y = sg_mul_scalar(s, count ? 1.f / (float)count : NAN);
+    }
+    SG_API_END();
+    return y;
 }
 
-sg_tensor *sg_sum_all(sg_tensor *x) { return sg_sum(x, NULL, 0, false); }
-sg_tensor *sg_mean_all(sg_tensor *x) { return sg_mean(x, NULL, 0, false); }
+sg_tensor *sg_sum_all(sg_tensor *x)
+{
+    SG_API_BEGIN("sum_all");
+    sg_tensor *y = sg_sum(x, NULL, 0, false);
+    SG_API_END();
+    return y;
+}
+
+sg_tensor *sg_mean_all(sg_tensor *x)
+{
+    SG_API_BEGIN("mean_all");
+    sg_tensor *y = sg_mean(x, NULL, 0, false);
+    SG_API_END();
+    return y;
+}
 
 sg_tensor *sg_sum_to(sg_tensor *x, int ndim, const int *shape)
 {
-    if (!x) {
-        if (!sg_has_error())
-            sg_set_error("sum_to: NULL input");
-        return NULL;
-    }
+    SG_CHECK_INPUT("sum_to", x);
     char bx[96], bs[96];
     if (ndim < 0 || ndim > x->ndim || (ndim && !shape)) {
         sg_set_error("sum_to: cannot sum %s down to %d dims", sg_shape_str(x, bx, sizeof bx), ndim);

@@ -14,18 +14,10 @@
 #include "sg_kernels.h"
 #include "sg_parallel.h"
 
-#define NULL_CHECK(name, x)                                  \
-    do {                                                     \
-        if (!(x)) {                                          \
-            if (!sg_has_error())                             \
-                sg_set_error("%s: NULL input", name);        \
-            return NULL;                                     \
-        }                                                    \
-    } while (0)
 
 sg_tensor *sg_reshape(sg_tensor *x, int ndim, const int *shape)
 {
-    NULL_CHECK("reshape", x);
+    SG_CHECK_INPUT("reshape", x);
     char bx[96], bs[96];
     if (ndim < 0 || ndim > SG_MAX_DIMS || (ndim && !shape)) {
         sg_set_error("reshape: bad target rank %d for %s", ndim, sg_shape_str(x, bx, sizeof bx));
@@ -65,7 +57,7 @@ sg_tensor *sg_reshape(sg_tensor *x, int ndim, const int *shape)
 
 sg_tensor *sg_flatten(sg_tensor *x)
 {
-    NULL_CHECK("flatten", x);
+    SG_CHECK_INPUT("flatten", x);
     if (x->ndim < 1) {
         sg_set_error("flatten: needs at least 1 dim, got a scalar");
         return NULL;
@@ -165,7 +157,7 @@ static void permute_data(float *restrict y, const float *restrict x, int n, cons
 
 sg_tensor *sg_permute(sg_tensor *x, const int *perm)
 {
-    NULL_CHECK("permute", x);
+    SG_CHECK_INPUT("permute", x);
     int n = x->ndim;
     char bx[96];
     if (!perm && n) {
@@ -194,7 +186,7 @@ sg_tensor *sg_permute(sg_tensor *x, const int *perm)
 
 sg_tensor *sg_transpose(sg_tensor *x)
 {
-    NULL_CHECK("transpose", x);
+    SG_CHECK_INPUT("transpose", x);
     if (x->ndim < 2) {
         char b[96];
         sg_set_error("transpose: needs at least 2 dims, got %s", sg_shape_str(x, b, sizeof b));
@@ -210,7 +202,7 @@ sg_tensor *sg_transpose(sg_tensor *x)
 
 sg_tensor *sg_broadcast_to(sg_tensor *x, int ndim, const int *shape)
 {
-    NULL_CHECK("broadcast_to", x);
+    SG_CHECK_INPUT("broadcast_to", x);
     char bx[96], bs[96];
     int tmp[SG_MAX_DIMS];
     if (ndim < x->ndim || ndim > SG_MAX_DIMS || (ndim && !shape) ||
@@ -245,7 +237,7 @@ static void split_at(const sg_tensor *x, int axis, size_t *outer, size_t *inner)
 
 sg_tensor *sg_slice(sg_tensor *x, int axis, int start, int stop)
 {
-    NULL_CHECK("slice", x);
+    SG_CHECK_INPUT("slice", x);
     char b[96];
     int ax = axis < 0 ? axis + x->ndim : axis;
     if (ax < 0 || ax >= x->ndim) {
@@ -283,7 +275,7 @@ sg_tensor *sg_concat(sg_tensor *const *xs, int n, int axis)
         return NULL;
     }
     for (int i = 0; i < n; i++)
-        NULL_CHECK("concat", xs[i]);
+        SG_CHECK_INPUT("concat", xs[i]);
     char b0[96], bi[96];
     int nd = xs[0]->ndim;
     int ax = axis < 0 ? axis + nd : axis;

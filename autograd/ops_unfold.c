@@ -82,11 +82,7 @@ static void unfold_bands(void *arg, size_t lo, size_t hi)
 
 sg_tensor *sg_unfold(sg_tensor *x, sg_window w)
 {
-    if (!x) {
-        if (!sg_has_error())
-            sg_set_error("unfold: NULL input");
-        return NULL;
-    }
+    SG_CHECK_INPUT("unfold", x);
     if (x->ndim != 4) {
         char b[96];
         sg_set_error("unfold: input must be (N,C,H,W), got %s", sg_shape_str(x, b, sizeof b));
@@ -118,11 +114,7 @@ static void fold_images(void *arg, size_t lo, size_t hi)
 
 sg_tensor *sg_fold(sg_tensor *cols, int N, int C, int H, int W, sg_window w)
 {
-    if (!cols) {
-        if (!sg_has_error())
-            sg_set_error("fold: NULL input");
-        return NULL;
-    }
+    SG_CHECK_INPUT("fold", cols);
     int OH, OW, want[2];
     if (N < 0 || C < 0) {
         sg_set_error("fold: negative image count %d or channel count %d", N, C);

@@ -302,6 +302,7 @@ static void oom(const char *op, int ndim, const int *shape, size_t bytes)
 
 sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, int ndim, const int *shape)
 {
+    op = sg_api_name(op);
     if (!sg_shape_check(op, ndim, shape))
         return NULL;
     size_t size = sg_shape_size(ndim, shape);
@@ -344,6 +345,7 @@ sg_tensor *sg_alloc(const char *op, int ndim, const int *shape)
 
 sg_tensor *sg_alloc_view(const char *op, sg_tensor *x, int ndim, const int *shape)
 {
+    op = sg_api_name(op);
     if (!sg_shape_check(op, ndim, shape))
         return NULL;
     sg_arena *arena = sg_current_arena();
@@ -374,7 +376,7 @@ void sg_tensor_free(sg_tensor *x)
 
 sg_tensor *sg_keep(const sg_tensor *x)
 {
-    if (!x)
+    if (!sg_check_tensor("keep", x))
         return NULL;
     sg_arena *outer = depth >= 2 ? &arenas[depth - 2] : NULL;
     sg_tensor *y = sg_alloc_in(outer, "keep", x->ndim, x->shape);

@@ -130,7 +130,9 @@ bool sg_set_nan_check(bool on);
 /** @name Random numbers
  *  A small seeded generator (PCG32): the same seed gives the same numbers on
  *  every machine. */
-/** A PCG32 generator state; seed it with sg_rng_seed(). */
+/** A PCG32 generator state; seed it with sg_rng_seed(). Every function
+ *  below (and every one elsewhere taking an sg_rng *) reads NULL as the
+ *  thread's default generator, sg_default_rng(). */
 typedef struct sg_rng {
     uint64_t state; /**< internal */
     uint64_t inc;   /**< internal */
@@ -143,9 +145,11 @@ uint32_t sg_rng_u32(sg_rng *rng);
 double sg_rng_uniform(sg_rng *rng);
 /** Standard normal double (Box–Muller). */
 double sg_rng_normal(sg_rng *rng);
-/** Uniform integer in [0, n). n > 0. */
+/** Uniform integer in [0, n), unbiased (rejection). n = 0 has no such
+ *  integer: 0 is returned with the message "rng_below: n must be at least
+ *  1, got 0". */
 uint32_t sg_rng_below(sg_rng *rng, uint32_t n);
-/** The process-wide default generator (seeded with 42 at start). */
+/** This thread's default generator (seeded with 42 on first use). */
 sg_rng *sg_default_rng(void);
 
 /* ------------------------------------------------------------------------- */

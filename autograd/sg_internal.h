@@ -169,6 +169,30 @@ void sg_broadcast_fill(const sg_tensor *x, sg_tensor *y);
  * the count, or -1 on no memory. */
 int sg_topo(sg_tensor *y, bool all, sg_tensor ***order);
 
+/* ---- naming the function the user called ----
+ * A public function made of other public ones (sqrt = pow, mean = sum then
+ * scale, rsub_scalar = neg then add_scalar) names itself in every message
+ * its parts produce: while it runs, sg_tl_api holds its name (the outermost
+ * wins) and sg_api_name() substitutes it for the part's own. */
+extern _Thread_local const char *sg_tl_api;
+static inline const char *sg_api_name(const char *op) { return sg_tl_api ? sg_tl_api : op; }
+#define SG_API_BEGIN(name)                  \
+    const char *const sg_api_saved_ = sg_tl_api; \
+    if (!sg_tl_api)                         \
+        sg_tl_api = (name)
+#define SG_API_END() (sg_tl_api = sg_api_saved_)
+
+/* True if f can be written; else false with "<func>: NULL file". */
+bool sg_check_file(const char *func, FILE *f);
+
+/* Return NULL from the enclosing op unless tensor x may be used (NULL and
+ * use-after-scope, sg_check_tensor()); messages name the function called. */
+#define SG_CHECK_INPUT(op, x)                           \
+    do {                                                \
+        if (!sg_check_tensor(sg_api_name(op), (x)))     \
+            return NULL;                                \
+    } while (0)
+
 /* Thread-local state shared across files. */
 extern _Thread_local bool sg_tl_grad_enabled;
 extern _Thread_local bool sg_tl_nan_check;

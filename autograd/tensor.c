@@ -9,6 +9,7 @@
 _Thread_local bool sg_tl_grad_enabled = true;
 _Thread_local bool sg_tl_nan_check;
 _Thread_local uint32_t sg_tl_next_id;
+_Thread_local const char *sg_tl_api;
 
 /* ---- shape helpers ---- */
 
@@ -191,44 +192,57 @@ sg_tensor *sg_normal(sg_rng *rng, float mean, float std, int ndim, const int *sh
 
 sg_tensor *sg_zeros_like(const sg_tensor *x)
 {
-    return x ? sg_zeros(x->ndim, x->shape) : NULL;
+    SG_CHECK_INPUT("zeros_like", x);
+    return full(sg_api_name("zeros_like"), 0.f, x->ndim, x->shape);
 }
 
 sg_tensor *sg_ones_like(const sg_tensor *x)
 {
-    return x ? sg_ones(x->ndim, x->shape) : NULL;
+    SG_CHECK_INPUT("ones_like", x);
+    return full(sg_api_name("ones_like"), 1.f, x->ndim, x->shape);
 }
 
 sg_tensor *sg_copy(const sg_tensor *x)
 {
-    return x ? sg_from_data(x->data, x->ndim, x->shape) : NULL;
+    SG_CHECK_INPUT("copy", x);
+    sg_tensor *y = sg_alloc("copy", x->ndim, x->shape);
+    if (y && y->size)
+        memcpy(y->data, x->data, y->size * sizeof(float));
+    return y;
 }
 
 sg_tensor *sg_detach(sg_tensor *x)
 {
-    return x ? sg_alloc_view("detach", x, x->ndim, x->shape) : NULL;
+    SG_CHECK_INPUT("detach", x);
+    return sg_alloc_view("detach", x, x->ndim, x->shape);
 }
 
 /* ---- access ---- */
 
-int sg_ndim(const sg_tensor *x) { return x ? x->ndim : -1; }
-const int *sg_shape(const sg_tensor *x) { return x ? x->shape : NULL; }
+/* Accessors answer -1 / 0 / NULL for NULL without a message (a query,
+ * like strlen of an optional name); a stale tensor is refused with one. */
+static bool readable(const char *func, const sg_tensor *x) { return x && sg_check_tensor(func, x); }
+
+int sg_ndim(const sg_tensor *x) { return readable("ndim", x) ? x->ndim : -1; }
+const int *sg_shape(const sg_tensor *x) { return readable("shape", x) ? x->shape : NULL; }
 
 int sg_dim(const sg_tensor *x, int d)
 {
-    if (!x)
+    if (!readable("dim", x))
         return -1;
     if (d < 0)
         d += x->ndim;
     return d >= 0 && d < x->ndim ? x->shape[d] : -1;
 }
 
-size_t sg_size(const sg_tensor *x) { return x ? x->size : 0; }
-float *sg_data(sg_tensor *x) { return x ? x->data : NULL; }
+size_t sg_size(const sg_tensor *x) { return readable("size", x) ? x->size : 0; }
+float *sg_data(sg_tensor *x) { return readable("data", x) ? x->data : NULL; }
 
 float sg_item(const sg_tensor *x)
 {
-    if (!x || x->size != 1) {
+    if (!sg_check_tensor("item", x))
+        return NAN;
+    if (x->size != 1) {
         char b[96];
         sg_set_error("item: expected one element, got shape %s", sg_shape_str(x, b, sizeof b));
         return NAN;
@@ -236,12 +250,12 @@ float sg_item(const sg_tensor *x)
     return x->data[0];
 }
 
-sg_tensor *sg_grad(const sg_tensor *x) { return x ? x->grad : NULL; }
-float *sg_grad_data(const sg_tensor *x) { return x && x->grad ? x->grad->data : NULL; }
+sg_tensor *sg_grad(const sg_tensor *x) { return readable("grad", x) ? x->grad : NULL; }
+float *sg_grad_data(const sg_tensor *x) { return readable("grad_data", x) && x->grad ? x->grad->data : NULL; }
 
 void sg_zero_grad(sg_tensor *x)
 {
-    if (!x || !x->grad)
+    if (!readable("zero_grad", x) || !x->grad)
         return;
     if (x->grad_owned) {
         memset(x->grad->data, 0, x->size * sizeof(float));
@@ -255,8 +269,7 @@ sg_tensor *sg_param(sg_tensor *x) { return sg_set_requires_grad(x, true); }
 
 sg_tensor *sg_set_requires_grad(sg_tensor *x, bool on)
 {
-    if (!x)
-        return NULL;
+    SG_CHECK_INPUT("set_requires_grad", x);
     if (x->op != SG_OP_LEAF) {
         sg_set_error("set_requires_grad: only a leaf can change it (this tensor comes from %s)",
                      sg_op_table[x->op].name);
@@ -266,23 +279,22 @@ sg_tensor *sg_set_requires_grad(sg_tensor *x, bool on)
     return x;
 }
 
-bool sg_requires_grad(const sg_tensor *x) { return x && x->requires_grad; }
-bool sg_has_history(const sg_tensor *x) { return x && x->op != SG_OP_LEAF; }
-const char *sg_op_name_of(const sg_tensor *x) { return x ? sg_op_table[x->op].name : "null"; }
+bool sg_requires_grad(const sg_tensor *x) { return readable("requires_grad", x) && x->requires_grad; }
+bool sg_has_history(const sg_tensor *x) { return readable("has_history", x) && x->op != SG_OP_LEAF; }
+const char *sg_op_name_of(const sg_tensor *x) { return readable("op_name_of", x) ? sg_op_table[x->op].name : "null"; }
 
 sg_tensor *sg_set_name(sg_tensor *x, const char *name)
 {
-    if (x) {
-        snprintf(x->name, sizeof x->name, "%s", name ? name : "");
-    }
+    SG_CHECK_INPUT("set_name", x);
+    snprintf(x->name, sizeof x->name, "%s", name ? name : "");
     return x;
 }
 
-const char *sg_name(const sg_tensor *x) { return x ? x->name : ""; }
+const char *sg_name(const sg_tensor *x) { return readable("name", x) ? x->name : ""; }
 
 bool sg_same_shape(const sg_tensor *a, const sg_tensor *b)
 {
-    if (!a || !b || a->ndim != b->ndim)
+    if (!readable("same_shape", a) || !readable("same_shape", b) || a->ndim != b->ndim)
         return false;
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i])
@@ -338,6 +350,8 @@ static void print_rec(FILE *f, const sg_tensor *x, int dim, size_t off, int inde
 
 void sg_print(FILE *f, const sg_tensor *x)
 {
+    if (!sg_check_file("print", f) || (x && !sg_check_tensor("print", x)))
+        return;
     if (!x) {
         fputs("(null)\n", f);
         return;

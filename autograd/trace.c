@@ -33,12 +33,16 @@ static void label(FILE *f, const sg_tensor *t)
 
 void sg_trace(FILE *f, sg_tensor *y)
 {
+    if (!sg_check_file("trace", f) || (y && !sg_check_tensor("trace", y)))
+        return;
     if (!y) {
         fputs("trace: (null)\n", f);
         return;
     }
     sg_tensor **order;
     int n = sg_topo(y, true, &order);
+    if (n < 0)
+        sg_set_error("trace: out of memory ordering the graph");
     for (int i = 0; i < n; i++) {
         sg_tensor *t = order[i];
         char b[96];
@@ -64,10 +68,8 @@ void sg_trace(FILE *f, sg_tensor *y)
 
 int sg_write_dot(FILE *f, sg_tensor *y)
 {
-    if (!f || !y) {
-        sg_set_error("write_dot: NULL %s", f ? "graph" : "file");
+    if (!sg_check_file("write_dot", f) || !sg_check_tensor("write_dot", y))
         return -1;
-    }
     sg_tensor **order;
     int n = sg_topo(y, true, &order);
     if (n < 0) {

@@ -105,10 +105,8 @@ static entry *find_entry(const sg_model *m, const char *name)
 static sg_tensor *add_entry(sg_model *m, const char *op, const char *name, sg_tensor *value,
                             bool trainable, sg_layer *owner)
 {
-    if (!value) {
-        sg_nn_null(op);
+    if (!sg_check_tensor(op, value)) /* NULL, or from a scope that has ended */
         return NULL;
-    }
     for (int i = 0; i < m->n; i++) {
         if (m->entries[i]->t == value) { /* ours already: do not free it */
             sg_set_error("%s: cannot register \"%s\": the tensor is already registered as \"%s\"", op,

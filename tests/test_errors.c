@@ -18,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void setup(void)
 {
@@ -137,7 +140,7 @@ START_TEST(test_bad_axis)
     ck_assert_ptr_null(sg_sum(x, (int[]){1, -1}, 2, false));
     ASSERT_ERROR("sum: axis -1 given twice");
     ck_assert_ptr_null(sg_mean(x, (int[]){5}, 1, false));
-    ASSERT_ERROR("sum: axis 5 is out of range for 2 dims");
+    ASSERT_ERROR("mean: axis 5 is out of range for 2 dims");
     ck_assert_ptr_null(sg_sum(x, NULL, 1, false));
     ASSERT_ERROR("sum: bad axes list");
     ck_assert_ptr_null(sg_slice(x, 2, 0, 1));
@@ -371,7 +374,7 @@ START_TEST(test_item_non_scalar)
     ck_assert(isnan(v));
     ASSERT_ERROR("item: expected one element, got shape (2,3)");
     ck_assert(isnan(sg_item(NULL)));
-    ASSERT_ERROR("item: expected one element, got shape (null)");
+    ASSERT_ERROR("item: NULL input");
     ck_assert(isnan(sg_item(sg_zeros(SG_DIMS(0)))));
     ASSERT_ERROR("item: expected one element, got shape (0)");
 }
@@ -525,7 +528,7 @@ START_TEST(test_gradcheck_and_tools_errors)
     sg_clear_error();
 
     ck_assert_int_eq(sg_write_dot(stdout, NULL), -1);
-    ASSERT_ERROR("write_dot: NULL graph");
+    ASSERT_ERROR("write_dot: NULL input");
     ck_assert_int_eq(sg_write_dot(NULL, x), -1);
     ASSERT_ERROR("write_dot: NULL file");
     char *text = NULL;
@@ -536,6 +539,140 @@ START_TEST(test_gradcheck_and_tools_errors)
     fclose(mem);
     ck_assert_str_eq(text, "trace: (null)\n(null)\n");
     free(text);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------- */
+/* No crash on any argument; messages name the function the user called */
+
+START_TEST(test_null_arguments)
+{
+    sg_tensor *x = mat(2, 2);
+    /* these segfaulted (a NULL FILE) or failed with an empty message */
+    sg_print(NULL, x);
+    ASSERT_ERROR("print: NULL file");
+    sg_trace(NULL, x);
+    ASSERT_ERROR("trace: NULL file");
+    ck_assert_int_eq(sg_write_dot(NULL, x), -1);
+    ASSERT_ERROR("write_dot: NULL file");
+    ck_assert_ptr_null(sg_zeros_like(NULL));
+    ASSERT_ERROR("zeros_like: NULL input");
+    ck_assert_ptr_null(sg_ones_like(NULL));
+    ASSERT_ERROR("ones_like: NULL input");
+    ck_assert_ptr_null(sg_copy(NULL));
+    ASSERT_ERROR("copy: NULL input");
+    ck_assert_ptr_null(sg_detach(NULL));
+    ASSERT_ERROR("detach: NULL input");
+    ck_assert_ptr_null(sg_keep(NULL));
+    ASSERT_ERROR("keep: NULL input");
+    ck_assert_ptr_null(sg_set_name(NULL, "x"));
+    ASSERT_ERROR("set_name: NULL input");
+    ck_assert_ptr_null(sg_set_requires_grad(NULL, true));
+    ASSERT_ERROR("set_requires_grad: NULL input");
+    /* the same inputs still work */
+    ck_assert_float_eq(sg_data(sg_ones_like(x))[3], 1.f);
+    ck_assert_float_eq(sg_data(sg_copy(x))[0], 1.f);
+    ck_assert(!sg_has_error());
+}
+END_TEST
+
+START_TEST(test_rng_arguments)
+{
+    /* NULL is the thread's default generator everywhere (no segfault) */
+    sg_rng_seed(NULL, 7);
+    sg_rng r;
+    sg_rng_seed(&r, 7);
+    ck_assert_uint_eq(sg_rng_u32(NULL), sg_rng_u32(&r));
+    ck_assert(sg_rng_uniform(NULL) == sg_rng_uniform(&r));
+    ck_assert(sg_rng_normal(NULL) == sg_rng_normal(&r));
+    ck_assert_uint_eq(sg_rng_below(NULL, 10), sg_rng_below(&r, 10));
+    ck_assert(!sg_has_error());
+    /* below 0 there is no integer: a message, not a division by zero */
+    ck_assert_uint_eq(sg_rng_below(&r, 0), 0);
+    ASSERT_ERROR("rng_below: n must be at least 1, got 0");
+    ck_assert_uint_lt(sg_rng_below(&r, 1), 1);
+    sg_rng_seed(NULL, 42); /* leave the default as the other tests expect */
+}
+END_TEST
+
+START_TEST(test_wrappers_name_themselves)
+{
+    /* they used to report their primitive: neg:, pow:, sum: */
+    ck_assert_ptr_null(sg_rsub_scalar(1.f, NULL));
+    ASSERT_ERROR("rsub_scalar: NULL input");
+    ck_assert_ptr_null(sg_rdiv_scalar(1.f, NULL));
+    ASSERT_ERROR("rdiv_scalar: NULL input");
+    ck_assert_ptr_null(sg_sqrt(NULL));
+    ASSERT_ERROR("sqrt: NULL input");
+    ck_assert_ptr_null(sg_square(NULL));
+    ASSERT_ERROR("square: NULL input");
+    ck_assert_ptr_null(sg_mean_all(NULL));
+    ASSERT_ERROR("mean_all: NULL input");
+    ck_assert_ptr_null(sg_sum_all(NULL));
+    ASSERT_ERROR("sum_all: NULL input");
+    ck_assert_ptr_null(sg_mean(mat(2, 3), (int[]){2}, 1, false));
+    ASSERT_ERROR("mean: axis 2 is out of range for 2 dims");
+    /* the primitives still name themselves */
+    ck_assert_ptr_null(sg_pow(NULL, 2.f));
+    ASSERT_ERROR("pow: NULL input");
+    ck_assert_ptr_null(sg_sum(mat(2, 3), (int[]){2}, 1, false));
+    ASSERT_ERROR("sum: axis 2 is out of range for 2 dims");
+    /* and sizes past the limit name the function and the sizes */
+    ck_assert_ptr_null(sg_ones(SG_DIMS(1 << 20, 1 << 20)));
+    ASSERT_ERROR("ones: shape of 1048576 × 1048576 = 1099511627776 elements is too large (at most 2147483647)");
+}
+END_TEST
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SG_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SG_TEST_ASAN 1
+#endif
+#endif
+
+/* Out of memory, for real: a child process limited to 1 GiB of address
+ * space asks for 2^31 - 1 floats (8 GiB, within the element limit). Not
+ * under ASan (its shadow memory needs the address space) or valgrind. */
+START_TEST(test_out_of_memory_names_sizes)
+{
+#ifdef SG_TEST_ASAN
+    return;
+#else
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre && strstr(pre, "vgpreload"))
+        return;
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit lim = {1u << 30, 1u << 30};
+        setrlimit(RLIMIT_AS, &lim);
+        sg_clear_error();
+        char msg[1024];
+        sg_tensor *t = sg_ones(SG_DIMS(SG_MAX_ELEMENTS));
+        int o = snprintf(msg, sizeof msg, "%s|", t ? "allocated" : sg_last_error());
+        sg_clear_error();
+        /* the input (512 MiB) fits, the result does not: named after the
+         * function called, not the primitive (pow) it is made of */
+        sg_tensor *in = sg_full(1.f, SG_DIMS(1 << 27));
+        sg_tensor *s = in ? sg_sqrt(in) : NULL;
+        snprintf(msg + o, sizeof msg - (size_t)o, "%s", s ? "allocated" : sg_last_error());
+        ssize_t w = write(fd[1], msg, strlen(msg) + 1);
+        _exit(w > 0 ? 0 : 1);
+    }
+    close(fd[1]);
+    char got[1024] = {0};
+    ssize_t n = read(fd[0], got, sizeof got - 1);
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert_int_gt(n, 0);
+    ck_assert_str_eq(got, "ones: out of memory for a (2147483647) tensor (8589934592 bytes)|"
+                          "sqrt: out of memory for a (134217728) tensor (536870912 bytes)");
+    sg_clear_error();
+#endif
 }
 END_TEST
 
@@ -564,6 +701,14 @@ static Suite *errors_suite(void)
     tcase_add_test(flow, test_gradcheck_and_tools_errors);
     tcase_add_test(flow, test_failures_outside_scope_leak_nothing);
     suite_add_tcase(s, flow);
+
+    TCase *args = tcase_create("arguments");
+    tcase_add_checked_fixture(args, setup, teardown);
+    tcase_add_test(args, test_null_arguments);
+    tcase_add_test(args, test_rng_arguments);
+    tcase_add_test(args, test_wrappers_name_themselves);
+    tcase_add_test(args, test_out_of_memory_names_sizes);
+    suite_add_tcase(s, args);
     return s;
 }
 

@@ -11,7 +11,7 @@
  * every test frees what it makes persistent, and main() ends with
  * sg_release_memory().
  */
-#include "sg_autograd.h"
+#include "sg_nn.h"
 
 #include <check.h>
 #include <malloc.h>
@@ -385,6 +385,116 @@ START_TEST(test_mlp_flat_footprint)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------- */
+/* Use after scope: every op and accessor refuses a tensor whose scope ended */
+
+#define ASSERT_STALE(func)                                                                          \
+    do {                                                                                            \
+        ck_assert_str_eq(sg_last_error(), func ": tensor used after its scope ended");             \
+        sg_clear_error();                                                                           \
+    } while (0)
+
+START_TEST(test_use_after_scope_small)
+{
+    /* the old arena handed the same bytes to the next scope: a stale 3
+     * read back as the 7 written after it */
+    sg_scope_begin();
+    sg_tensor *a = sg_full(3.f, SG_DIMS(1));
+    sg_scope_end();
+    sg_scope_begin();
+    sg_tensor *b = sg_full(7.f, SG_DIMS(1));
+    ck_assert(isnan(sg_item(a)));
+    ASSERT_STALE("item");
+    ck_assert_float_eq(sg_item(b), 7.f);
+    ck_assert_ptr_null(sg_add(a, b));
+    ASSERT_STALE("add");
+    ck_assert_ptr_null(sg_sqrt(a));
+    ASSERT_STALE("sqrt");
+    ck_assert_ptr_null(sg_data(a));
+    ASSERT_STALE("data");
+    ck_assert_int_eq(sg_ndim(a), -1);
+    ASSERT_STALE("ndim");
+    ck_assert_ptr_null(sg_keep(a));
+    ASSERT_STALE("keep");
+    ck_assert_ptr_null(sg_reshape(a, SG_DIMS(1, 1)));
+    ASSERT_STALE("reshape");
+    /* still caught after many newer tensors (fewer than the quarantine) */
+    for (int i = 0; i < 1000; i++)
+        sg_full(1.f, SG_DIMS(2));
+    ck_assert_ptr_null(sg_mul(b, a));
+    ASSERT_STALE("mul");
+    sg_scope_end();
+}
+END_TEST
+
+START_TEST(test_use_after_scope_large)
+{
+    /* a round that needs two chunks: at its end they are merged, so the old
+     * header of `big` lived in freed memory (ASan: heap-use-after-free) */
+    sg_scope_begin();
+    sg_tensor *small = sg_full(1.f, SG_DIMS(8));
+    sg_tensor *big = sg_param(sg_full(2.f, SG_DIMS(1 << 19)));
+    sg_tensor *loss = sg_sum_all(sg_mul(big, big));
+    ck_assert_ptr_nonnull(small);
+    ck_assert_ptr_nonnull(loss);
+    sg_scope_end();
+    scribble(100);
+    ck_assert_ptr_null(sg_sum_all(big));
+    ASSERT_STALE("sum_all");
+    /* backward on a stale loss used to report a shape like (1091567616,...) */
+    ck_assert_int_eq(sg_backward(loss, NULL), -1);
+    ASSERT_STALE("backward");
+    sg_scope_begin();
+    ck_assert_ptr_null(sg_matmul(sg_ones(SG_DIMS(1, 8)), sg_reshape(small, SG_DIMS(8, 1))));
+    ASSERT_STALE("reshape");
+    sg_scope_end();
+}
+END_TEST
+
+START_TEST(test_use_after_scope_model)
+{
+    sg_model *m = sg_model_new();
+    sg_scope_begin();
+    sg_tensor *t = sg_zeros(SG_DIMS(3));
+    sg_scope_end();
+    ck_assert_ptr_null(sg_model_add_param(m, "w", t, true));
+    ASSERT_STALE("model_add_param");
+    ck_assert_int_eq(sg_model_num_params(m, true), 0);
+    sg_model_free(m);
+    /* a freed heap tensor is marked too (while its memory is not reused) */
+    sg_tensor *p = sg_ones(SG_DIMS(2));
+    ck_assert(sg_check_tensor("t", p));
+    ck_assert(!sg_check_tensor("t", NULL));
+    ck_assert_str_eq(sg_last_error(), "t: NULL input");
+    sg_clear_error();
+    sg_tensor_free(p);
+}
+END_TEST
+
+START_TEST(test_kept_and_outer_tensors_stay_usable)
+{
+    /* the rule's other side: sg_keep'd values, outer-scope tensors and
+     * persistent ones are never refused */
+    sg_tensor *w = sg_param(sg_full(2.f, SG_DIMS(1)));
+    sg_scope_begin();
+    sg_tensor *outer = sg_full(5.f, SG_DIMS(1));
+    sg_tensor *kept = NULL;
+    for (int step = 0; step < 3; step++) {
+        sg_scope_begin();
+        sg_tensor *loss = sg_mul(sg_mul(w, w), outer);
+        ck_assert_int_eq(sg_backward(loss, NULL), 0);
+        kept = sg_keep(loss);
+        sg_scope_end();
+    }
+    ck_assert_float_eq(sg_item(kept), 20.f);
+    ck_assert_float_eq(sg_item(outer), 5.f);
+    ck_assert_float_eq(sg_grad_data(w)[0], 3 * 20.f);
+    ck_assert(!sg_has_error());
+    sg_scope_end();
+    sg_tensor_free(w);
+}
+END_TEST
+
 static Suite *memory_suite(void)
 {
     Suite *s = suite_create("memory");
@@ -399,6 +509,14 @@ static Suite *memory_suite(void)
     tcase_add_test(sc, test_tools_outside_scope);
     tcase_add_test(sc, test_release_memory);
     suite_add_tcase(s, sc);
+
+    TCase *life = tcase_create("lifetime");
+    tcase_add_checked_fixture(life, setup, teardown);
+    tcase_add_test(life, test_use_after_scope_small);
+    tcase_add_test(life, test_use_after_scope_large);
+    tcase_add_test(life, test_use_after_scope_model);
+    tcase_add_test(life, test_kept_and_outer_tensors_stay_usable);
+    suite_add_tcase(s, life);
 
     TCase *train = tcase_create("training");
     tcase_add_checked_fixture(train, setup, teardown);
