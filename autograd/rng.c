@@ -20,21 +20,9 @@ sg_rng *sg_default_rng(void)
     return &default_rng;
 }
 
-void sg_rng_seed(sg_rng *rng, uint64_t seed)
+/* the step itself, for callers that have resolved NULL already */
+static inline uint32_t next_u32(sg_rng *rng)
 {
-    if (!rng)
-        rng = sg_default_rng();
-    rng->state = 0;
-    rng->inc = (seed << 1u) | 1u;
-    sg_rng_u32(rng);
-    rng->state += seed ^ 0x853c49e6748fea9bULL;
-    sg_rng_u32(rng);
-}
-
-uint32_t sg_rng_u32(sg_rng *rng)
-{
-    if (!rng)
-        rng = sg_default_rng();
     uint64_t old = rng->state;
     rng->state = old * 6364136223846793005ULL + rng->inc;
     uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
@@ -42,12 +30,25 @@ uint32_t sg_rng_u32(sg_rng *rng)
     return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
 }
 
+void sg_rng_seed(sg_rng *rng, uint64_t seed)
+{
+    if (!rng)
+        rng = sg_default_rng();
+    rng->state = 0;
+    rng->inc = (seed << 1u) | 1u;
+    next_u32(rng);
+    rng->state += seed ^ 0x853c49e6748fea9bULL;
+    next_u32(rng);
+}
+
+uint32_t sg_rng_u32(sg_rng *rng) { return next_u32(rng ? rng : sg_default_rng()); }
+
 double sg_rng_uniform(sg_rng *rng)
 {
     /* 53 random bits from two draws */
     if (!rng)
         rng = sg_default_rng();
-    uint64_t hi = sg_rng_u32(rng) >> 5, lo = sg_rng_u32(rng) >> 6;
+    uint64_t hi = next_u32(rng) >> 5, lo = next_u32(rng) >> 6;
     return (double)(hi * 67108864.0 + lo) / 9007199254740992.0;
 }
 
@@ -68,7 +69,7 @@ uint32_t sg_rng_below(sg_rng *rng, uint32_t n)
     /* Lemire-free rejection: unbiased and simple */
     uint32_t threshold = (uint32_t)(-n) % n;
     for (;;) {
-        uint32_t r = sg_rng_u32(rng);
+        uint32_t r = sg_rng_u32(rng); /* resolves NULL */
         if (r >= threshold)
             return r % n;
     }

@@ -55,37 +55,39 @@ bool sg_shape_fits(const char *op, const char *what, int ndim, const int64_t *di
     int64_t n = 1;
     for (int i = 0; i < ndim; i++)
         n = sg_count_mul(n, dims[i] ? dims[i] : 1);
+    bool negative = false;
+    for (int i = 0; i < ndim; i++)
+        negative |= dims[i] < 0;
+    if (!negative && n <= SG_MAX_ELEMENTS) {
+        for (int i = 0; shape && i < ndim; i++)
+            shape[i] = (int)dims[i];
+        return true;
+    }
+    /* the message: built only on failure (this runs for every new tensor) */
     char list[SG_MAX_DIMS * 24], c[40];
     size_t o = 0;
     for (int i = 0; i < ndim && o < sizeof list; i++)
-        o += (size_t)snprintf(list + o, sizeof list - o, i ? " × %s" : "%s",
-                              fmt_count(dims[i], c, sizeof c));
-    for (int i = 0; i < ndim; i++)
-        if (dims[i] < 0) { /* "negative dim in shape (2,-1)" */
-            o = 0;
-            for (int k = 0; k < ndim && o < sizeof list; k++)
-                o += (size_t)snprintf(list + o, sizeof list - o, k ? ",%" PRId64 : "(%" PRId64, dims[k]);
-            sg_set_error("%s: negative dim in %s %s)", op, what, list);
-            return false;
-        }
-    if (n > SG_MAX_ELEMENTS) {
-        bool empty = false;
-        for (int i = 0; i < ndim; i++)
-            empty |= dims[i] == 0;
-        if (empty)
-            sg_set_error("%s: %s (%s) is too large: its nonzero dims multiply to %s (at most %d)", op,
-                         what, list, fmt_count(n, c, sizeof c), SG_MAX_ELEMENTS);
-        else if (ndim == 1)
-            sg_set_error("%s: %s of %s elements is too large (at most %d)", op, what,
-                         fmt_count(n, c, sizeof c), SG_MAX_ELEMENTS);
-        else
-            sg_set_error("%s: %s of %s = %s elements is too large (at most %d)", op, what, list,
-                         fmt_count(n, c, sizeof c), SG_MAX_ELEMENTS);
+        o += (size_t)snprintf(list + o, sizeof list - o, i ? " × %s" : "%s", fmt_count(dims[i], c, sizeof c));
+    if (negative) { /* "negative dim in shape (2,-1)" */
+        o = 0;
+        for (int k = 0; k < ndim && o < sizeof list; k++)
+            o += (size_t)snprintf(list + o, sizeof list - o, k ? ",%" PRId64 : "(%" PRId64, dims[k]);
+        sg_set_error("%s: negative dim in %s %s)", op, what, list);
         return false;
     }
-    for (int i = 0; shape && i < ndim; i++)
-        shape[i] = (int)dims[i];
-    return true;
+    bool empty = false;
+    for (int i = 0; i < ndim; i++)
+        empty |= dims[i] == 0;
+    if (empty)
+        sg_set_error("%s: %s (%s) is too large: its nonzero dims multiply to %s (at most %d)", op, what, list,
+                     fmt_count(n, c, sizeof c), SG_MAX_ELEMENTS);
+    else if (ndim == 1)
+        sg_set_error("%s: %s of %s elements is too large (at most %d)", op, what, fmt_count(n, c, sizeof c),
+                     SG_MAX_ELEMENTS);
+    else
+        sg_set_error("%s: %s of %s = %s elements is too large (at most %d)", op, what, list,
+                     fmt_count(n, c, sizeof c), SG_MAX_ELEMENTS);
+    return false;
 }
 
 bool sg_shape_check(const char *op, int ndim, const int *shape)
