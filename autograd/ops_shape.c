@@ -14,6 +14,8 @@
 #include "sg_kernels.h"
 #include "sg_parallel.h"
 
+#include <limits.h>
+
 #define NULL_CHECK(name, x)                                  \
     do {                                                     \
         if (!(x)) {                                          \
@@ -70,7 +72,17 @@ sg_tensor *sg_flatten(sg_tensor *x)
         sg_set_error("flatten: needs at least 1 dim, got a scalar");
         return NULL;
     }
-    int shape[2] = {x->shape[0], x->shape[0] ? (int)(x->size / (size_t)x->shape[0]) : 0};
+    /* the product of the trailing dims, not size / shape[0]: with N = 0,
+     * (0, 3, 4) flattens to (0, 12) */
+    size_t rest = 1;
+    for (int i = 1; i < x->ndim; i++)
+        rest *= (size_t)x->shape[i];
+    if (rest > INT_MAX) {
+        char b[96];
+        sg_set_error("flatten: %s has more than %d elements per row", sg_shape_str(x, b, sizeof b), INT_MAX);
+        return NULL;
+    }
+    int shape[2] = {x->shape[0], (int)rest};
     return sg_reshape(x, 2, shape);
 }
 
