@@ -228,10 +228,22 @@ void sg_bw_neg(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
     gx[0] = sg_neg(gy);
 }
 
+/* dx = dy * p * x^(p-1), and dx = 0 for p = 0 (PyTorch's pow_backward:
+ * zeros_like(x) when the exponent is 0), so x^0 has derivative 0 even at
+ * x = 0 instead of 0 * 0^-1 = NaN. The derivative of x^1 is 1 * x^0, whose
+ * own derivative is then 0, so every higher derivative of an integer power
+ * at 0 is finite (d2/dx2 x = 0, d3/dx3 x^2 = 0). At x = 0 with 0 < p < 1
+ * (sqrt) the derivative is +inf, like PyTorch's sqrt'(0); a negative base
+ * with a non-integer p is NaN in the forward pass and in the derivative. */
 void sg_bw_pow(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     float p = y->attr.p;
-    gx[0] = sg_mul(gy, sg_mul_scalar(sg_pow(y->in[0], p - 1.f), p));
+    sg_tensor *x = y->in[0];
+    if (p == 0.f) {
+        gx[0] = gy ? sg_zeros(x->ndim, x->shape) : NULL;
+        return;
+    }
+    gx[0] = sg_mul(gy, sg_mul_scalar(sg_pow(x, p - 1.f), p));
 }
 
 void sg_bw_add_scalar(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
