@@ -207,7 +207,9 @@ void SG_K(sg_k_reduce_windows)(int kind, float *restrict y, const float *restric
 /* max's local derivative in one pass over rows [lo, hi) of `inner` values
  * (max pooling's windows, softmax's shift): per row, count the elements
  * equal to the maximum, then dx = (x == max) * (dy / count), the same
- * values the composition computes. */
+ * values the composition computes. The count is an integer: a float
+ * count += 1 stops growing at 2^24 ties (25,165,824 ties gave dx = 5.96e-8,
+ * summing to 1.5). */
 void SG_K(sg_k_max_grad_rows)(float *restrict dx, const float *restrict x, const float *restrict y,
                               const float *restrict dy, size_t inner, size_t lo, size_t hi)
 {
@@ -228,10 +230,10 @@ void SG_K(sg_k_max_grad_rows)(float *restrict dx, const float *restrict x, const
         const float *restrict xs = x + o * inner;
         float *restrict d = dx + o * inner;
         const float m = y[o];
-        float count = 0.f;
+        size_t count = 0; /* an integer: a float count stops at 2^24 */
         for (size_t i = 0; i < inner; i++)
-            count += xs[i] == m ? 1.f : 0.f;
-        const float share = dy[o] / count;
+            count += xs[i] == m;
+        const float share = dy[o] / (float)count;
         for (size_t i = 0; i < inner; i++)
             d[i] = (xs[i] == m ? 1.f : 0.f) * share;
     }
@@ -264,11 +266,11 @@ void SG_K(sg_k_max_grad_windows)(float *restrict dx, const float *restrict x, co
         float *restrict ga = dx + a * R * B * S;
         for (size_t b = 0; b < B; b++) {
             const float m = y[a * B + b];
-            float count = 0.f;
+            size_t count = 0; /* an integer, as in max_grad_rows */
             for (size_t r = 0; r < R; r++)
                 for (size_t s = 0; s < S; s++)
-                    count += xa[(r * B + b) * S + s] == m ? 1.f : 0.f;
-            const float share = dy[a * B + b] / count;
+                    count += xa[(r * B + b) * S + s] == m;
+            const float share = dy[a * B + b] / (float)count;
             for (size_t r = 0; r < R; r++)
                 for (size_t s = 0; s < S; s++) {
                     size_t i = (r * B + b) * S + s;
