@@ -1,0 +1,83 @@
+/*
+ * test_edges_slow.c — Check suite "slow": the fast paths against their
+ * composed general paths past 2^24 elements, where a float counter or
+ * accumulator stops growing (2^24 + 1 rounds back to 2^24). Separate from
+ * "edges" because each case holds a few tensors of 25M floats (100 MB
+ * each, about 0.5 GB at the peak) and takes about a second; CI runs it
+ * once, not under valgrind.
+ */
+#include "sg_autograd.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+
+/* 1.5 * 2^24 elements: the case */
+enum { BIG = 25165824 };
+
+static void setup(void)
+{
+    sg_clear_error();
+    sg_set_grad_enabled(true);
+    sg_scope_begin();
+}
+
+static void teardown(void)
+{
+    while (sg_scope_depth() > 0)
+        sg_scope_end();
+    sg_release_memory();
+}
+
+/* every element of g is `want`, and they sum (in double) to `sum` */
+static void check_all(const char *what, sg_tensor *g, float want, double sum)
+{
+    ck_assert_msg(g != NULL, "%s: %s", what, sg_last_error());
+    const float *d = sg_data(g);
+    double s = 0;
+    for (size_t i = 0; i < sg_size(g); i++) {
+        if (d[i] != want)
+            ck_abort_msg("%s: element %zu is %.9g, expected %.9g", what, i, (double)d[i], (double)want);
+        s += d[i];
+    }
+    ck_assert_msg(fabs(s - sum) < 1e-3, "%s: the gradient sums to %.9g, expected %.9g", what, s, sum);
+}
+
+/* d max(x) / dx with all BIG elements tied: 1/BIG each, summing to 1. The
+ * fused backward (no create_graph) counted the ties in a float, which
+ * stopped at 2^24: 5.96e-8 each, summing to 1.5. */
+START_TEST(test_max_ties_past_2_24)
+{
+    const float want = 1.f / (float)BIG;
+    for (int create = 0; create < 2; create++) {
+        sg_tensor *x = sg_param(sg_full(0.5f, SG_DIMS(BIG)));
+        sg_tensor *g = NULL;
+        ck_assert_int_eq(sg_grad_of(sg_max(x, NULL, 0, false), &x, 1, &g,
+                                    &(sg_backward_opts){.create_graph = create}),
+                         0);
+        check_all(create ? "max, create_graph (composed)" : "max, fused", g, want, 1.0);
+        sg_scope_end();
+        sg_scope_begin();
+    }
+}
+END_TEST
+
+static Suite *slow_suite(void)
+{
+    Suite *s = suite_create("slow");
+    TCase *tc = tcase_create("max_ties_past_2_24");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_max_ties_past_2_24);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(slow_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
