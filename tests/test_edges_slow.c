@@ -62,6 +62,45 @@ START_TEST(test_max_ties_past_2_24)
 }
 END_TEST
 
+/* Sums past 2^24 values, through each kernel that sums them: one run
+ * (reduce_all), columns (a (R, 2) tensor over axis 0) and channels
+ * ((R, 2, 2) over axes 0 and 2). A float that takes one value at a time
+ * stopped at 16777216 for the columns and channels, and a run of 0.1s was
+ * off by 25%. */
+START_TEST(test_sums_past_2_24)
+{
+    /* one run of BIG values 0.1f: within 1e-5 of the exact sum */
+    sg_tensor *x = sg_full(0.1f, SG_DIMS(BIG));
+    double exact = (double)0.1f * BIG;
+    float got = sg_item(sg_sum_all(x));
+    ck_assert_msg(fabs(got - exact) <= 1e-5 * exact, "sum of %d values 0.1: %.9g, expected %.9g", BIG,
+                  (double)got, exact);
+    sg_scope_end();
+    sg_scope_begin();
+    /* columns: R = 1.25 * 2^24 rows of ones, on one thread (with more,
+     * blocks of rows are summed apart, which hid the saturation) and on all */
+    const int R = (1 << 24) + (1 << 22);
+    sg_set_threads(1);
+    for (int round = 0; round < 2; round++) {
+        sg_tensor *c = sg_sum(sg_ones(SG_DIMS(R, 2)), (const int[]){0}, 1, false);
+        ck_assert_msg(c != NULL, "%s", sg_last_error());
+        ck_assert_msg(sg_data(c)[0] == (float)R && sg_data(c)[1] == (float)R,
+                      "column sums of %d ones (%s): %.9g %.9g", R, round ? "all threads" : "one thread",
+                      (double)sg_data(c)[0], (double)sg_data(c)[1]);
+        sg_scope_end();
+        sg_scope_begin();
+        sg_set_threads(0); /* all cores */
+    }
+    /* channels: (R3, 2, 3) over axes 0 and 2, 3 * R3 > 2^24 values per
+     * channel (a float += 3 past 2^24 rounds) */
+    const int R3 = 7000000;
+    sg_tensor *k = sg_sum(sg_ones(SG_DIMS(R3, 2, 3)), (const int[]){0, 2}, 2, false);
+    ck_assert_msg(k != NULL, "%s", sg_last_error());
+    ck_assert_msg(sg_data(k)[0] == (float)(3 * R3) && sg_data(k)[1] == (float)(3 * R3),
+                  "channel sums of %d ones: %.9g %.9g", 3 * R3, (double)sg_data(k)[0], (double)sg_data(k)[1]);
+}
+END_TEST
+
 static Suite *slow_suite(void)
 {
     Suite *s = suite_create("slow");
@@ -69,6 +108,11 @@ static Suite *slow_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_max_ties_past_2_24);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("sums_past_2_24");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_sums_past_2_24);
     suite_add_tcase(s, tc);
     return s;
 }
