@@ -214,6 +214,8 @@ void sg_bw_mul(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
     if (NEEDS(y, 1)) gx[1] = unbroadcast(sg_mul(gy, y->in[0]), y->in[1]);
 }
 
+/* At b = 0: da = dy / 0 = ±inf, db = -dy a / 0 = ∓inf (NaN for a = 0),
+ * PyTorch's `grad / other` and `-grad * self / other^2`. */
 void sg_bw_div(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     sg_tensor *a = y->in[0], *b = y->in[1];
@@ -257,12 +259,16 @@ void sg_bw_mul_scalar(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
     gx[0] = sg_mul_scalar(gy, y->attr.p);
 }
 
+/* exp overflows to inf and so does its derivative (PyTorch's
+ * `grad * result`); at -inf both are 0. */
 void sg_bw_exp(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     /* dy/dx = exp(x) = y; y has x as input, so this differentiates again */
     gx[0] = sg_mul(gy, y);
 }
 
+/* dx = dy / x: +inf at x = 0 (log'(0) = +inf, log''(0) = -inf), PyTorch's
+ * `grad / self`; for x < 0 the value is NaN and the derivative 1/x. */
 void sg_bw_log(sg_tensor *y, sg_tensor *gy, sg_tensor **gx) { gx[0] = sg_div(gy, y->in[0]); }
 
 typedef struct relu_grad_ctx {
@@ -290,6 +296,8 @@ static sg_tensor *relu_grad(sg_tensor *x, sg_tensor *gy)
     return g;
 }
 
+/* relu'(0) = 0 (x > 0, PyTorch's threshold_backward); the mask is a
+ * constant, so every higher derivative is 0. */
 void sg_bw_relu(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     if (!sg_tl_grad_enabled && sg_same_shape(gy, y)) {

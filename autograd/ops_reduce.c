@@ -361,6 +361,10 @@ static sg_tensor *max_grad_windows(sg_tensor *y, sg_tensor *gy, const size_t *gs
     return g;
 }
 
+/* Ties share dy evenly: k elements equal to the maximum get dy / k each
+ * (PyTorch's amax and max(): evenly_distribute_backward), -inf and +inf
+ * maxima included. An empty input with non-empty reduced axes has an empty
+ * gradient. */
 void sg_bw_max(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     sg_tensor *x = y->in[0];
