@@ -205,6 +205,24 @@ static void sum_runs(const float *restrict s, size_t stride, size_t n, float *re
 }
 #endif
 
+/* A channel's sum in blocks: blk takes the runs, total the blocks. */
+typedef struct chan_sum {
+    float blk, total;
+    size_t in_blk; /* values in blk */
+    bool flushed;  /* total holds a block */
+} chan_sum;
+
+/* blk took a run of S values: move it into the total once it holds SUM_BLOCK */
+static inline void chan_sum_ran(chan_sum *c, size_t S)
+{
+    if ((c->in_blk += S) < SUM_BLOCK)
+        return;
+    c->total = c->flushed ? c->total + c->blk : c->blk;
+    c->flushed = true;
+    c->blk = 0.f;
+    c->in_blk = 0;
+}
+
 /* (R, K, S) -> (K): y[k] (op)= the runs x[r][k][0..S) in the order of r
  * (the order of the general walk, so the same sums), for k in [lo, hi). */
 void SG_K(sg_k_reduce_channels)(int kind, float *restrict y, const float *restrict x, size_t R, size_t K,
@@ -219,34 +237,24 @@ void SG_K(sg_k_reduce_channels)(int kind, float *restrict y, const float *restri
             y[k] = acc;
             continue;
         }
-        /* the runs' sums added into blk in the order of r; blk is added
-         * into y[k] every SUM_BLOCK values (y[k] starts at 0, so up to
-         * SUM_BLOCK values this is the plain order of r) */
-        float acc = y[k], blk = 0.f;
-        size_t r = 0, in_blk = 0;
+        /* the runs' sums added into c.blk in the order of r, starting from
+         * y[k]; every SUM_BLOCK values c.blk moves into the total and starts
+         * again from 0. Up to SUM_BLOCK values this is the plain order of r. */
+        chan_sum c = {.blk = y[k]};
+        size_t r = 0;
         float part[RUNS];
         for (; r + RUNS <= R; r += RUNS) {
             sum_runs(x + (r * K + k) * S, stride, S, part);
             for (int q = 0; q < RUNS; q++) {
-                blk = blk + part[q]; /* reduce_run's init + partial, in the order of r */
-                in_blk += S;
-                if (in_blk >= SUM_BLOCK) {
-                    acc += blk;
-                    blk = 0.f;
-                    in_blk = 0;
-                }
+                c.blk = c.blk + part[q]; /* reduce_run's init + partial, in the order of r */
+                chan_sum_ran(&c, S);
             }
         }
         for (; r < R; r++) {
-            blk = reduce_run(x + (r * K + k) * S, S, kind, blk);
-            in_blk += S;
-            if (in_blk >= SUM_BLOCK) {
-                acc += blk;
-                blk = 0.f;
-                in_blk = 0;
-            }
+            c.blk = reduce_run(x + (r * K + k) * S, S, kind, c.blk);
+            chan_sum_ran(&c, S);
         }
-        y[k] = acc + blk;
+        y[k] = c.flushed ? c.total + c.blk : c.blk;
     }
 }
 
