@@ -3,8 +3,8 @@
  * composed general paths past 2^24 elements, where a float counter or
  * accumulator stops growing (2^24 + 1 rounds back to 2^24). Separate from
  * "edges" because each case holds a few tensors of 25M floats (100 MB
- * each, about 0.5 GB at the peak) and takes about a second; CI runs it
- * once, not under valgrind.
+ * each; 330 MB at the peak) and the suite takes about a second (10 s and
+ * 1 GB under valgrind); CI runs it once, not under valgrind.
  */
 #include "sg_autograd.h"
 
