@@ -89,7 +89,9 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
     } else if (c) {
         sg_broadcast_fill(c, y);
     }
-    if (shared_b && !ta) {
+    if (y->size == 0) {
+        /* nothing to compute (and batch * M may not fit an int) */
+    } else if (shared_b && !ta) {
         /* (..., M, K) @ (K, N): one product with the batch folded into M */
         int rows = (int)(batch * (size_t)M); /* not a->size / K: K may be 0 */
         sg_sgemm(false, tb, rows, N, K, a->data, ac, b->data, bc, y->data, N, acc);

@@ -74,9 +74,12 @@ sg_tensor *sg_flatten(sg_tensor *x)
     }
     /* the product of the trailing dims, not size / shape[0]: with N = 0,
      * (0, 3, 4) flattens to (0, 12) */
-    size_t rest = 1;
-    for (int i = 1; i < x->ndim; i++)
+    size_t rest = 1; /* <= INT_MAX before each product, so no product wraps */
+    for (int i = 1; i < x->ndim && rest <= INT_MAX; i++)
         rest *= (size_t)x->shape[i];
+    for (int i = 1; i < x->ndim; i++)
+        if (x->shape[i] == 0)
+            rest = 0; /* (0, 2^30, 2^30, 0) flattens to (0, 0) */
     if (rest > INT_MAX) {
         char b[96];
         sg_set_error("flatten: %s has more than %d elements per row", sg_shape_str(x, b, sizeof b), INT_MAX);

@@ -159,6 +159,12 @@ START_TEST(test_empty_flatten)
     check_empty_backward(x, y);
     ck_assert(SHAPE_IS(sg_flatten(PZ(2, 0, 4)), 2, 0));
     ck_assert(SHAPE_IS(sg_flatten(PZ(0)), 0, 1));
+    /* rows too long for an int: an error naming flatten, not a wrapped size */
+    sg_tensor *w = sg_zeros(SG_DIMS(0, 1 << 30, 1 << 30));
+    ck_assert_msg(w != NULL, "%s", sg_last_error());
+    ck_assert_ptr_null(sg_flatten(w));
+    check_error("flatten:", "(0,1073741824,1073741824)");
+    ck_assert(SHAPE_IS(sg_flatten(sg_zeros(SG_DIMS(0, 1 << 30, 1 << 30, 0))), 0, 0));
 }
 END_TEST
 
