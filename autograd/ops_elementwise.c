@@ -235,6 +235,8 @@ void sg_bw_mul(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
     if (NEEDS(y, 1)) gx[1] = unbroadcast(sg_mul(gy, y->in[0]), y->in[1]);
 }
 
+/* At b = 0: da = dy / 0 = ±inf, db = -dy a / 0 = ∓inf (NaN for a = 0),
+ * PyTorch's `grad / other` and `-grad * self / other^2`. */
 void sg_bw_div(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     sg_tensor *a = y->in[0], *b = y->in[1];
@@ -249,10 +251,22 @@ void sg_bw_neg(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
     gx[0] = sg_neg(gy);
 }
 
+/* dx = dy * p * x^(p-1), and dx = 0 for p = 0 (PyTorch's pow_backward:
+ * zeros_like(x) when the exponent is 0), so x^0 has derivative 0 even at
+ * x = 0 instead of 0 * 0^-1 = NaN. The derivative of x^1 is 1 * x^0, whose
+ * own derivative is then 0, so every higher derivative of an integer power
+ * at 0 is finite (d2/dx2 x = 0, d3/dx3 x^2 = 0). At x = 0 with 0 < p < 1
+ * (sqrt) the derivative is +inf, like PyTorch's sqrt'(0); a negative base
+ * with a non-integer p is NaN in the forward pass and in the derivative. */
 void sg_bw_pow(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     float p = y->attr.p;
-    gx[0] = sg_mul(gy, sg_mul_scalar(sg_pow(y->in[0], p - 1.f), p));
+    sg_tensor *x = y->in[0];
+    if (p == 0.f) {
+        gx[0] = gy ? sg_zeros(x->ndim, x->shape) : NULL;
+        return;
+    }
+    gx[0] = sg_mul(gy, sg_mul_scalar(sg_pow(x, p - 1.f), p));
 }
 
 void sg_bw_add_scalar(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
@@ -266,12 +280,16 @@ void sg_bw_mul_scalar(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
     gx[0] = sg_mul_scalar(gy, y->attr.p);
 }
 
+/* exp overflows to inf and so does its derivative (PyTorch's
+ * `grad * result`); at -inf both are 0. */
 void sg_bw_exp(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     /* dy/dx = exp(x) = y; y has x as input, so this differentiates again */
     gx[0] = sg_mul(gy, y);
 }
 
+/* dx = dy / x: +inf at x = 0 (log'(0) = +inf, log''(0) = -inf), PyTorch's
+ * `grad / self`; for x < 0 the value is NaN and the derivative 1/x. */
 void sg_bw_log(sg_tensor *y, sg_tensor *gy, sg_tensor **gx) { gx[0] = sg_div(gy, y->in[0]); }
 
 typedef struct relu_grad_ctx {
@@ -299,6 +317,8 @@ static sg_tensor *relu_grad(sg_tensor *x, sg_tensor *gy)
     return g;
 }
 
+/* relu'(0) = 0 (x > 0, PyTorch's threshold_backward); the mask is a
+ * constant, so every higher derivative is 0. */
 void sg_bw_relu(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     if (!sg_tl_grad_enabled && sg_same_shape(gy, y)) {

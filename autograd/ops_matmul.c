@@ -89,9 +89,11 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
     } else if (c) {
         sg_broadcast_fill(c, y);
     }
-    if (shared_b && !ta) {
+    if (y->size == 0) {
+        /* nothing to compute (and batch * M may not fit an int) */
+    } else if (shared_b && !ta) {
         /* (..., M, K) @ (K, N): one product with the batch folded into M */
-        int rows = (int)(a->size / (size_t)ac);
+        int rows = (int)(batch * (size_t)M); /* not a->size / K: K may be 0 */
         sg_sgemm(false, tb, rows, N, K, a->data, ac, b->data, bc, y->data, N, acc);
     } else if (K == 0) {
         if (!c)
@@ -129,6 +131,15 @@ sg_tensor *sg_addmm(sg_tensor *c, sg_tensor *a, sg_tensor *b) { return sg_addmm_
 
 sg_tensor *sg_matmul(sg_tensor *a, sg_tensor *b) { return sg_matmul_t(a, b, false, false); }
 
+/* The product of x's dims but the last (the rows of x seen as a matrix). */
+static size_t rows_of(const sg_tensor *x)
+{
+    size_t r = 1;
+    for (int i = 0; i < x->ndim - 1; i++)
+        r *= (size_t)x->shape[i];
+    return r;
+}
+
 /* A shared operand's gradient is the sum over the batch of the per-item
  * gradients: a batched product reduced by sum_to (or, for a shared b next
  * to an untransposed batch, one product of the flattened batch). */
@@ -144,7 +155,8 @@ static void product_grads(sg_tensor *a, sg_tensor *b, bool ta, bool tb, sg_tenso
     bool shared_b = b->ndim == 2 && a->ndim > 2;
     if (shared_b && !ta) {
         int K = a->shape[a->ndim - 1], N = gy->shape[gy->ndim - 1];
-        int a2[2] = {(int)(a->size / (size_t)K), K}, g2[2] = {a2[0], N};
+        int a2[2] = {-1, K}, g2[2] = {-1, N};
+        a2[0] = g2[0] = (int)rows_of(a); /* not a->size / K: K may be 0 */
         sg_tensor *af = sg_reshape(a, 2, a2), *gf = sg_reshape(gy, 2, g2);
         gx[1] = tb ? sg_matmul_t(gf, af, true, false) : sg_matmul_t(af, gf, true, false);
         return;

@@ -194,10 +194,16 @@ static sg_tensor *reduce(enum sg_op op, sg_tensor *x, const int *axes, int n_axe
     uint32_t mask;
     if (sg_axes_mask(name, x->ndim, axes, n_axes, &mask) < 0)
         return NULL;
-    if (op == SG_OP_MAX && x->size == 0) {
-        char b[96];
-        sg_set_error("max: empty input %s has no maximum", sg_shape_str(x, b, sizeof b));
-        return NULL;
+    /* Empty tensors: a sum over an empty axis is 0 (reduce_data fills the
+     * initial value); a max over one has no value, so it is an error
+     * naming that axis; an empty input whose reduced axes are all
+     * non-empty gives the empty result of the right shape. */
+    for (int i = 0; op == SG_OP_MAX && i < x->ndim; i++) {
+        if ((mask >> i & 1u) && x->shape[i] == 0) {
+            char b[96];
+            sg_set_error("max: axis %d of %s is empty and has no maximum", i, sg_shape_str(x, b, sizeof b));
+            return NULL;
+        }
     }
     int shape[SG_MAX_DIMS];
     int nd = sg_reduced_shape(x->ndim, x->shape, mask, keep, shape);
@@ -363,6 +369,10 @@ static sg_tensor *max_grad_windows(sg_tensor *y, sg_tensor *gy, const size_t *gs
     return g;
 }
 
+/* Ties share dy evenly: k elements equal to the maximum get dy / k each
+ * (PyTorch's amax and max(): evenly_distribute_backward), -inf and +inf
+ * maxima included. An empty input with non-empty reduced axes has an empty
+ * gradient. */
 void sg_bw_max(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     sg_tensor *x = y->in[0];

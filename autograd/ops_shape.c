@@ -14,7 +14,6 @@
 #include "sg_kernels.h"
 #include "sg_parallel.h"
 
-
 sg_tensor *sg_reshape(sg_tensor *x, int ndim, const int *shape)
 {
     SG_CHECK_INPUT("reshape", x);
@@ -62,7 +61,13 @@ sg_tensor *sg_flatten(sg_tensor *x)
         sg_set_error("flatten: needs at least 1 dim, got a scalar");
         return NULL;
     }
-    int shape[2] = {x->shape[0], x->shape[0] ? (int)(x->size / (size_t)x->shape[0]) : 0};
+    /* the product of the trailing dims, not size / shape[0]: with N = 0,
+     * (0, 3, 4) flattens to (0, 12). It cannot pass INT_MAX: a shape's
+     * nonzero dims obey the element limit (sizes.c). */
+    int64_t rest = 1;
+    for (int i = 1; i < x->ndim; i++)
+        rest = sg_count_mul(rest, x->shape[i]);
+    int shape[2] = {x->shape[0], (int)rest};
     return sg_reshape(x, 2, shape);
 }
 
