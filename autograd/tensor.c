@@ -145,8 +145,8 @@ sg_tensor *sg_arange(float start, float stop, float step)
     double n = ceil(((double)stop - start) / step);
     if (n < 0)
         n = 0;
-    if (n > 2e9) {
-        sg_set_error("arange: %g elements is too many", n);
+    if (n > SG_MAX_ELEMENTS) {
+        sg_set_error("arange: %.0f elements is too large (at most %d)", n, SG_MAX_ELEMENTS);
         return NULL;
     }
     int len = (int)n;

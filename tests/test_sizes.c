@@ -88,6 +88,8 @@ START_TEST(test_creation)
     /* at the limit: empty tensors whose nonzero dims multiply to 2^31 - 1 */
     ASSERT_SHAPE(sg_zeros(SG_DIMS(0, INT_MAX)), 0, INT_MAX);
     ASSERT_SHAPE(sg_zeros(SG_DIMS(INT_MAX, 0, 1)), INT_MAX, 0, 1);
+    ck_assert_ptr_null(sg_arange(0.f, 3e9f, 1.f));
+    ASSERT_ERROR("arange: 3000000000 elements is too large (at most 2147483647)");
     ck_assert_ptr_null(sg_zeros(SG_DIMS(0, 65536, 32768)));
     ASSERT_ERROR("zeros: shape (0 × 65536 × 32768) is too large: its nonzero dims multiply to 2147483648 (at "
                  "most 2147483647)");
