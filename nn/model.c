@@ -27,8 +27,12 @@
  */
 #include "nn_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static _Thread_local bool hash_oom;
 #define HASH_NONFATAL_OOM 1
@@ -825,5 +829,92 @@ int sg_model_summary(sg_model *m, FILE *f, int ndim, const int *input_shape)
     fmt_count(sg_model_num_params(m, true) - sg_model_num_params(m, false), buffers, sizeof buffers);
     fprintf(f, "%.70s\nInput shape: %s\nTrainable params: %s\nBuffer values: %s\n", line, in_shape, total,
             buffers);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* atomic file replacement (used by the savers) */
+
+FILE *sg_nn_atomic_open(const char *op, const char *path, char **tmp)
+{
+    *tmp = NULL;
+    if (!path || !path[0]) {
+        sg_set_error("%s: %s path", op, path ? "empty" : "NULL");
+        return NULL;
+    }
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char *name = malloc(dlen + strlen(base) + sizeof ".XXXXXX" + 1);
+    if (!name) {
+        sg_set_error("%s: %s: out of memory", op, path);
+        return NULL;
+    }
+    /* "<dir>/.<base>.XXXXXX": in the target's directory (rename stays on one
+     * file system), hidden, unique (mkstemp's O_EXCL never follows a link) */
+    sprintf(name, "%.*s.%s.XXXXXX", (int)dlen, path, base);
+    int fd = mkstemp(name);
+    if (fd < 0) {
+        sg_set_error("%s: %s: cannot create a file in its directory: %s", op, path, strerror(errno));
+        free(name);
+        return NULL;
+    }
+    /* mkstemp makes the file 0600; give it the mode a plain fopen would
+     * (0666 less the umask), or the mode of the file it replaces */
+    struct stat st;
+    mode_t mode;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        mode = st.st_mode & 07777;
+    } else {
+        mode_t mask = umask(022); /* reading the umask means setting it */
+        umask(mask);
+        mode = 0666 & ~mask;
+    }
+    FILE *f = fchmod(fd, mode) == 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        sg_set_error("%s: %s: cannot open %s: %s", op, path, name, strerror(errno));
+        close(fd);
+        unlink(name);
+        free(name);
+        return NULL;
+    }
+    *tmp = name;
+    return f;
+}
+
+int sg_nn_atomic_commit(const char *op, const char *path, FILE *f, char *tmp, bool ok)
+{
+    if (!f) {
+        free(tmp);
+        return -1;
+    }
+    int err = ok ? 0 : EIO;
+    if (ok && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        err = errno ? errno : EIO;
+    if (fclose(f) != 0 && !err)
+        err = errno ? errno : EIO;
+    if (!err && rename(tmp, path) != 0) {
+        sg_set_error("%s: %s: cannot rename %s over it: %s", op, path, tmp, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    if (err) {
+        if (!sg_has_error())
+            sg_set_error("%s: %s: write error: %s", op, path, strerror(err));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    /* make the rename itself durable: fsync the directory (best effort) */
+    const char *slash = strrchr(tmp, '/');
+    if (slash)
+        tmp[slash == tmp ? 1 : slash - tmp] = '\0';
+    int dfd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    free(tmp);
     return 0;
 }
