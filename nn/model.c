@@ -888,7 +888,7 @@ int sg_nn_atomic_commit(const char *op, const char *path, FILE *f, char *tmp, bo
         free(tmp);
         return -1;
     }
-    int err = ok ? 0 : EIO;
+    int err = ok ? 0 : (errno ? errno : EIO); /* errno of the failed write */
     if (ok && (fflush(f) != 0 || fsync(fileno(f)) != 0))
         err = errno ? errno : EIO;
     if (fclose(f) != 0 && !err)
