@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -414,6 +415,8 @@ sg_layer *sg_linear_new(sg_model *m, const char *name, int in, int out, sg_init 
         sg_set_error("linear_new: sizes in %d, out %d must be >= 1", in, out);
         return NULL;
     }
+    if (m && !sg_nn_init_ok("linear_new", w_init))
+        return NULL;
     sg_layer *l = layer_new(m, "linear_new", name, L_LINEAR);
     if (!l)
         return NULL;
@@ -432,6 +435,8 @@ sg_layer *sg_conv2d_new(sg_model *m, const char *name, int in_ch, int out_ch, in
                      in_ch, out_ch, k, stride, pad);
         return NULL;
     }
+    if (m && !sg_nn_init_ok("conv2d_new", w_init))
+        return NULL;
     sg_layer *l = layer_new(m, "conv2d_new", name, L_CONV2D);
     if (!l)
         return NULL;
@@ -444,15 +449,22 @@ sg_layer *sg_conv2d_new(sg_model *m, const char *name, int in_ch, int out_ch, in
     return l->p[1] ? l : layer_abort(l, n0);
 }
 
-sg_layer *sg_batchnorm_new_ex(sg_model *m, const char *name, int n, float momentum, float eps)
+static sg_layer *batchnorm_new(const char *op, sg_model *m, const char *name, int n, float momentum,
+                               float eps)
 {
-    if (m && (n < 1 || !(momentum >= 0.f && momentum <= 1.f) || !(eps > 0.f))) {
-        sg_set_error("batchnorm_new: %d features, momentum %g, eps %g: need n >= 1, momentum in [0, 1], "
-                     "eps > 0",
-                     n, momentum, eps);
+    if (m && n < 1) {
+        sg_set_error("%s: %d features: need n >= 1", op, n);
         return NULL;
     }
-    sg_layer *l = layer_new(m, "batchnorm_new", name, L_BATCHNORM);
+    if (m && !(momentum >= 0.f && momentum <= 1.f)) {
+        sg_set_error("%s: momentum %g is outside [0, 1]", op, momentum);
+        return NULL;
+    }
+    if (m && !(eps > 0.f && isfinite(eps))) {
+        sg_set_error("%s: eps %g %s", op, eps, isfinite(eps) ? "must be > 0" : "is not finite");
+        return NULL;
+    }
+    sg_layer *l = layer_new(m, op, name, L_BATCHNORM);
     if (!l)
         return NULL;
     l->f0 = momentum;
@@ -468,9 +480,14 @@ sg_layer *sg_batchnorm_new_ex(sg_model *m, const char *name, int n, float moment
     return l;
 }
 
+sg_layer *sg_batchnorm_new_ex(sg_model *m, const char *name, int n, float momentum, float eps)
+{
+    return batchnorm_new("batchnorm_new_ex", m, name, n, momentum, eps);
+}
+
 sg_layer *sg_batchnorm_new(sg_model *m, const char *name, int n)
 {
-    return sg_batchnorm_new_ex(m, name, n, 0.1f, 1e-5f);
+    return batchnorm_new("batchnorm_new", m, name, n, 0.1f, 1e-5f);
 }
 
 sg_layer *sg_dropout_new(sg_model *m, const char *name, float p, sg_rng *rng)
@@ -538,6 +555,10 @@ sg_layer *sg_log_softmax_new(sg_model *m, const char *name)
 
 sg_layer *sg_leaky_relu_new(sg_model *m, const char *name, float slope)
 {
+    if (m && !isfinite(slope)) {
+        sg_set_error("leaky_relu_new: slope %g is not finite", slope);
+        return NULL;
+    }
     sg_layer *l = layer_new(m, "leaky_relu_new", name, L_LEAKY_RELU);
     if (l)
         l->f0 = slope;

@@ -30,6 +30,12 @@ bool sg_nn_utf8_ok(const unsigned char *s, size_t len);
  * op otherwise. */
 bool sg_nn_name_ok(const char *op, const char *name);
 
+/* Check an initialiser before it is used: a known kind; CONSTANT's value
+ * finite; NORMAL's std and UNIFORM's bound finite and >= 0. False with a
+ * message naming op and the value ("linear_new: constant init value nan is
+ * not finite") otherwise. */
+bool sg_nn_init_ok(const char *op, sg_init init);
+
 /* Replace the file at path atomically. sg_nn_atomic_open() makes a new,
  * unique file "<dir>/.<name>.XXXXXX" beside path with mkstemp (created
  * exclusively: it never follows a planted link, and two writers never share

@@ -129,8 +129,10 @@ sg_tensor *sg_softmax_cross_entropy_labels(sg_tensor *x, const int *labels, int 
  *  in [0, k). Owned by the current scope; requires no gradient. */
 sg_tensor *sg_one_hot(const int *labels, int n, int k);
 /** Fraction of rows whose largest y equals the target: t is one-hot (y's
- *  shape, compared by arg-max) or class indices (N). y (N,K). Ties pick the
- *  first index. Returns a value in [0, 1], or NaN with a message. */
+ *  shape, compared by arg-max) or class indices (N), each an integer in
+ *  [0, K) as the losses require. y (N,K). Ties pick the first index.
+ *  Returns a value in [0, 1], or NaN with a message (NULL input, shapes, a
+ *  class index out of range or not an integer). */
 float sg_accuracy(sg_tensor *y, sg_tensor *t);
 
 /* ------------------------------------------------------------------------- */

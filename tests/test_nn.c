@@ -1232,6 +1232,99 @@ START_TEST(test_nn_has_no_backward_code)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------- */
+/* hyperparameters: NaN, inf and values outside their domain are refused by
+ * every constructor and function of nn/ that takes one, with a message
+ * naming the function and the value; a refused constructor registers
+ * nothing. The edges of each domain are still accepted. */
+
+#define REJECTS(call, msg)                                                                              \
+    do {                                                                                                \
+        sg_clear_error();                                                                               \
+        ck_assert_msg((call), "%s was accepted", #call);                                                \
+        ck_assert_msg(strstr(sg_last_error(), (msg)) != NULL, "%s: error \"%s\" lacks \"%s\"", #call,    \
+                      sg_last_error(), (msg));                                                          \
+    } while (0)
+
+START_TEST(test_hyperparameters_rejected)
+{
+    sg_rng rng;
+    sg_rng_seed(&rng, 3);
+    sg_model *m = sg_model_new();
+    ck_assert_ptr_nonnull(m);
+    sg_tensor *w = sg_zeros(SG_DIMS(2, 3));
+    const float nan = NAN, inf = INFINITY;
+    REJECTS(!sg_leaky_relu_new(m, "l1", nan), "leaky_relu_new: slope nan is not finite");
+    REJECTS(!sg_leaky_relu_new(m, "l2", -inf), "leaky_relu_new: slope -inf is not finite");
+    REJECTS(!sg_batchnorm_new_ex(m, "b1", 3, 0.1f, inf), "batchnorm_new_ex: eps inf is not finite");
+    REJECTS(!sg_batchnorm_new_ex(m, "b2", 3, 0.1f, nan), "batchnorm_new_ex: eps nan is not finite");
+    REJECTS(!sg_batchnorm_new_ex(m, "b3", 3, 0.1f, 0.f), "batchnorm_new_ex: eps 0 must be > 0");
+    REJECTS(!sg_batchnorm_new_ex(m, "b4", 3, 1.5f, 1e-5f), "batchnorm_new_ex: momentum 1.5 is outside [0, 1]");
+    REJECTS(!sg_batchnorm_new_ex(m, "b5", 3, -0.1f, 1e-5f), "batchnorm_new_ex: momentum -0.1 is outside [0, 1]");
+    REJECTS(!sg_batchnorm_new_ex(m, "b6", 3, nan, 1e-5f), "batchnorm_new_ex: momentum nan is outside [0, 1]");
+    REJECTS(!sg_linear_new(m, "f1", 2, 3, SG_INIT_CONSTANT(nan), &rng),
+            "linear_new: constant init value nan is not finite");
+    REJECTS(!sg_linear_new(m, "f2", 2, 3, SG_INIT_UNIFORM(-1.f), &rng),
+            "linear_new: uniform init bound -1 must be >= 0");
+    REJECTS(!sg_conv2d_new(m, "c1", 1, 2, 3, 1, 0, SG_INIT_NORMAL(inf), &rng),
+            "conv2d_new: normal init std inf is not finite");
+    REJECTS(sg_init_fill(w, SG_INIT_CONSTANT(inf), &rng) < 0, "init_fill: constant init value inf is not finite");
+    REJECTS(sg_init_fill(w, SG_INIT_CONSTANT(-inf), &rng) < 0, "init_fill: constant init value -inf is not finite");
+    REJECTS(sg_init_fill(w, SG_INIT_UNIFORM(nan), &rng) < 0, "init_fill: uniform init bound nan is not finite");
+    REJECTS(!sg_dropout_new(m, "d1", nan, &rng), "dropout_new: drop probability nan is outside [0, 1)");
+    REJECTS(!sg_dropout_new(m, "d2", 1.f, &rng), "dropout_new: drop probability 1 is outside [0, 1)");
+    ck_assert_float_eq(sg_data(w)[0], 0.f); /* a refused fill writes nothing */
+    sg_scope_begin();
+    sg_tensor *x = sg_ones(SG_DIMS(4, 3));
+    REJECTS(!sg_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1f, inf), "batch_norm: eps inf must be > 0 and finite");
+    REJECTS(!sg_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1f, nan), "batch_norm: eps nan");
+    REJECTS(!sg_batch_norm(x, NULL, NULL, NULL, NULL, true, 2.f, 1e-5f), "momentum 2 in [0, 1]");
+    REJECTS(!sg_dropout(x, inf, true, &rng), "dropout: drop probability inf is outside [0, 1]");
+    sg_scope_end();
+    int np;
+    sg_model_params(m, &np);
+    ck_assert_int_eq(np, 0); /* no refused constructor left a tensor behind */
+    ck_assert_ptr_null(sg_model_layer(m, "b1"));
+
+    /* the edges of the domains */
+    sg_clear_error();
+    ck_assert_ptr_nonnull(sg_leaky_relu_new(m, "ok1", -0.5f));
+    ck_assert_ptr_nonnull(sg_batchnorm_new_ex(m, "ok2", 3, 0.f, 1e-30f));
+    ck_assert_ptr_nonnull(sg_batchnorm_new_ex(m, "ok3", 3, 1.f, 1e3f));
+    ck_assert_ptr_nonnull(sg_linear_new(m, "ok4", 2, 3, SG_INIT_CONSTANT(-2.5f), &rng));
+    ck_assert_float_eq(sg_data(sg_model_param(m, "ok4.W"))[5], -2.5f);
+    ck_assert_ptr_nonnull(sg_dropout_new(m, "ok5", 0.f, &rng));
+    ck_assert_int_eq(sg_init_fill(w, SG_INIT_UNIFORM(0.f), &rng), 0);
+    ck_assert(!sg_has_error());
+    sg_tensor_free(w);
+    sg_model_free(m);
+}
+END_TEST
+
+/* sg_accuracy takes class indices as the losses do: integers in [0, K);
+ * one out of range is an error, not a silent miss. */
+START_TEST(test_accuracy_rejects_bad_labels)
+{
+    sg_scope_begin();
+    sg_tensor *y = sg_from_data((float[]){0.9f, 0.1f, 0.f, 0.2f, 0.7f, 0.1f}, SG_DIMS(2, 3));
+    sg_clear_error();
+    ck_assert_float_eq(sg_accuracy(y, sg_from_data((float[]){0.f, 2.f}, SG_DIMS(2))), 0.5f);
+    REJECTS(isnan(sg_accuracy(y, sg_from_data((float[]){0.f, 3.f}, SG_DIMS(2)))),
+            "accuracy: target 3 of sample 1 is not a class index in [0, 3)");
+    REJECTS(isnan(sg_accuracy(y, sg_from_data((float[]){-1.f, 1.f}, SG_DIMS(2)))),
+            "accuracy: target -1 of sample 0 is not a class index in [0, 3)");
+    REJECTS(isnan(sg_accuracy(y, sg_from_data((float[]){1.5f, 1.f}, SG_DIMS(2)))),
+            "accuracy: target 1.5 of sample 0");
+    REJECTS(isnan(sg_accuracy(y, sg_from_data((float[]){0.f, NAN}, SG_DIMS(2)))),
+            "accuracy: target nan of sample 1");
+    /* the loss says the same of the same labels */
+    REJECTS(!sg_cross_entropy(y, sg_from_data((float[]){0.f, 3.f}, SG_DIMS(2))), "is not a class index in [0, 3)");
+    sg_scope_end();
+    sg_clear_error();
+}
+END_TEST
+
 /* ------------------------------------------------------------------------- */
 
 static Suite *nn_suite(void)
@@ -1249,6 +1342,7 @@ static Suite *nn_suite(void)
         {"models", {test_model_simple_convnet, test_model_forward_matches_functions, test_model_gradcheck,
                     test_model_residual_and_custom, test_model_errors, test_model_learns_xor}},
         {"purity", {test_nn_has_no_backward_code}},
+        {"hyperparameters", {test_hyperparameters_rejected, test_accuracy_rejects_bad_labels}},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);
