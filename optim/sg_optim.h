@@ -226,7 +226,7 @@ void sg_optim_reset(sg_optim *opt);
  *  Returns N, the norm before clipping. If N is not finite, the gradients
  *  are left as they are (PyTorch would scale them by 0) and N is returned.
  *  Returns -1 with a message if n < 0, params is NULL while n > 0, or
- *  max_norm is negative or NaN. */
+ *  max_norm is negative, NaN or infinite. */
 float sg_clip_grad_norm(sg_tensor *const *params, int n, float max_norm);
 
 /* ------------------------------------------------------------------------- */
@@ -236,16 +236,16 @@ float sg_clip_grad_norm(sg_tensor *const *params, int n, float max_norm);
 
 /** Step decay (torch.optim.lr_scheduler.StepLR):
  *  lr = base_lr · gamma^floor(epoch / step_size).
- *  Returns -1 with a message if base_lr < 0, gamma < 0, step_size <= 0 or
- *  epoch < 0. */
+ *  Returns -1 with a message if base_lr or gamma is negative, NaN or
+ *  infinite, step_size <= 0, epoch < 0, or the rate overflows a float. */
 float sg_lr_step_decay(float base_lr, float gamma, int step_size, int epoch);
 
 /** Cosine annealing (SGDR without restarts, the closed form of
  *  torch.optim.lr_scheduler.CosineAnnealingLR):
  *  lr = eta_min + (base_lr − eta_min)·(1 + cos(π·t / t_max)) / 2
  *  for 0 <= t <= t_max; lr = eta_min for t > t_max (PyTorch's closed form
- *  would rise again). Returns -1 with a message if base_lr < 0, eta_min < 0,
- *  t_max <= 0 or t < 0. */
+ *  would rise again). Returns -1 with a message if base_lr or eta_min is
+ *  negative, NaN or infinite, t_max <= 0 or t < 0. */
 float sg_lr_cosine(float base_lr, float eta_min, int t_max, int t);
 
 #ifdef __cplusplus

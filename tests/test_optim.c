@@ -15,6 +15,7 @@
 #include "sg_optim.h"
 
 #include <check.h>
+#include <stddef.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -1146,6 +1147,87 @@ START_TEST(test_bad_calls)
 }
 END_TEST
 
+
+/* Every float hyperparameter of optim/ refuses NaN and inf with a message
+ * naming the function and the value: each field of sg_optim_opts that a
+ * kind reads (through sg_optim_new), the learning rate of set_lr, the
+ * clipping norm, and the schedules' rates (sg_lr_cosine(0.1, inf, 10, 1)
+ * used to return NaN without a word, and a max_norm of inf was taken). */
+START_TEST(test_nonfinite_hyperparameters)
+{
+    static const struct {
+        const char *field;
+        size_t offset;
+        unsigned kinds; /* bit k: kind k reads the field */
+    } fields[] = {
+        {"learning rate", offsetof(sg_optim_opts, lr), 0x7f},
+        {"weight_decay", offsetof(sg_optim_opts, weight_decay), 0x7f},
+        {"momentum", offsetof(sg_optim_opts, momentum), 1u << SG_OPTIM_MOMENTUM | 1u << SG_OPTIM_NESTEROV},
+        {"dampening", offsetof(sg_optim_opts, dampening), 1u << SG_OPTIM_MOMENTUM | 1u << SG_OPTIM_NESTEROV},
+        {"alpha", offsetof(sg_optim_opts, alpha), 1u << SG_OPTIM_RMSPROP},
+        {"beta1", offsetof(sg_optim_opts, beta1), 1u << SG_OPTIM_ADAM | 1u << SG_OPTIM_ADAMW},
+        {"beta2", offsetof(sg_optim_opts, beta2), 1u << SG_OPTIM_ADAM | 1u << SG_OPTIM_ADAMW},
+        {"eps", offsetof(sg_optim_opts, eps),
+         1u << SG_OPTIM_ADAGRAD | 1u << SG_OPTIM_RMSPROP | 1u << SG_OPTIM_ADAM | 1u << SG_OPTIM_ADAMW},
+        {"lr_decay", offsetof(sg_optim_opts, lr_decay), 1u << SG_OPTIM_ADAGRAD},
+        {"initial_accumulator", offsetof(sg_optim_opts, initial_accumulator), 1u << SG_OPTIM_ADAGRAD},
+    };
+    static const float bad[3] = {NAN, INFINITY, -INFINITY};
+    static const char *const bad_name[3] = {"nan", "inf", "-inf"};
+    char want[128];
+    for (int k = 0; k < SG_OPTIM_COUNT; k++) {
+        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+            if (!(fields[f].kinds >> k & 1u))
+                continue;
+            for (int b = 0; b < 3; b++) {
+                sg_optim_opts o = sg_optim_defaults((sg_optim_kind)k);
+                memcpy((char *)&o + fields[f].offset, &bad[b], sizeof(float));
+                sg_optim *opt = sg_optim_new(&o);
+                ck_assert_msg(opt == NULL, "%s accepted %s %s", sg_optim_kind_name(k), fields[f].field,
+                              bad_name[b]);
+                snprintf(want, sizeof want, "%s %s", fields[f].field, bad_name[b]);
+                ck_assert_msg(strstr(sg_last_error(), "optim_new: ") && strstr(sg_last_error(), want),
+                              "error \"%s\" lacks \"optim_new\" or \"%s\"", sg_last_error(), want);
+                sg_clear_error();
+            }
+        }
+    }
+    sg_optim *opt = sg_sgd_new(0.1f);
+    ck_assert_int_eq(sg_optim_set_lr(opt, INFINITY), -1);
+    expect_error("optim_set_lr: sgd learning rate inf must be >= 0 and finite (kept 0.1)");
+    sg_optim_free(opt);
+
+    sg_tensor *w = param2(3.0f, 4.0f);
+    sg_scope_begin();
+    ck_assert_int_eq(sg_backward(sg_sum_all(sg_mul(w, w)), NULL), 0); /* g = (6, 8), norm 10 */
+    sg_scope_end();
+    ck_assert_float_eq(sg_clip_grad_norm(&w, 1, INFINITY), -1.0f);
+    expect_error("clip_grad_norm: max_norm inf is not finite");
+    ck_assert_float_eq(sg_grad_data(w)[0], 6.0f); /* untouched */
+    ck_assert_float_eq_tol(sg_clip_grad_norm(&w, 1, 5.0f), 10.0f, 1e-5f);
+    ck_assert_float_eq_tol(sg_grad_data(w)[0], 3.0f, 1e-5f);
+    sg_tensor_free(w);
+
+    ck_assert_float_eq(sg_lr_cosine(0.1f, INFINITY, 10, 1), -1.0f);
+    expect_error("lr_cosine: eta_min inf is not finite");
+    ck_assert_float_eq(sg_lr_cosine(INFINITY, 0.0f, 10, 1), -1.0f);
+    expect_error("lr_cosine: base_lr inf is not finite");
+    ck_assert_float_eq(sg_lr_cosine(NAN, 0.0f, 10, 1), -1.0f);
+    expect_error("lr_cosine: base_lr nan is not finite");
+    ck_assert_float_eq(sg_lr_step_decay(INFINITY, 0.5f, 1, 0), -1.0f);
+    expect_error("lr_step_decay: base_lr inf is not finite");
+    ck_assert_float_eq(sg_lr_step_decay(0.1f, INFINITY, 1, 0), -1.0f);
+    expect_error("lr_step_decay: gamma inf is not finite");
+    ck_assert_float_eq(sg_lr_step_decay(0.1f, NAN, 1, 0), -1.0f);
+    expect_error("lr_step_decay: gamma nan is not finite");
+    /* a finite gamma > 1 whose power leaves the floats */
+    ck_assert_float_eq(sg_lr_step_decay(0.1f, 1e10f, 1, 5), -1.0f);
+    expect_error("lr_step_decay: 0.1 * 1e+10^5 is too large for a float");
+    ck_assert_float_eq_tol(sg_lr_step_decay(0.1f, 2.0f, 1, 3), 0.8f, 1e-7f); /* growth is allowed */
+    ck_assert(!sg_has_error());
+}
+END_TEST
+
 /* ------------------------------------------------------------------------- */
 
 static Suite *optim_suite(void)
@@ -1218,6 +1300,7 @@ static Suite *optim_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_bad_calls);
+    tcase_add_test(tc, test_nonfinite_hyperparameters);
     suite_add_tcase(s, tc);
     return s;
 }
