@@ -196,10 +196,12 @@ int sg_loader_next(sg_loader *l, const int **idx);
  *  that follow repeat those after sg_loader_new(). NULL is fine. */
 void sg_loader_reset(sg_loader *l);
 
-/** Number of epochs completed (sg_loader_next() returned 0 that often). */
+/** Number of epochs completed (sg_loader_next() returned 0 that often); 0
+ *  with a message for a NULL loader. */
 int sg_loader_epoch(const sg_loader *l);
 
-/** Number of batches in one epoch: ceil(n / batch), or floor with drop_last. */
+/** Number of batches in one epoch: ceil(n / batch), or floor with drop_last;
+ *  0 with a message for a NULL loader. */
 int sg_loader_batches(const sg_loader *l);
 
 /** Free a loader. NULL is fine. */

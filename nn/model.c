@@ -238,16 +238,34 @@ void sg_model_free(sg_model *m)
     free(m);
 }
 
+/* A NULL argument of a query or setter: "<op>: NULL <what>" (unless an
+ * earlier message explains it); the caller then returns its documented
+ * answer for NULL. */
+static void null_arg(const char *op, const char *what)
+{
+    if (!sg_has_error())
+        sg_set_error("%s: NULL %s", op, what);
+}
+
 void sg_model_set_training(sg_model *m, bool training)
 {
-    if (m)
+    if (!m)
+        null_arg("model_set_training", "model");
+    else
         m->training = training;
 }
 
-bool sg_model_is_training(const sg_model *m) { return m && m->training; }
+bool sg_model_is_training(const sg_model *m)
+{
+    if (!m)
+        null_arg("model_is_training", "model");
+    return m && m->training;
+}
 
 size_t sg_model_num_params(const sg_model *m, bool include_buffers)
 {
+    if (!m)
+        null_arg("model_num_params", "model");
     size_t total = 0;
     for (int i = 0; m && i < m->n; i++)
         if (m->entries[i]->trainable || include_buffers)
@@ -267,12 +285,16 @@ sg_tensor *sg_model_add_param(sg_model *m, const char *name, sg_tensor *value, b
 
 sg_tensor *sg_model_param(const sg_model *m, const char *name)
 {
+    if (!m || !name)
+        null_arg("model_param", m ? "name" : "model");
     entry *e = m && name ? find_entry(m, name) : NULL;
     return e ? e->t : NULL;
 }
 
 const sg_named_param *sg_model_params(const sg_model *m, int *n)
 {
+    if (!m)
+        null_arg("model_params", "model");
     if (n)
         *n = m ? m->n : 0;
     return m ? m->view : NULL;
@@ -280,6 +302,8 @@ const sg_named_param *sg_model_params(const sg_model *m, int *n)
 
 int sg_model_trainable(const sg_model *m, sg_tensor **out, int cap)
 {
+    if (!m)
+        null_arg("model_trainable", "model");
     int k = 0;
     for (int i = 0; m && i < m->n; i++) {
         if (!m->entries[i]->trainable)
@@ -293,6 +317,8 @@ int sg_model_trainable(const sg_model *m, sg_tensor **out, int cap)
 
 sg_layer *sg_model_layer(const sg_model *m, const char *name)
 {
+    if (!m || !name)
+        null_arg("model_layer", m ? "name" : "model");
     for (int i = 0; m && name && i < m->n_layers; i++)
         if (strcmp(m->layers[i]->name, name) == 0)
             return m->layers[i];
@@ -402,8 +428,10 @@ sg_tensor *sg_layer_add_param(sg_layer *l, const char *short_name, sg_tensor *va
 
 sg_tensor *sg_layer_param(const sg_layer *l, const char *short_name)
 {
-    if (!l || !short_name)
+    if (!l || !short_name) {
+        null_arg("layer_param", l ? "name" : "layer");
         return NULL;
+    }
     char full[SG_NN_NAME_MAX + 8];
     snprintf(full, sizeof full, "%s.%s", l->name, short_name);
     return sg_model_param(l->model, full);
@@ -662,13 +690,26 @@ sg_layer *sg_layer_new(sg_model *m, const char *name, const char *kind, sg_layer
     return l;
 }
 
-const char *sg_layer_name(const sg_layer *l) { return l ? l->name : ""; }
-const char *sg_layer_kind(const sg_layer *l) { return l ? l->kind : ""; }
+const char *sg_layer_name(const sg_layer *l)
+{
+    if (!l)
+        null_arg("layer_name", "layer");
+    return l ? l->name : "";
+}
+
+const char *sg_layer_kind(const sg_layer *l)
+{
+    if (!l)
+        null_arg("layer_kind", "layer");
+    return l ? l->kind : "";
+}
 
 size_t sg_layer_num_params(const sg_layer *l)
 {
-    if (!l)
+    if (!l) {
+        null_arg("layer_num_params", "layer");
         return 0;
+    }
     size_t total = 0;
     const sg_model *m = l->model;
     for (int i = 0; i < m->n; i++)
