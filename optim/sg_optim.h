@@ -184,11 +184,13 @@ int sg_optim_set_lr(sg_optim *opt, float lr);
  *  message if opt is NULL. The pointer lives as long as opt. */
 const sg_optim_opts *sg_optim_options(const sg_optim *opt);
 
-/** Number of successful sg_optim_step() calls, or -1 if opt is NULL. */
+/** Number of successful sg_optim_step() calls, or -1 with a message if opt
+ *  is NULL. */
 long sg_optim_steps(const sg_optim *opt);
 
 /** Number of updates parameter p has received (the t of the formulas), 0 if
- *  the optimizer keeps no state for p, -1 if opt is NULL. */
+ *  the optimizer keeps no state for p, -1 with a message if opt or p is
+ *  NULL. */
 long sg_optim_param_steps(const sg_optim *opt, const sg_tensor *p);
 
 /** Parameter p's state buffer number `buffer` (p's size floats, read-only;
@@ -196,20 +198,21 @@ long sg_optim_param_steps(const sg_optim *opt, const sg_tensor *p);
  *  0 = velocity; ADAGRAD, RMSPROP 0 = squared-gradient sum or average;
  *  ADAM, ADAMW 0 = m, 1 = v. Decaying state below FLT_MIN is kept as 0
  *  (subnormal arithmetic is ~100x slower and cannot move a weight). NULL if
- *  opt is NULL, the kind has no such buffer, or p has no state yet. Valid
+ *  the kind has no such buffer or p has no state yet, and NULL with a
+ *  message if opt or p is NULL. Valid
  *  until the next step or sg_optim_forget(p). */
 const float *sg_optim_state(const sg_optim *opt, const sg_tensor *p, int buffer);
 
 /** Bytes of state buffers (velocities, sums, moments) the optimizer holds:
  *  4 bytes per element per buffer; SGD holds none, MOMENTUM, NESTEROV,
  *  ADAGRAD and RMSPROP one buffer per parameter, ADAM and ADAMW two.
- *  0 if opt is NULL. */
+ *  0 with a message if opt is NULL. */
 size_t sg_optim_state_bytes(const sg_optim *opt);
 
 /** Drop the state kept for parameter p (call it before freeing a parameter
  *  that the optimizer has updated, if the optimizer lives on). Returns 1 if
- *  state was dropped, 0 if there was none, -1 with a message if opt is
- *  NULL. */
+ *  state was dropped, 0 if there was none, -1 with a message if opt or p
+ *  is NULL. */
 int sg_optim_forget(sg_optim *opt, const sg_tensor *p);
 
 /** Drop all per-parameter state (moments restart from 0, t from 1); the

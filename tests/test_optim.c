@@ -699,6 +699,7 @@ START_TEST(test_decaying_state_flushes_to_zero)
     }
     ck_assert_ptr_null(sg_optim_state(opt, w, 2));
     ck_assert_ptr_null(sg_optim_state(NULL, w, 0));
+    expect_error("optim_state: optimizer is NULL");
     sg_optim_free(opt);
     sg_tensor_free(w);
 }
@@ -1105,8 +1106,11 @@ START_TEST(test_bad_calls)
     ck_assert_int_eq(sg_optim_forget(NULL, w), -1);
     expect_error("optim_forget: optimizer is NULL");
     ck_assert_int_eq(sg_optim_steps(NULL), -1);
+    expect_error("optim_steps: optimizer is NULL");
     ck_assert_int_eq(sg_optim_param_steps(NULL, w), -1);
+    expect_error("optim_param_steps: optimizer is NULL");
     ck_assert_uint_eq(sg_optim_state_bytes(NULL), 0);
+    expect_error("optim_state_bytes: optimizer is NULL");
     sg_optim_free(NULL);
     sg_optim_reset(NULL);
     ck_assert(!sg_has_error());
@@ -1228,6 +1232,64 @@ START_TEST(test_nonfinite_hyperparameters)
 }
 END_TEST
 
+
+/* NULL arguments: every public function of optim/ given NULL where it
+ * needs an object fails with a message starting with its name, never a
+ * crash or an empty message; one row per (function, NULL argument), each
+ * in its own process. Left out: sg_optim_free, sg_optim_reset and
+ * sg_optim_zero_grad, for which NULL is documented as fine. */
+#define OPTIM_NULL_ROWS(X)                                                                      \
+    X("optim_new:", !sg_optim_new(NULL))                                                        \
+    X("optim_step:", sg_optim_step(NULL, &w, 1) < 0)                                            \
+    X("optim_step:", sg_optim_step(opt, NULL, 1) < 0)                                           \
+    X("optim_lr:", sg_optim_lr(NULL) < 0)                                                       \
+    X("optim_set_lr:", sg_optim_set_lr(NULL, 0.1f) < 0)                                         \
+    X("optim_options:", !sg_optim_options(NULL))                                                \
+    X("optim_steps:", sg_optim_steps(NULL) < 0)                                                 \
+    X("optim_param_steps:", sg_optim_param_steps(NULL, w) < 0)                                  \
+    X("optim_param_steps:", sg_optim_param_steps(opt, NULL) < 0)                                \
+    X("optim_state:", !sg_optim_state(NULL, w, 0))                                              \
+    X("optim_state:", !sg_optim_state(opt, NULL, 0))                                            \
+    X("optim_state_bytes:", sg_optim_state_bytes(NULL) == 0)                                    \
+    X("optim_forget:", sg_optim_forget(NULL, w) < 0)                                            \
+    X("optim_forget:", sg_optim_forget(opt, NULL) < 0)                                          \
+    X("clip_grad_norm:", sg_clip_grad_norm(NULL, 1, 1.0f) < 0)
+
+#define OPTIM_NULL_WHO(who, call) who,
+static const char *const optim_null_who[] = {OPTIM_NULL_ROWS(OPTIM_NULL_WHO)};
+enum { N_OPTIM_NULL_ROWS = sizeof optim_null_who / sizeof optim_null_who[0] };
+
+static bool optim_null_call(int i, sg_optim *opt, sg_tensor *w)
+{
+    int k = 0;
+#define OPTIM_NULL_CALL(who, call)                                                              \
+    if (i == k++)                                                                               \
+        return (call);
+    OPTIM_NULL_ROWS(OPTIM_NULL_CALL)
+#undef OPTIM_NULL_CALL
+    return false;
+}
+
+START_TEST(test_null_arguments)
+{
+    sg_tensor *w = param2(1.0f, 2.0f);
+    sg_optim *opt = sg_momentum_new(0.1f, 0.9f);
+    sg_scope_begin();
+    ck_assert_int_eq(sg_backward(sg_sum_all(w), NULL), 0);
+    sg_scope_end();
+    ck_assert_int_eq(sg_optim_step(opt, &w, 1), 0); /* w has state */
+    sg_clear_error();
+    const char *who = optim_null_who[_i];
+    ck_assert_msg(optim_null_call(_i, opt, w), "row %d: %s did not fail on NULL", _i, who);
+    ck_assert_msg(sg_has_error(), "row %d: %s failed without a message", _i, who);
+    ck_assert_msg(strncmp(sg_last_error(), who, strlen(who)) == 0, "row %d: \"%s\" does not start with \"%s\"",
+                  _i, sg_last_error(), who);
+    sg_clear_error();
+    sg_optim_free(opt);
+    sg_tensor_free(w);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------- */
 
 static Suite *optim_suite(void)
@@ -1301,6 +1363,11 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_bad_calls);
     tcase_add_test(tc, test_nonfinite_hyperparameters);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("null arguments");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_loop_test(tc, test_null_arguments, 0, N_OPTIM_NULL_ROWS);
     suite_add_tcase(s, tc);
     return s;
 }
