@@ -759,7 +759,7 @@ int main(int argc, char **argv)
     fprintf(log, "epoch,train_loss,train_acc,test_acc,seconds\n");
     printf("training on %d images, testing on %d, batch %d, %s lr %g%s\n", train->n, test->n, c.batch,
            c.optim, sg_optim_lr(opt), c.wd > 0 ? " with weight decay" : "");
-    double total_time = 0, test_acc = 0;
+    double total_time = 0, test_acc = c.epochs ? 0 : evaluate(m, test, classes, &bo, confusion);
     const float base_lr = sg_optim_lr(opt);
     for (int e = 1; e <= c.epochs; e++) {
         epoch_stats st;
@@ -772,18 +772,27 @@ int main(int argc, char **argv)
         sg_loader_next(loader, &(const int *){NULL}); /* end of epoch: next one reshuffles */
         total_time += st.seconds;
         test_acc = evaluate(m, test, classes, &bo, e == c.epochs ? confusion : NULL);
+        if (test_acc < 0)
+            break;
         printf("epoch %2d  loss %.4f  train acc %6.2f%%  test acc %6.2f%%  %.1f s (%.0f img/s)\n", e,
                st.loss, 100 * st.acc, 100 * test_acc, st.seconds, train->n / st.seconds);
         fflush(stdout);
         fprintf(log, "%d,%.6f,%.6f,%.6f,%.3f\n", e, st.loss, st.acc, test_acc, st.seconds);
         fflush(log);
     }
-    fclose(log);
+    if (test_acc < 0) {
+        fprintf(stderr, "train: evaluation failed: %s\n", sg_last_error());
+        goto done;
+    }
+    int closed = fclose(log);
     log = NULL;
+    if (closed != 0) {
+        fprintf(stderr, "train: cannot write the log %s: %s\n", c.log, strerror(errno));
+        goto done;
+    }
     printf("final test accuracy %.2f%% after %d epochs (%.1f s training, %.2f s per epoch)\n",
            100 * test_acc, c.epochs, total_time, c.epochs ? total_time / c.epochs : 0.0);
-    if (c.epochs)
-        print_confusion(confusion, classes, fashion);
+    print_confusion(confusion, classes, fashion);
     printf("log written to %s\n", c.log);
     if (c.epochs)
         write_plot(c.log, c.plot);

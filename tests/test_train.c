@@ -388,6 +388,35 @@ START_TEST(save_uses_a_fresh_file_and_rename)
 }
 END_TEST
 
+
+/* --epochs 0 evaluates the untrained model: the accuracy printed is the
+ * confusion matrix's diagonal over its total (the old trainer printed
+ * 0.00% and no matrix, having evaluated nothing). */
+START_TEST(zero_epochs_evaluate_the_model)
+{
+    make_set("tiny", 40, 10, 20, 10);
+    int rc = run("--dataset tiny --epochs 0 --quiet --log l.csv", out, sizeof out);
+    ck_assert_msg(rc == 0, "exit status %d:\n%s", rc, out);
+    const char *m = strstr(out, "confusion matrix");
+    ck_assert_msg(m != NULL, "no confusion matrix:\n%s", out);
+    m = strchr(m, '\n') + 1; /* the title */
+    m = strchr(m, '\n') + 1; /* the column labels */
+    int total = 0, right = 0;
+    for (int i = 0; i < 10; i++) {
+        char *end;
+        ck_assert_int_eq((int)strtol(m, &end, 10), i);
+        for (int j = 0; j < 10; j++) {
+            int v = (int)strtol(end, &end, 10);
+            total += v;
+            right += i == j ? v : 0;
+        }
+        m = end + 1;
+    }
+    ck_assert_int_eq(total, 20);
+    ck_assert_double_eq_tol(final_accuracy(out), 100.0 * right / total, 0.006);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -414,6 +443,7 @@ static Suite *train_suite(void)
     tcase_add_checked_fixture(classes, setup, teardown);
     tcase_set_timeout(classes, 120);
     tcase_add_test(classes, one_class_count_checked_against_both_sets);
+    tcase_add_test(classes, zero_epochs_evaluate_the_model);
     suite_add_tcase(s, classes);
     return s;
 }
