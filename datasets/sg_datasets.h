@@ -128,7 +128,8 @@ sg_dataset *sg_dataset_subset(const sg_dataset *d, int start, int count);
  *  idx lists `count` sample indices in [0, d->n) (the loader's output); idx
  *  NULL means the first `count` samples 0, 1, ..., count-1. The result is a
  *  new tensor (see the note on ownership at the top), or NULL + message for
- *  a NULL set, count < 0, or an index out of range. */
+ *  a NULL set, count < 0, an index out of range, or a sample whose label is
+ *  not below n_classes (a set filled by hand). */
 
 /** How a batch becomes floats; the fields follow the book's load_mnist. */
 typedef struct sg_batch_opts {

@@ -1327,6 +1327,39 @@ START_TEST(test_accuracy_rejects_bad_labels)
 END_TEST
 
 
+
+/* datasets/: a set filled by hand with a label past its n_classes is
+ * refused by every batch function (a one-hot row has no room for it: the
+ * old code wrote past the tensor), and the noisy sine's noise must be
+ * finite. (test_datasets.c belongs to the file readers; these are the
+ * batch and synthetic halves.) */
+START_TEST(test_dataset_labels_and_noise_checked)
+{
+    sg_dataset *d = sg_dataset_new(3, 2, 2, 10);
+    ck_assert_ptr_nonnull(d);
+    d->labels[0] = 9;
+    d->labels[2] = 15;
+    int out[3];
+    sg_scope_begin();
+    REJECTS(!sg_dataset_labels(d, NULL, 3, &(sg_batch_opts){.one_hot = true}),
+            "dataset_labels: sample 2 has label 15, outside the set's 10 classes");
+    REJECTS(!sg_dataset_images(d, (int[]){1, 2}, 2, NULL), "dataset_images: sample 2 has label 15");
+    REJECTS(sg_dataset_label_ints(d, NULL, 3, out) < 0, "dataset_label_ints: sample 2 has label 15");
+    sg_clear_error();
+    sg_tensor *t = sg_dataset_labels(d, (int[]){0, 1}, 2, &(sg_batch_opts){.one_hot = true});
+    ck_assert_ptr_nonnull(t);
+    ck_assert_float_eq(sg_data(t)[9], 1.f);  /* sample 0: class 9 */
+    ck_assert_float_eq(sg_data(t)[10], 1.f); /* sample 1: class 0 */
+    sg_tensor *x, *y;
+    REJECTS(sg_noisy_sine(4, NAN, NULL, &x, &y) < 0, "noisy_sine: need n >= 1 and a finite noise >= 0 (got n=4, noise=nan)");
+    REJECTS(sg_noisy_sine(4, INFINITY, NULL, &x, &y) < 0, "noise=inf");
+    ck_assert_ptr_null(x);
+    sg_scope_end();
+    sg_dataset_free(d);
+    sg_clear_error();
+}
+END_TEST
+
 /* ------------------------------------------------------------------------- */
 /* NULL arguments: every public function of nn/ (sg_nn.h) and datasets/
  * (sg_datasets.h) given NULL where it needs an object fails with a message
@@ -1534,7 +1567,8 @@ static Suite *nn_suite(void)
         {"models", {test_model_simple_convnet, test_model_forward_matches_functions, test_model_gradcheck,
                     test_model_residual_and_custom, test_model_errors, test_model_learns_xor}},
         {"purity", {test_nn_has_no_backward_code}},
-        {"hyperparameters", {test_hyperparameters_rejected, test_accuracy_rejects_bad_labels}},
+        {"hyperparameters", {test_hyperparameters_rejected, test_accuracy_rejects_bad_labels,
+                             test_dataset_labels_and_noise_checked}},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);
