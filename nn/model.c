@@ -897,19 +897,21 @@ int sg_model_summary(sg_model *m, FILE *f, int ndim, const int *input_shape)
 /* ------------------------------------------------------------------------- */
 /* atomic file replacement (used by the savers) */
 
-FILE *sg_nn_atomic_open(const char *op, const char *path, char **tmp)
+FILE *sg_nn_atomic_open(const char *op, const char *path, const char *shown, char **tmp)
 {
     *tmp = NULL;
     if (!path || !path[0]) {
         sg_set_error("%s: %s path", op, path ? "empty" : "NULL");
         return NULL;
     }
+    if (!shown)
+        shown = path;
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
     char *name = malloc(dlen + strlen(base) + sizeof ".XXXXXX" + 1);
     if (!name) {
-        sg_set_error("%s: %s: out of memory", op, path);
+        sg_set_error("%s: %s: out of memory", op, shown);
         return NULL;
     }
     /* "<dir>/.<base>.XXXXXX": in the target's directory (rename stays on one
@@ -917,7 +919,7 @@ FILE *sg_nn_atomic_open(const char *op, const char *path, char **tmp)
     sprintf(name, "%.*s.%s.XXXXXX", (int)dlen, path, base);
     int fd = mkstemp(name);
     if (fd < 0) {
-        sg_set_error("%s: %s: cannot create a file in its directory: %s", op, path, strerror(errno));
+        sg_set_error("%s: %s: cannot create a file in its directory: %s", op, shown, strerror(errno));
         free(name);
         return NULL;
     }
@@ -934,7 +936,7 @@ FILE *sg_nn_atomic_open(const char *op, const char *path, char **tmp)
     }
     FILE *f = fchmod(fd, mode) == 0 ? fdopen(fd, "wb") : NULL;
     if (!f) {
-        sg_set_error("%s: %s: cannot open %s: %s", op, path, name, strerror(errno));
+        sg_set_error("%s: %s: cannot open a temporary file beside it: %s", op, shown, strerror(errno));
         close(fd);
         unlink(name);
         free(name);
@@ -944,26 +946,28 @@ FILE *sg_nn_atomic_open(const char *op, const char *path, char **tmp)
     return f;
 }
 
-int sg_nn_atomic_commit(const char *op, const char *path, FILE *f, char *tmp, bool ok)
+int sg_nn_atomic_commit(const char *op, const char *path, const char *shown, FILE *f, char *tmp, bool ok)
 {
     if (!f) {
         free(tmp);
         return -1;
     }
+    if (!shown)
+        shown = path;
     int err = ok ? 0 : (errno ? errno : EIO); /* errno of the failed write */
     if (ok && (fflush(f) != 0 || fsync(fileno(f)) != 0))
         err = errno ? errno : EIO;
     if (fclose(f) != 0 && !err)
         err = errno ? errno : EIO;
     if (!err && rename(tmp, path) != 0) {
-        sg_set_error("%s: %s: cannot rename %s over it: %s", op, path, tmp, strerror(errno));
+        sg_set_error("%s: %s: cannot rename the temporary file over it: %s", op, shown, strerror(errno));
         unlink(tmp);
         free(tmp);
         return -1;
     }
     if (err) {
         if (!sg_has_error())
-            sg_set_error("%s: %s: write error: %s", op, path, strerror(err));
+            sg_set_error("%s: %s: write error: %s", op, shown, strerror(err));
         unlink(tmp);
         free(tmp);
         return -1;

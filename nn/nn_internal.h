@@ -41,13 +41,15 @@ bool sg_nn_init_ok(const char *op, sg_init init);
  * exclusively: it never follows a planted link, and two writers never share
  * it), with the mode a plain fopen would give (or that of the file it
  * replaces), and returns it open for writing; *tmp receives its name. NULL
- * with a message naming op and path on failure.
+ * with a message on failure.
  * sg_nn_atomic_commit() finishes: if ok (every write succeeded) it flushes,
  * fsyncs, closes and renames the file over path, then fsyncs the directory;
  * otherwise, or on any failure, it removes the file and leaves path as it
- * was. It frees tmp. Returns 0, or -1 with a message ("<op>: <path>: write
- * error: ..."; an earlier message is kept). */
-FILE *sg_nn_atomic_open(const char *op, const char *path, char **tmp);
-int sg_nn_atomic_commit(const char *op, const char *path, FILE *f, char *tmp, bool ok);
+ * was. It frees tmp. Returns 0, or -1 with a message (an earlier message is
+ * kept when !ok).
+ * Messages read "<op>: <shown>: ...": shown is path as the caller prints
+ * it (escaped; NULL = path itself); the temporary name is never printed. */
+FILE *sg_nn_atomic_open(const char *op, const char *path, const char *shown, char **tmp);
+int sg_nn_atomic_commit(const char *op, const char *path, const char *shown, FILE *f, char *tmp, bool ok);
 
 #endif /* SG_NN_INTERNAL_H */
