@@ -13,7 +13,9 @@
 
 #include <string.h>
 
-/* Check d, count and every index; idx NULL means 0..count-1. */
+/* Check d, count and every index; idx NULL means 0..count-1. Each
+ * sample's label must be one of the set's n_classes (a set filled by hand
+ * may hold any byte): a one-hot row has no room for another. */
 static int check_batch(const char *fn, const sg_dataset *d, const int *idx, int count)
 {
     if (!d) {
@@ -24,17 +26,19 @@ static int check_batch(const char *fn, const sg_dataset *d, const int *idx, int 
         sg_set_error("%s: negative count %d", fn, count);
         return -1;
     }
-    if (!idx) {
-        if (count > d->n) {
-            sg_set_error("%s: count %d exceeds the %d samples of the set", fn, count, d->n);
-            return -1;
-        }
-        return 0;
+    if (!idx && count > d->n) {
+        sg_set_error("%s: count %d exceeds the %d samples of the set", fn, count, d->n);
+        return -1;
     }
     for (int i = 0; i < count; i++) {
-        if (idx[i] < 0 || idx[i] >= d->n) {
-            sg_set_error("%s: index %d (batch position %d) is outside [0, %d)", fn, idx[i],
-                         i, d->n);
+        const int k = idx ? idx[i] : i;
+        if (k < 0 || k >= d->n) {
+            sg_set_error("%s: index %d (batch position %d) is outside [0, %d)", fn, k, i, d->n);
+            return -1;
+        }
+        if (d->labels[k] >= d->n_classes) {
+            sg_set_error("%s: sample %d has label %d, outside the set's %d classes", fn, k,
+                         d->labels[k], d->n_classes);
             return -1;
         }
     }

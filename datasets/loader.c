@@ -107,13 +107,19 @@ int sg_loader_next(sg_loader *l, const int **idx)
 
 int sg_loader_epoch(const sg_loader *l)
 {
-    return l ? l->epoch : 0;
+    if (!l) {
+        sg_set_error("loader_epoch: NULL loader");
+        return 0;
+    }
+    return l->epoch;
 }
 
 int sg_loader_batches(const sg_loader *l)
 {
-    if (!l)
+    if (!l) {
+        sg_set_error("loader_batches: NULL loader");
         return 0;
+    }
     return l->drop_last ? l->n / l->batch : (l->n + l->batch - 1) / l->batch;
 }
 

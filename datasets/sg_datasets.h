@@ -128,7 +128,8 @@ sg_dataset *sg_dataset_subset(const sg_dataset *d, int start, int count);
  *  idx lists `count` sample indices in [0, d->n) (the loader's output); idx
  *  NULL means the first `count` samples 0, 1, ..., count-1. The result is a
  *  new tensor (see the note on ownership at the top), or NULL + message for
- *  a NULL set, count < 0, or an index out of range. */
+ *  a NULL set, count < 0, an index out of range, or a sample whose label is
+ *  not below n_classes (a set filled by hand). */
 
 /** How a batch becomes floats; the fields follow the book's load_mnist. */
 typedef struct sg_batch_opts {
@@ -196,10 +197,12 @@ int sg_loader_next(sg_loader *l, const int **idx);
  *  that follow repeat those after sg_loader_new(). NULL is fine. */
 void sg_loader_reset(sg_loader *l);
 
-/** Number of epochs completed (sg_loader_next() returned 0 that often). */
+/** Number of epochs completed (sg_loader_next() returned 0 that often); 0
+ *  with a message for a NULL loader. */
 int sg_loader_epoch(const sg_loader *l);
 
-/** Number of batches in one epoch: ceil(n / batch), or floor with drop_last. */
+/** Number of batches in one epoch: ceil(n / batch), or floor with drop_last;
+ *  0 with a message for a NULL loader. */
 int sg_loader_batches(const sg_loader *l);
 
 /** Free a loader. NULL is fine. */

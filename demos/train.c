@@ -12,6 +12,12 @@
  * the end a confusion matrix of the test set, a CSV log and a PNG of the
  * curves (through gnuplot, when installed).
  *
+ * Edges: options are all checked before any work (exit status 2, one line),
+ * output paths included — each is opened without truncation or probed with
+ * a temporary file in its directory that is removed at once. One class
+ * count, the training set's, serves the model, the training loop and the
+ * evaluation, and every label of both sets is checked against it.
+ *
  * Models are the book's: mlp = TwoLayerNet (affine-ReLU-affine), cnn =
  * SimpleConvNet (conv 30x5x5 - ReLU - max pool 2 - affine 100 - ReLU -
  * affine 10), deep = DeepConvNet (six 3x3 convolutions, He init, dropout;
@@ -23,10 +29,12 @@
 #include "sg_optim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +48,26 @@ typedef struct config {
 
 static const char *const fashion_names[10] = {"T-shirt", "Trouser", "Pullover", "Dress", "Coat",
                                               "Sandal",  "Shirt",   "Sneaker",  "Bag",   "Boot"};
+
+/* The optimizers by name, with their default learning rates. */
+static const struct optim_row {
+    const char *name;
+    sg_optim_kind kind;
+    float lr;
+} optims[] = {
+    {"sgd", SG_OPTIM_SGD, 0.1f},           {"momentum", SG_OPTIM_MOMENTUM, 0.01f},
+    {"nesterov", SG_OPTIM_NESTEROV, 0.01f}, {"adagrad", SG_OPTIM_ADAGRAD, 0.01f},
+    {"rmsprop", SG_OPTIM_RMSPROP, 0.001f}, {"adam", SG_OPTIM_ADAM, 0.001f},
+    {"adamw", SG_OPTIM_ADAMW, 0.001f},
+};
+
+static const struct optim_row *find_optim(const char *name)
+{
+    for (size_t i = 0; i < sizeof optims / sizeof optims[0]; i++)
+        if (!strcmp(name, optims[i].name))
+            return &optims[i];
+    return NULL;
+}
 
 static void usage(FILE *f)
 {
@@ -62,7 +90,7 @@ static void usage(FILE *f)
           "  --seed N                 seed of initialisation, shuffling, dropout (default 1)\n"
           "  --threads N              threads (default: all cores)\n"
           "  --hidden N               hidden units of mlp (default 100)\n"
-          "  --bn                     batch normalization (mlp and deep)\n"
+          "  --bn                     batch normalization (mlp and deep, not cnn)\n"
           "  --augment                shift each training image by up to 2 pixels\n"
           "  --flip                   mirror half of the training images left-right\n"
           "                           (for Fashion-MNIST's clothes, not for digits)\n"
@@ -73,6 +101,11 @@ static void usage(FILE *f)
           "  --log FILE               CSV log per epoch (default train_log.csv)\n"
           "  --plot FILE              PNG of the curves (default train_curves.png)\n"
           "  --quiet                  no progress bar\n"
+          "The number of classes is the training set's; a test label outside it is an\n"
+          "error. The outputs (--log, --plot, --save) are checked before any work, and\n"
+          "--save replaces FILE through a fresh file beside it (fsync, rename).\n"
+          "exit status: 0 done; 1 the data, the weights or the training failed;\n"
+          "             2 a bad option, a conflict or an output that cannot be written\n"
           "environment:\n"
           "  SG_ISA=generic|avx2|avx512  use a lower instruction-set level than the\n"
           "                           CPU's best for the kernels\n",
@@ -202,7 +235,85 @@ static int parse_args(int argc, char **argv, config *c)
         fprintf(stderr, "train: unknown model '%s' (mlp, cnn or deep)\n", c->model);
         return -1;
     }
+    if (!find_optim(c->optim)) {
+        fprintf(stderr, "train: unknown optimizer '%s' (sgd momentum nesterov adagrad rmsprop adam adamw)\n",
+                c->optim);
+        return -1;
+    }
+    if (c->bn && !strcmp(c->model, "cnn")) {
+        fprintf(stderr, "train: --bn works with --model mlp and deep, not cnn\n");
+        return -1;
+    }
+    if (c->eval_only && c->save) {
+        fprintf(stderr, "train: --save has nothing to save with --eval-only (no training)\n");
+        return -1;
+    }
     return 0;
+}
+
+/* ---- output paths: checked before any work, so a typo costs no training ---- */
+
+/* True if a file can be made in the directory of path (created with
+ * mkstemp and removed at once: nothing is left behind). On false, errno. */
+static bool dir_writable(const char *path)
+{
+    char probe[4096];
+    const char *slash = strrchr(path, '/');
+    int n = !slash ? snprintf(probe, sizeof probe, ".")
+            : slash == path ? snprintf(probe, sizeof probe, "/")
+                            : snprintf(probe, sizeof probe, "%.*s", (int)(slash - path), path);
+    if (n < 0 || (size_t)n + 32 > sizeof probe) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    snprintf(probe + n, sizeof probe - (size_t)n, "/.train-probe-XXXXXX");
+    int fd = mkstemp(probe);
+    if (fd < 0)
+        return false;
+    close(fd);
+    unlink(probe);
+    return true;
+}
+
+/* Can `path`, the value of option opt, be written (replaced by a rename
+ * when by_rename: the weights; else opened and truncated: the log, the
+ * picture)? Prints one line and returns false if not. The check changes no
+ * file: an existing one is opened without truncation, a new one is probed
+ * for with a temporary file that is removed at once. */
+static bool output_ok(const char *opt, const char *path, bool by_rename)
+{
+    struct stat st;
+    const char *why = NULL;
+    if (!path[0]) {
+        why = "the path is empty";
+    } else if (!by_rename && strpbrk(path, "'\n\r")) { /* the log and picture go into a gnuplot script */
+        why = "quotes and line breaks are not allowed in the path";
+    } else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        why = "it is a directory";
+    } else if (!by_rename && stat(path, &st) == 0) {
+        int fd = open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK); /* no O_TRUNC: the check changes nothing */
+        if (fd < 0)
+            why = strerror(errno);
+        else
+            close(fd);
+    } else if (!dir_writable(path)) {
+        why = strerror(errno);
+    }
+    if (why)
+        fprintf(stderr, "train: %s %s: cannot write there: %s\n", opt, path, why);
+    return !why;
+}
+
+/* The outputs this run will write (log, picture, weights). */
+static bool outputs_ok(const config *c)
+{
+    if (c->eval_only)
+        return true;
+    if (!output_ok("--log", c->log, false))
+        return false;
+    if (c->epochs > 0 && !output_ok("--plot", c->plot, false))
+        return false;
+    return !c->save || output_ok("--save", c->save, true);
 }
 
 /* ---- models: the book's three networks, built from nn/ layers ---- */
@@ -266,31 +377,51 @@ static sg_model *build_model(const config *c, int rows, int cols, int classes, s
     return m;
 }
 
+/* parse_args() lets only these names through */
 static sg_optim *build_optim(const config *c)
 {
-    static const struct { const char *name; sg_optim_kind kind; float lr; } table[] = {
-        {"sgd", SG_OPTIM_SGD, 0.1f},         {"momentum", SG_OPTIM_MOMENTUM, 0.01f},
-        {"nesterov", SG_OPTIM_NESTEROV, 0.01f}, {"adagrad", SG_OPTIM_ADAGRAD, 0.01f},
-        {"rmsprop", SG_OPTIM_RMSPROP, 0.001f}, {"adam", SG_OPTIM_ADAM, 0.001f},
-        {"adamw", SG_OPTIM_ADAMW, 0.001f},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-        if (strcmp(c->optim, table[i].name))
-            continue;
-        sg_optim_opts o = sg_optim_defaults(table[i].kind);
-        o.lr = c->lr >= 0 ? c->lr : table[i].lr;
-        o.weight_decay = c->wd;
-        o.decoupled_weight_decay = table[i].kind == SG_OPTIM_ADAMW;
-        return sg_optim_new(&o);
-    }
-    fprintf(stderr, "train: unknown optimizer '%s' (sgd momentum nesterov adagrad rmsprop adam adamw)\n",
-            c->optim);
-    return NULL;
+    const struct optim_row *r = find_optim(c->optim);
+    sg_optim_opts o = sg_optim_defaults(r->kind);
+    o.lr = c->lr >= 0 ? c->lr : r->lr;
+    o.weight_decay = c->wd;
+    o.decoupled_weight_decay = r->kind == SG_OPTIM_ADAMW;
+    return sg_optim_new(&o);
 }
 
 /* ---- data ---- */
 
-static int load_data(const config *c, sg_dataset **train, sg_dataset **test)
+/* The label file sg_mnist_load() read for a set (the plain name first). */
+static void label_file(const char *dir, bool train, char *buf, size_t cap)
+{
+    const char *base = train ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
+    snprintf(buf, cap, "%s/%s", dir, base);
+    if (access(buf, F_OK) != 0)
+        snprintf(buf, cap, "%s/%s.gz", dir, base);
+}
+
+/* Every label of d is one of the k classes; else one line naming the set,
+ * its label file, the largest label and the first image that has it. */
+static bool labels_ok(const sg_dataset *d, const char *dir, bool train, int k)
+{
+    int worst = 0;
+    for (int i = 1; i < d->n; i++)
+        if (d->labels[i] > d->labels[worst])
+            worst = i;
+    if (d->n == 0 || d->labels[worst] < k)
+        return true;
+    char file[4200];
+    label_file(dir, train, file, sizeof file);
+    fprintf(stderr,
+            "train: %s image %d has label %d (%s), but the training set has %d classes (labels 0..%d): "
+            "the model cannot predict it\n",
+            train ? "training" : "test", worst, d->labels[worst], file, k, k - 1);
+    return false;
+}
+
+/* Load the sets and fix the one class count *classes that the model, the
+ * training loop and the evaluation all use: the training set's (in
+ * --eval-only, the test set's), checked against the labels of both sets. */
+static int load_data(const config *c, sg_dataset **train, sg_dataset **test, int *classes)
 {
     const char *dir = c->dataset;
     if (!strcmp(dir, "fashion"))
@@ -319,6 +450,18 @@ static int load_data(const config *c, sg_dataset **train, sg_dataset **test)
             sg_dataset_free(*test);
             return -1;
         }
+    }
+    *classes = *train ? (*train)->n_classes : (*test)->n_classes;
+    bool same_size = !*train || ((*train)->rows == (*test)->rows && (*train)->cols == (*test)->cols);
+    if (!same_size)
+        fprintf(stderr, "train: the training images are %dx%d but the test images %dx%d (in %s)\n",
+                (*train)->rows, (*train)->cols, (*test)->rows, (*test)->cols, dir);
+    if (!same_size || (*train && !labels_ok(*train, dir, true, *classes)) ||
+        !labels_ok(*test, dir, false, *classes)) {
+        sg_dataset_free(*train);
+        sg_dataset_free(*test);
+        *train = *test = NULL;
+        return -1;
     }
     return 0;
 }
@@ -353,12 +496,12 @@ static void progress(int epoch, int epochs, int done, int total, double loss, do
     fflush(stderr);
 }
 
-/* Accuracy of m on d (evaluation mode, no graph); fills confusion[k][k]
- * (true row, predicted column) if given. */
-static double evaluate(sg_model *m, const sg_dataset *d, const sg_batch_opts *bo, int *confusion)
+/* Accuracy of m, a k-class model, on d (evaluation mode, no graph); fills
+ * confusion[k][k] (true row, predicted column) if given. */
+static double evaluate(sg_model *m, const sg_dataset *d, int k, const sg_batch_opts *bo, int *confusion)
 {
     enum { EVAL_BATCH = 500 };
-    int k = d->n_classes, correct = 0;
+    int correct = 0;
     int *labels = malloc(EVAL_BATCH * sizeof *labels);
     if (!labels)
         return -1;
@@ -447,14 +590,14 @@ static void random_flip(sg_tensor *x, sg_rng *rng)
 }
 
 static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_params, const sg_dataset *d,
-                       sg_loader *loader, const sg_batch_opts *bo, const config *c, int epoch,
+                       int k, sg_loader *loader, const sg_batch_opts *bo, const config *c, int epoch,
                        sg_rng *rng, epoch_stats *st)
 {
     int *labels = malloc((size_t)c->batch * sizeof *labels);
     if (!labels)
         return -1;
     bool bar = !c->quiet && isatty(STDERR_FILENO);
-    int total = sg_loader_batches(loader), done = 0, seen = 0, correct = 0, k = d->n_classes;
+    int total = sg_loader_batches(loader), done = 0, seen = 0, correct = 0;
     double loss_sum = 0, t0 = now(), last_draw = 0;
     const int *idx;
     int count, rc = 0;
@@ -552,24 +695,27 @@ static void write_plot(const char *csv, const char *png)
 int main(int argc, char **argv)
 {
     config c;
-    if (parse_args(argc, argv, &c) < 0)
+    if (parse_args(argc, argv, &c) < 0 || !outputs_ok(&c))
         return 2;
     int threads = sg_set_threads(c.threads);
     sg_dataset *train = NULL, *test = NULL;
-    if (load_data(&c, &train, &test) < 0)
+    int classes;
+    if (load_data(&c, &train, &test, &classes) < 0)
         return 1;
     bool fashion = !strcmp(c.dataset, "fashion");
     sg_rng rng;
     sg_rng_seed(&rng, c.seed);
     int rc = 1;
-    sg_model *m = build_model(&c, test->rows, test->cols, test->n_classes, &rng);
+    sg_model *m = build_model(&c, test->rows, test->cols, classes, &rng);
     sg_optim *opt = build_optim(&c);
     sg_loader *loader = NULL;
     sg_tensor **params = NULL;
-    int *confusion = malloc((size_t)test->n_classes * test->n_classes * sizeof *confusion);
+    int *confusion = malloc((size_t)classes * classes * sizeof *confusion);
     FILE *log = NULL;
     if (!m || !opt || !confusion) {
-        fprintf(stderr, "train: cannot build the model: %s\n", sg_last_error());
+        fprintf(stderr, "train: %s: %s\n",
+                !m ? "cannot build the model" : !opt ? "cannot make the optimizer" : "confusion matrix",
+                m && opt ? "out of memory" : sg_last_error());
         goto done;
     }
     if (c.load && sg_model_load(m, c.load) != 0) {
@@ -584,13 +730,13 @@ int main(int argc, char **argv)
     if (!c.quiet)
         sg_model_summary(m, stdout, 4, shape);
     if (c.eval_only) {
-        double acc = evaluate(m, test, &bo, confusion);
+        double acc = evaluate(m, test, classes, &bo, confusion);
         if (acc < 0) {
             fprintf(stderr, "train: evaluation failed: %s\n", sg_last_error());
             goto done;
         }
         printf("test accuracy %.2f%% (%d images)\n", 100 * acc, test->n);
-        print_confusion(confusion, test->n_classes, fashion);
+        print_confusion(confusion, classes, fashion);
         rc = 0;
         goto done;
     }
@@ -613,7 +759,7 @@ int main(int argc, char **argv)
     fprintf(log, "epoch,train_loss,train_acc,test_acc,seconds\n");
     printf("training on %d images, testing on %d, batch %d, %s lr %g%s\n", train->n, test->n, c.batch,
            c.optim, sg_optim_lr(opt), c.wd > 0 ? " with weight decay" : "");
-    double total_time = 0, test_acc = 0;
+    double total_time = 0, test_acc = c.epochs ? 0 : evaluate(m, test, classes, &bo, confusion);
     const float base_lr = sg_optim_lr(opt);
     for (int e = 1; e <= c.epochs; e++) {
         epoch_stats st;
@@ -621,23 +767,32 @@ int main(int argc, char **argv)
             sg_optim_set_lr(opt, sg_lr_cosine(base_lr, 0.f, c.epochs, e - 1));
         else if (!strcmp(c.schedule, "step"))
             sg_optim_set_lr(opt, sg_lr_step_decay(base_lr, 0.5f, 5, e - 1));
-        if (train_epoch(m, opt, params, n_params, train, loader, &bo, &c, e, &rng, &st) < 0)
+        if (train_epoch(m, opt, params, n_params, train, classes, loader, &bo, &c, e, &rng, &st) < 0)
             goto done;
         sg_loader_next(loader, &(const int *){NULL}); /* end of epoch: next one reshuffles */
         total_time += st.seconds;
-        test_acc = evaluate(m, test, &bo, e == c.epochs ? confusion : NULL);
+        test_acc = evaluate(m, test, classes, &bo, e == c.epochs ? confusion : NULL);
+        if (test_acc < 0)
+            break;
         printf("epoch %2d  loss %.4f  train acc %6.2f%%  test acc %6.2f%%  %.1f s (%.0f img/s)\n", e,
                st.loss, 100 * st.acc, 100 * test_acc, st.seconds, train->n / st.seconds);
         fflush(stdout);
         fprintf(log, "%d,%.6f,%.6f,%.6f,%.3f\n", e, st.loss, st.acc, test_acc, st.seconds);
         fflush(log);
     }
-    fclose(log);
+    if (test_acc < 0) {
+        fprintf(stderr, "train: evaluation failed: %s\n", sg_last_error());
+        goto done;
+    }
+    int closed = fclose(log);
     log = NULL;
+    if (closed != 0) {
+        fprintf(stderr, "train: cannot write the log %s: %s\n", c.log, strerror(errno));
+        goto done;
+    }
     printf("final test accuracy %.2f%% after %d epochs (%.1f s training, %.2f s per epoch)\n",
            100 * test_acc, c.epochs, total_time, c.epochs ? total_time / c.epochs : 0.0);
-    if (c.epochs)
-        print_confusion(confusion, test->n_classes, fashion);
+    print_confusion(confusion, classes, fashion);
     printf("log written to %s\n", c.log);
     if (c.epochs)
         write_plot(c.log, c.plot);

@@ -52,16 +52,44 @@ void sg_init_fans(int ndim, const int *shape, int *fan_in, int *fan_out)
         *fan_out = out > 0x7fffffff ? 0x7fffffff : (int)out;
 }
 
+bool sg_nn_init_ok(const char *op, sg_init init)
+{
+    if ((int)init.kind < 0 || init.kind >= SG_INIT_KIND_COUNT) {
+        sg_set_error("%s: unknown initialiser kind %d", op, (int)init.kind);
+        return false;
+    }
+    const char *name = init_names[init.kind];
+    const double v = init.value;
+    switch (init.kind) {
+    case SG_INIT_KIND_CONSTANT:
+        if (!isfinite(v)) {
+            sg_set_error("%s: constant init value %g is not finite", op, v);
+            return false;
+        }
+        break;
+    case SG_INIT_KIND_NORMAL:
+    case SG_INIT_KIND_UNIFORM:
+        if (!isfinite(v) || v < 0) {
+            sg_set_error("%s: %s init %s %g %s", op, name,
+                         init.kind == SG_INIT_KIND_NORMAL ? "std" : "bound", v,
+                         isfinite(v) ? "must be >= 0" : "is not finite");
+            return false;
+        }
+        break;
+    default: /* zeros and the fan-based kinds read no value */
+        break;
+    }
+    return true;
+}
+
 int sg_init_fill(sg_tensor *t, sg_init init, sg_rng *rng)
 {
     if (!t) {
         sg_nn_null("init_fill");
         return -1;
     }
-    if ((int)init.kind < 0 || init.kind >= SG_INIT_KIND_COUNT) {
-        sg_set_error("init_fill: unknown initialiser kind %d", (int)init.kind);
+    if (!sg_nn_init_ok("init_fill", init))
         return -1;
-    }
     int fan_in, fan_out;
     sg_init_fans(sg_ndim(t), sg_shape(t), &fan_in, &fan_out);
     const char *name = init_names[init.kind];
@@ -73,10 +101,6 @@ int sg_init_fill(sg_tensor *t, sg_init init, sg_rng *rng)
         break;
     case SG_INIT_KIND_NORMAL:
     case SG_INIT_KIND_UNIFORM:
-        if (!(init.value >= 0.f) || isinf(init.value)) {
-            sg_set_error("init_fill: %s needs a finite scale >= 0, got %g", name, init.value);
-            return -1;
-        }
         scale = init.value;
         uniform = init.kind == SG_INIT_KIND_UNIFORM;
         break;

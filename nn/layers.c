@@ -229,8 +229,8 @@ sg_tensor *sg_batch_norm(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_ten
         !feature_vec_ok("running_mean", running_mean, C, x) ||
         !feature_vec_ok("running_var", running_var, C, x))
         return NULL;
-    if (!(eps > 0.f) || !(momentum >= 0.f && momentum <= 1.f)) {
-        sg_set_error("batch_norm: eps %g must be > 0 and momentum %g in [0, 1]", eps, momentum);
+    if (!(eps > 0.f && isfinite(eps)) || !(momentum >= 0.f && momentum <= 1.f)) {
+        sg_set_error("batch_norm: eps %g must be > 0 and finite, and momentum %g in [0, 1]", eps, momentum);
         return NULL;
     }
     /* statistics over every axis but 1; kept with size 1 to broadcast */

@@ -225,11 +225,17 @@ float sg_accuracy(sg_tensor *y, sg_tensor *t)
         return NAN;
     }
     const float *yd = sg_data(y), *td = sg_data(t);
+    for (int i = 0; !one_hot && i < N; i++) { /* the losses' rule for class indices */
+        if (!(td[i] >= 0.f && td[i] < (float)K && td[i] == floorf(td[i]))) {
+            sg_set_error("accuracy: target %g of sample %d is not a class index in [0, %d)", td[i], i, K);
+            return NAN;
+        }
+    }
     int correct = 0;
     for (int i = 0; i < N; i++) {
         size_t pred = argmax_row(yd + (size_t)i * (size_t)K, K);
-        size_t want = one_hot ? argmax_row(td + (size_t)i * (size_t)K, K) : (size_t)(long)td[i];
-        correct += pred == want && (one_hot || td[i] >= 0.f);
+        size_t want = one_hot ? argmax_row(td + (size_t)i * (size_t)K, K) : (size_t)td[i];
+        correct += pred == want;
     }
     return (float)correct / (float)N;
 }

@@ -27,10 +27,14 @@
  */
 #include "nn_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
-
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static _Thread_local bool hash_oom;
 #define HASH_NONFATAL_OOM 1
@@ -233,16 +237,34 @@ void sg_model_free(sg_model *m)
     free(m);
 }
 
+/* A NULL argument of a query or setter: "<op>: NULL <what>" (unless an
+ * earlier message explains it); the caller then returns its documented
+ * answer for NULL. */
+static void null_arg(const char *op, const char *what)
+{
+    if (!sg_has_error())
+        sg_set_error("%s: NULL %s", op, what);
+}
+
 void sg_model_set_training(sg_model *m, bool training)
 {
-    if (m)
+    if (!m)
+        null_arg("model_set_training", "model");
+    else
         m->training = training;
 }
 
-bool sg_model_is_training(const sg_model *m) { return m && m->training; }
+bool sg_model_is_training(const sg_model *m)
+{
+    if (!m)
+        null_arg("model_is_training", "model");
+    return m && m->training;
+}
 
 size_t sg_model_num_params(const sg_model *m, bool include_buffers)
 {
+    if (!m)
+        null_arg("model_num_params", "model");
     size_t total = 0;
     for (int i = 0; m && i < m->n; i++)
         if (m->entries[i]->trainable || include_buffers)
@@ -262,12 +284,16 @@ sg_tensor *sg_model_add_param(sg_model *m, const char *name, sg_tensor *value, b
 
 sg_tensor *sg_model_param(const sg_model *m, const char *name)
 {
+    if (!m || !name)
+        null_arg("model_param", m ? "name" : "model");
     entry *e = m && name ? find_entry(m, name) : NULL;
     return e ? e->t : NULL;
 }
 
 const sg_named_param *sg_model_params(const sg_model *m, int *n)
 {
+    if (!m)
+        null_arg("model_params", "model");
     if (n)
         *n = m ? m->n : 0;
     return m ? m->view : NULL;
@@ -275,6 +301,8 @@ const sg_named_param *sg_model_params(const sg_model *m, int *n)
 
 int sg_model_trainable(const sg_model *m, sg_tensor **out, int cap)
 {
+    if (!m)
+        null_arg("model_trainable", "model");
     int k = 0;
     for (int i = 0; m && i < m->n; i++) {
         if (!m->entries[i]->trainable)
@@ -288,6 +316,8 @@ int sg_model_trainable(const sg_model *m, sg_tensor **out, int cap)
 
 sg_layer *sg_model_layer(const sg_model *m, const char *name)
 {
+    if (!m || !name)
+        null_arg("model_layer", m ? "name" : "model");
     for (int i = 0; m && name && i < m->n_layers; i++)
         if (strcmp(m->layers[i]->name, name) == 0)
             return m->layers[i];
@@ -397,8 +427,10 @@ sg_tensor *sg_layer_add_param(sg_layer *l, const char *short_name, sg_tensor *va
 
 sg_tensor *sg_layer_param(const sg_layer *l, const char *short_name)
 {
-    if (!l || !short_name)
+    if (!l || !short_name) {
+        null_arg("layer_param", l ? "name" : "layer");
         return NULL;
+    }
     char full[SG_NN_NAME_MAX + 8];
     snprintf(full, sizeof full, "%s.%s", l->name, short_name);
     return sg_model_param(l->model, full);
@@ -410,6 +442,8 @@ sg_layer *sg_linear_new(sg_model *m, const char *name, int in, int out, sg_init 
         sg_set_error("linear_new: sizes in %d, out %d must be >= 1", in, out);
         return NULL;
     }
+    if (m && !sg_nn_init_ok("linear_new", w_init))
+        return NULL;
     sg_layer *l = layer_new(m, "linear_new", name, L_LINEAR);
     if (!l)
         return NULL;
@@ -433,6 +467,8 @@ sg_layer *sg_conv2d_new(sg_model *m, const char *name, int in_ch, int out_ch, in
                      pad, k, INT_MAX);
         return NULL;
     }
+    if (m && !sg_nn_init_ok("conv2d_new", w_init))
+        return NULL;
     sg_layer *l = layer_new(m, "conv2d_new", name, L_CONV2D);
     if (!l)
         return NULL;
@@ -445,15 +481,22 @@ sg_layer *sg_conv2d_new(sg_model *m, const char *name, int in_ch, int out_ch, in
     return l->p[1] ? l : layer_abort(l, n0);
 }
 
-sg_layer *sg_batchnorm_new_ex(sg_model *m, const char *name, int n, float momentum, float eps)
+static sg_layer *batchnorm_new(const char *op, sg_model *m, const char *name, int n, float momentum,
+                               float eps)
 {
-    if (m && (n < 1 || !(momentum >= 0.f && momentum <= 1.f) || !(eps > 0.f))) {
-        sg_set_error("batchnorm_new: %d features, momentum %g, eps %g: need n >= 1, momentum in [0, 1], "
-                     "eps > 0",
-                     n, momentum, eps);
+    if (m && n < 1) {
+        sg_set_error("%s: %d features: need n >= 1", op, n);
         return NULL;
     }
-    sg_layer *l = layer_new(m, "batchnorm_new", name, L_BATCHNORM);
+    if (m && !(momentum >= 0.f && momentum <= 1.f)) {
+        sg_set_error("%s: momentum %g is outside [0, 1]", op, momentum);
+        return NULL;
+    }
+    if (m && !(eps > 0.f && isfinite(eps))) {
+        sg_set_error("%s: eps %g %s", op, eps, isfinite(eps) ? "must be > 0" : "is not finite");
+        return NULL;
+    }
+    sg_layer *l = layer_new(m, op, name, L_BATCHNORM);
     if (!l)
         return NULL;
     l->f0 = momentum;
@@ -469,9 +512,14 @@ sg_layer *sg_batchnorm_new_ex(sg_model *m, const char *name, int n, float moment
     return l;
 }
 
+sg_layer *sg_batchnorm_new_ex(sg_model *m, const char *name, int n, float momentum, float eps)
+{
+    return batchnorm_new("batchnorm_new_ex", m, name, n, momentum, eps);
+}
+
 sg_layer *sg_batchnorm_new(sg_model *m, const char *name, int n)
 {
-    return sg_batchnorm_new_ex(m, name, n, 0.1f, 1e-5f);
+    return batchnorm_new("batchnorm_new", m, name, n, 0.1f, 1e-5f);
 }
 
 sg_layer *sg_dropout_new(sg_model *m, const char *name, float p, sg_rng *rng)
@@ -539,6 +587,10 @@ sg_layer *sg_log_softmax_new(sg_model *m, const char *name)
 
 sg_layer *sg_leaky_relu_new(sg_model *m, const char *name, float slope)
 {
+    if (m && !isfinite(slope)) {
+        sg_set_error("leaky_relu_new: slope %g is not finite", slope);
+        return NULL;
+    }
     sg_layer *l = layer_new(m, "leaky_relu_new", name, L_LEAKY_RELU);
     if (l)
         l->f0 = slope;
@@ -642,13 +694,26 @@ sg_layer *sg_layer_new(sg_model *m, const char *name, const char *kind, sg_layer
     return l;
 }
 
-const char *sg_layer_name(const sg_layer *l) { return l ? l->name : ""; }
-const char *sg_layer_kind(const sg_layer *l) { return l ? l->kind : ""; }
+const char *sg_layer_name(const sg_layer *l)
+{
+    if (!l)
+        null_arg("layer_name", "layer");
+    return l ? l->name : "";
+}
+
+const char *sg_layer_kind(const sg_layer *l)
+{
+    if (!l)
+        null_arg("layer_kind", "layer");
+    return l ? l->kind : "";
+}
 
 size_t sg_layer_num_params(const sg_layer *l)
 {
-    if (!l)
+    if (!l) {
+        null_arg("layer_num_params", "layer");
         return 0;
+    }
     size_t total = 0;
     const sg_model *m = l->model;
     for (int i = 0; i < m->n; i++)
@@ -830,5 +895,96 @@ int sg_model_summary(sg_model *m, FILE *f, int ndim, const int *input_shape)
     fmt_count(sg_model_num_params(m, true) - sg_model_num_params(m, false), buffers, sizeof buffers);
     fprintf(f, "%.70s\nInput shape: %s\nTrainable params: %s\nBuffer values: %s\n", line, in_shape, total,
             buffers);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* atomic file replacement (used by the savers) */
+
+FILE *sg_nn_atomic_open(const char *op, const char *path, const char *shown, char **tmp)
+{
+    *tmp = NULL;
+    if (!path || !path[0]) {
+        sg_set_error("%s: %s path", op, path ? "empty" : "NULL");
+        return NULL;
+    }
+    if (!shown)
+        shown = path;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char *name = malloc(dlen + strlen(base) + sizeof ".XXXXXX" + 1);
+    if (!name) {
+        sg_set_error("%s: %s: out of memory", op, shown);
+        return NULL;
+    }
+    /* "<dir>/.<base>.XXXXXX": in the target's directory (rename stays on one
+     * file system), hidden, unique (mkstemp's O_EXCL never follows a link) */
+    sprintf(name, "%.*s.%s.XXXXXX", (int)dlen, path, base);
+    int fd = mkstemp(name);
+    if (fd < 0) {
+        sg_set_error("%s: %s: cannot create a file in its directory: %s", op, shown, strerror(errno));
+        free(name);
+        return NULL;
+    }
+    /* mkstemp makes the file 0600; give it the mode a plain fopen would
+     * (0666 less the umask), or the mode of the file it replaces */
+    struct stat st;
+    mode_t mode;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        mode = st.st_mode & 07777;
+    } else {
+        mode_t mask = umask(022); /* reading the umask means setting it */
+        umask(mask);
+        mode = 0666 & ~mask;
+    }
+    FILE *f = fchmod(fd, mode) == 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        sg_set_error("%s: %s: cannot open a temporary file beside it: %s", op, shown, strerror(errno));
+        close(fd);
+        unlink(name);
+        free(name);
+        return NULL;
+    }
+    *tmp = name;
+    return f;
+}
+
+int sg_nn_atomic_commit(const char *op, const char *path, const char *shown, FILE *f, char *tmp, bool ok)
+{
+    if (!f) {
+        free(tmp);
+        return -1;
+    }
+    if (!shown)
+        shown = path;
+    int err = ok ? 0 : (errno ? errno : EIO); /* errno of the failed write */
+    if (ok && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        err = errno ? errno : EIO;
+    if (fclose(f) != 0 && !err)
+        err = errno ? errno : EIO;
+    if (!err && rename(tmp, path) != 0) {
+        sg_set_error("%s: %s: cannot rename the temporary file over it: %s", op, shown, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    if (err) {
+        if (!sg_has_error())
+            sg_set_error("%s: %s: write error: %s", op, shown, strerror(err));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    /* make the rename itself durable: fsync the directory (best effort) */
+    const char *slash = strrchr(tmp, '/');
+    if (slash)
+        tmp[slash == tmp ? 1 : slash - tmp] = '\0';
+    int dfd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    free(tmp);
     return 0;
 }

@@ -8,6 +8,8 @@
 
 #include "sg_nn.h"
 
+#include <stdio.h>
+
 /* A NULL input: record "<op>: NULL input" unless an earlier message
  * explains it, and return NULL. */
 static inline sg_tensor *sg_nn_null(const char *op)
@@ -27,5 +29,27 @@ bool sg_nn_utf8_ok(const unsigned char *s, size_t len);
  * character, valid UTF-8, not "__metadata__"); false with a message naming
  * op otherwise. */
 bool sg_nn_name_ok(const char *op, const char *name);
+
+/* Check an initialiser before it is used: a known kind; CONSTANT's value
+ * finite; NORMAL's std and UNIFORM's bound finite and >= 0. False with a
+ * message naming op and the value ("linear_new: constant init value nan is
+ * not finite") otherwise. */
+bool sg_nn_init_ok(const char *op, sg_init init);
+
+/* Replace the file at path atomically. sg_nn_atomic_open() makes a new,
+ * unique file "<dir>/.<name>.XXXXXX" beside path with mkstemp (created
+ * exclusively: it never follows a planted link, and two writers never share
+ * it), with the mode a plain fopen would give (or that of the file it
+ * replaces), and returns it open for writing; *tmp receives its name. NULL
+ * with a message on failure.
+ * sg_nn_atomic_commit() finishes: if ok (every write succeeded) it flushes,
+ * fsyncs, closes and renames the file over path, then fsyncs the directory;
+ * otherwise, or on any failure, it removes the file and leaves path as it
+ * was. It frees tmp. Returns 0, or -1 with a message (an earlier message is
+ * kept when !ok).
+ * Messages read "<op>: <shown>: ...": shown is path as the caller prints
+ * it (escaped; NULL = path itself); the temporary name is never printed. */
+FILE *sg_nn_atomic_open(const char *op, const char *path, const char *shown, char **tmp);
+int sg_nn_atomic_commit(const char *op, const char *path, const char *shown, FILE *f, char *tmp, bool ok);
 
 #endif /* SG_NN_INTERNAL_H */

@@ -14,8 +14,10 @@
  * Writing: tensors sorted by name (bytewise), data contiguous in that order,
  * no "__metadata__", compact JSON — exactly what the reference (Rust/Python)
  * serializer emits for float32 tensors, so files are byte-identical. The
- * file is written to "<path>.tmp" and renamed, so a failed save leaves any
- * old file intact.
+ * file is written to a new file made by mkstemp beside path, fsynced and
+ * renamed over path (sg_nn_atomic_open/commit, model.c), so a failed save
+ * leaves any old file intact, a planted link is never followed and two
+ * saves never share a temporary file.
  *
  * Reading is all-or-nothing: the whole file is read and validated — header
  * length, JSON syntax (with depth, string and node limits), every entry's
@@ -879,11 +881,11 @@ static int save_impl(const char *op, const char *path, const sg_named_param *par
             return -1;
     }
     int *order = malloc((n > 0 ? (size_t)n : 1) * sizeof *order);
-    char *tmp = malloc(strlen(path) + 5);
+    char *tmp = NULL;
     sbuf h = {0};
     FILE *f = NULL;
     int rc = -1;
-    if (!order || !tmp) {
+    if (!order) {
         sg_set_error("%s: %s: out of memory", op, path);
         goto done;
     }
@@ -924,13 +926,10 @@ static int save_impl(const char *op, const char *path, const sg_named_param *par
         sg_set_error("%s: %s: out of memory", op, path);
         goto done;
     }
-    /* write to <path>.tmp, then rename over path */
-    sprintf(tmp, "%s.tmp", path);
-    f = fopen(tmp, "wb");
-    if (!f) {
-        sg_set_error("%s: %s: cannot create %s: %s", op, path, tmp, strerror(errno));
+    /* write to a new temporary file beside path, then rename over path */
+    f = sg_nn_atomic_open(op, path, NULL, &tmp);
+    if (!f)
         goto done;
-    }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
@@ -951,23 +950,9 @@ static int save_impl(const char *op, const char *path, const sg_named_param *par
             }
         }
     }
-    ok = fflush(f) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    f = NULL;
-    if (!ok) {
-        sg_set_error("%s: %s: write error on %s: %s", op, path, tmp, strerror(errno));
-        remove(tmp);
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        sg_set_error("%s: %s: cannot rename %s: %s", op, path, tmp, strerror(errno));
-        remove(tmp);
-        goto done;
-    }
-    rc = 0;
+    rc = sg_nn_atomic_commit(op, path, NULL, f, tmp, ok); /* frees tmp */
 done:
     free(h.s);
-    free(tmp);
     free(order);
     return rc;
 }

@@ -129,8 +129,10 @@ sg_tensor *sg_softmax_cross_entropy_labels(sg_tensor *x, const int *labels, int 
  *  in [0, k). Owned by the current scope; requires no gradient. */
 sg_tensor *sg_one_hot(const int *labels, int n, int k);
 /** Fraction of rows whose largest y equals the target: t is one-hot (y's
- *  shape, compared by arg-max) or class indices (N). y (N,K). Ties pick the
- *  first index. Returns a value in [0, 1], or NaN with a message. */
+ *  shape, compared by arg-max) or class indices (N), each an integer in
+ *  [0, K) as the losses require. y (N,K). Ties pick the first index.
+ *  Returns a value in [0, 1], or NaN with a message (NULL input, shapes, a
+ *  class index out of range or not an integer). */
 float sg_accuracy(sg_tensor *y, sg_tensor *t);
 
 /* ------------------------------------------------------------------------- */
@@ -271,12 +273,13 @@ sg_layer *sg_model_add(sg_model *m, sg_layer *layer);
  *  failing layer. */
 sg_tensor *sg_model_forward(sg_model *m, sg_tensor *x);
 /** Switch training (true, the initial mode) or evaluation mode (false):
- *  dropout and batch normalisation behave accordingly. */
+ *  dropout and batch normalisation behave accordingly. A NULL model
+ *  records a message. */
 void sg_model_set_training(sg_model *m, bool training);
-/** True in training mode (false for NULL). */
+/** True in training mode (false, with a message, for NULL). */
 bool sg_model_is_training(const sg_model *m);
 /** Number of scalar values in the model's trainable parameters, plus its
- *  buffers if include_buffers. 0 for NULL. */
+ *  buffers if include_buffers. 0, with a message, for NULL. */
 size_t sg_model_num_params(const sg_model *m, bool include_buffers);
 /** Print one row per layer (name, kind, output shape for this input shape,
  *  parameter count) and the totals. Runs a forward pass on zeros of the
@@ -292,17 +295,20 @@ int sg_model_summary(sg_model *m, FILE *f, int ndim, const int *input_shape);
  *  duplicate name or tensor, or a bad name (empty, longer than
  *  SG_NN_NAME_MAX - 1 bytes, a control character, or "__metadata__"). */
 sg_tensor *sg_model_add_param(sg_model *m, const char *name, sg_tensor *value, bool trainable);
-/** The tensor registered under name, or NULL (no message) if none. */
+/** The tensor registered under name, or NULL (no message) if none; NULL
+ *  with a message if m or name is NULL. */
 sg_tensor *sg_model_param(const sg_model *m, const char *name);
 /** Every named tensor in insertion order; *n receives the count (may be
  *  NULL). The array is the model's: valid until the next registration or
  *  sg_model_free(). Optimizers iterate it and update entries with
- *  trainable set. NULL model: NULL and *n = 0. */
+ *  trainable set. NULL model: NULL, *n = 0 and a message. */
 const sg_named_param *sg_model_params(const sg_model *m, int *n);
 /** Copy up to cap trainable tensors into out (may be NULL with cap 0), in
- *  insertion order; returns how many the model has. */
+ *  insertion order; returns how many the model has (0 with a message for a
+ *  NULL model). */
 int sg_model_trainable(const sg_model *m, sg_tensor **out, int cap);
-/** The layer made by this model under name, or NULL. */
+/** The layer made by this model under name, or NULL (no message) if none;
+ *  NULL with a message if m or name is NULL. */
 sg_layer *sg_model_layer(const sg_model *m, const char *name);
 
 /** Longest parameter name (with its terminating NUL). */
@@ -370,14 +376,14 @@ sg_layer *sg_layer_new(sg_model *m, const char *name, const char *kind, sg_layer
  *  failure). Returns value or NULL. */
 sg_tensor *sg_layer_add_param(sg_layer *layer, const char *short_name, sg_tensor *value, bool trainable);
 /** The layer's tensor "<layer name>.<short_name>", e.g. sg_layer_param(l,
- *  "W"), or NULL. */
+ *  "W"), or NULL (with a message if layer or short_name is NULL). */
 sg_tensor *sg_layer_param(const sg_layer *layer, const char *short_name);
 /** Run one layer on x (result in the current scope). */
 sg_tensor *sg_layer_forward(sg_layer *layer, sg_tensor *x, bool training);
-const char *sg_layer_name(const sg_layer *layer); /**< "" for NULL */
-const char *sg_layer_kind(const sg_layer *layer); /**< "linear", "conv2d", ... "" for NULL */
+const char *sg_layer_name(const sg_layer *layer); /**< "" (and a message) for NULL */
+const char *sg_layer_kind(const sg_layer *layer); /**< "linear", "conv2d", ... "" (and a message) for NULL */
 /** Trainable scalar count of the layer's own tensors plus, for sequences
- *  and residual blocks, of their children. */
+ *  and residual blocks, of their children (0 with a message for NULL). */
 size_t sg_layer_num_params(const sg_layer *layer);
 
 /* ------------------------------------------------------------------------- */

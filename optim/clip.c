@@ -15,8 +15,9 @@ float sg_clip_grad_norm(sg_tensor *const *params, int n, float max_norm)
         sg_set_error("clip_grad_norm: given %s with n = %d", params ? "params" : "NULL params", n);
         return -1.0f;
     }
-    if (!(max_norm >= 0.0f)) {
-        sg_set_error("clip_grad_norm: max_norm %g must be >= 0", (double)max_norm);
+    if (!(max_norm >= 0.0f) || !isfinite(max_norm)) {
+        sg_set_error("clip_grad_norm: max_norm %g %s", (double)max_norm,
+                     isfinite(max_norm) ? "must be >= 0" : "is not finite");
         return -1.0f;
     }
     double sum = 0.0;

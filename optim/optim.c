@@ -502,30 +502,50 @@ const sg_optim_opts *sg_optim_options(const sg_optim *opt)
     return &opt->o;
 }
 
-long sg_optim_steps(const sg_optim *opt) { return opt ? opt->steps : -1; }
+long sg_optim_steps(const sg_optim *opt)
+{
+    if (!opt) {
+        sg_set_error("optim_steps: optimizer is NULL");
+        return -1;
+    }
+    return opt->steps;
+}
 
 long sg_optim_param_steps(const sg_optim *opt, const sg_tensor *p)
 {
-    if (!opt)
+    if (!opt || !p) {
+        sg_set_error("optim_param_steps: %s is NULL", opt ? "parameter" : "optimizer");
         return -1;
+    }
     const param_state *st = find_state(opt, p);
     return st ? st->t : 0;
 }
 
 const float *sg_optim_state(const sg_optim *opt, const sg_tensor *p, int buffer)
 {
-    if (!opt || buffer < 0 || buffer >= kinds[opt->o.kind].n_buffers)
+    if (!opt || !p) {
+        sg_set_error("optim_state: %s is NULL", opt ? "parameter" : "optimizer");
+        return NULL;
+    }
+    if (buffer < 0 || buffer >= kinds[opt->o.kind].n_buffers)
         return NULL;
     const param_state *st = find_state(opt, p);
     return st ? st->buf + (size_t)buffer * st->size : NULL;
 }
 
-size_t sg_optim_state_bytes(const sg_optim *opt) { return opt ? opt->state_bytes : 0; }
+size_t sg_optim_state_bytes(const sg_optim *opt)
+{
+    if (!opt) {
+        sg_set_error("optim_state_bytes: optimizer is NULL");
+        return 0;
+    }
+    return opt->state_bytes;
+}
 
 int sg_optim_forget(sg_optim *opt, const sg_tensor *p)
 {
-    if (!opt) {
-        sg_set_error("optim_forget: optimizer is NULL");
+    if (!opt || !p) {
+        sg_set_error("optim_forget: %s is NULL", opt ? "parameter" : "optimizer");
         return -1;
     }
     param_state *st = find_state(opt, p);

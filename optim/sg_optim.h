@@ -184,11 +184,13 @@ int sg_optim_set_lr(sg_optim *opt, float lr);
  *  message if opt is NULL. The pointer lives as long as opt. */
 const sg_optim_opts *sg_optim_options(const sg_optim *opt);
 
-/** Number of successful sg_optim_step() calls, or -1 if opt is NULL. */
+/** Number of successful sg_optim_step() calls, or -1 with a message if opt
+ *  is NULL. */
 long sg_optim_steps(const sg_optim *opt);
 
 /** Number of updates parameter p has received (the t of the formulas), 0 if
- *  the optimizer keeps no state for p, -1 if opt is NULL. */
+ *  the optimizer keeps no state for p, -1 with a message if opt or p is
+ *  NULL. */
 long sg_optim_param_steps(const sg_optim *opt, const sg_tensor *p);
 
 /** Parameter p's state buffer number `buffer` (p's size floats, read-only;
@@ -196,20 +198,21 @@ long sg_optim_param_steps(const sg_optim *opt, const sg_tensor *p);
  *  0 = velocity; ADAGRAD, RMSPROP 0 = squared-gradient sum or average;
  *  ADAM, ADAMW 0 = m, 1 = v. Decaying state below FLT_MIN is kept as 0
  *  (subnormal arithmetic is ~100x slower and cannot move a weight). NULL if
- *  opt is NULL, the kind has no such buffer, or p has no state yet. Valid
+ *  the kind has no such buffer or p has no state yet, and NULL with a
+ *  message if opt or p is NULL. Valid
  *  until the next step or sg_optim_forget(p). */
 const float *sg_optim_state(const sg_optim *opt, const sg_tensor *p, int buffer);
 
 /** Bytes of state buffers (velocities, sums, moments) the optimizer holds:
  *  4 bytes per element per buffer; SGD holds none, MOMENTUM, NESTEROV,
  *  ADAGRAD and RMSPROP one buffer per parameter, ADAM and ADAMW two.
- *  0 if opt is NULL. */
+ *  0 with a message if opt is NULL. */
 size_t sg_optim_state_bytes(const sg_optim *opt);
 
 /** Drop the state kept for parameter p (call it before freeing a parameter
  *  that the optimizer has updated, if the optimizer lives on). Returns 1 if
- *  state was dropped, 0 if there was none, -1 with a message if opt is
- *  NULL. */
+ *  state was dropped, 0 if there was none, -1 with a message if opt or p
+ *  is NULL. */
 int sg_optim_forget(sg_optim *opt, const sg_tensor *p);
 
 /** Drop all per-parameter state (moments restart from 0, t from 1); the
@@ -226,7 +229,7 @@ void sg_optim_reset(sg_optim *opt);
  *  Returns N, the norm before clipping. If N is not finite, the gradients
  *  are left as they are (PyTorch would scale them by 0) and N is returned.
  *  Returns -1 with a message if n < 0, params is NULL while n > 0, or
- *  max_norm is negative or NaN. */
+ *  max_norm is negative, NaN or infinite. */
 float sg_clip_grad_norm(sg_tensor *const *params, int n, float max_norm);
 
 /* ------------------------------------------------------------------------- */
@@ -236,16 +239,16 @@ float sg_clip_grad_norm(sg_tensor *const *params, int n, float max_norm);
 
 /** Step decay (torch.optim.lr_scheduler.StepLR):
  *  lr = base_lr · gamma^floor(epoch / step_size).
- *  Returns -1 with a message if base_lr < 0, gamma < 0, step_size <= 0 or
- *  epoch < 0. */
+ *  Returns -1 with a message if base_lr or gamma is negative, NaN or
+ *  infinite, step_size <= 0, epoch < 0, or the rate overflows a float. */
 float sg_lr_step_decay(float base_lr, float gamma, int step_size, int epoch);
 
 /** Cosine annealing (SGDR without restarts, the closed form of
  *  torch.optim.lr_scheduler.CosineAnnealingLR):
  *  lr = eta_min + (base_lr − eta_min)·(1 + cos(π·t / t_max)) / 2
  *  for 0 <= t <= t_max; lr = eta_min for t > t_max (PyTorch's closed form
- *  would rise again). Returns -1 with a message if base_lr < 0, eta_min < 0,
- *  t_max <= 0 or t < 0. */
+ *  would rise again). Returns -1 with a message if base_lr or eta_min is
+ *  negative, NaN or infinite, t_max <= 0 or t < 0. */
 float sg_lr_cosine(float base_lr, float eta_min, int t_max, int t);
 
 #ifdef __cplusplus

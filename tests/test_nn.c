@@ -10,6 +10,7 @@
  * rtol 1e-2: float32 forward passes, float64 accumulation).
  */
 #include "sg_autograd.h"
+#include "sg_datasets.h"
 #include "sg_nn.h"
 
 #include <check.h>
@@ -1232,6 +1233,323 @@ START_TEST(test_nn_has_no_backward_code)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------- */
+/* hyperparameters: NaN, inf and values outside their domain are refused by
+ * every constructor and function of nn/ that takes one, with a message
+ * naming the function and the value; a refused constructor registers
+ * nothing. The edges of each domain are still accepted. */
+
+#define REJECTS(call, msg)                                                                              \
+    do {                                                                                                \
+        sg_clear_error();                                                                               \
+        ck_assert_msg((call), "%s was accepted", #call);                                                \
+        ck_assert_msg(strstr(sg_last_error(), (msg)) != NULL, "%s: error \"%s\" lacks \"%s\"", #call,    \
+                      sg_last_error(), (msg));                                                          \
+    } while (0)
+
+START_TEST(test_hyperparameters_rejected)
+{
+    sg_rng rng;
+    sg_rng_seed(&rng, 3);
+    sg_model *m = sg_model_new();
+    ck_assert_ptr_nonnull(m);
+    sg_tensor *w = sg_zeros(SG_DIMS(2, 3));
+    const float nan = NAN, inf = INFINITY;
+    REJECTS(!sg_leaky_relu_new(m, "l1", nan), "leaky_relu_new: slope nan is not finite");
+    REJECTS(!sg_leaky_relu_new(m, "l2", -inf), "leaky_relu_new: slope -inf is not finite");
+    REJECTS(!sg_batchnorm_new_ex(m, "b1", 3, 0.1f, inf), "batchnorm_new_ex: eps inf is not finite");
+    REJECTS(!sg_batchnorm_new_ex(m, "b2", 3, 0.1f, nan), "batchnorm_new_ex: eps nan is not finite");
+    REJECTS(!sg_batchnorm_new_ex(m, "b3", 3, 0.1f, 0.f), "batchnorm_new_ex: eps 0 must be > 0");
+    REJECTS(!sg_batchnorm_new_ex(m, "b4", 3, 1.5f, 1e-5f), "batchnorm_new_ex: momentum 1.5 is outside [0, 1]");
+    REJECTS(!sg_batchnorm_new_ex(m, "b5", 3, -0.1f, 1e-5f), "batchnorm_new_ex: momentum -0.1 is outside [0, 1]");
+    REJECTS(!sg_batchnorm_new_ex(m, "b6", 3, nan, 1e-5f), "batchnorm_new_ex: momentum nan is outside [0, 1]");
+    REJECTS(!sg_linear_new(m, "f1", 2, 3, SG_INIT_CONSTANT(nan), &rng),
+            "linear_new: constant init value nan is not finite");
+    REJECTS(!sg_linear_new(m, "f2", 2, 3, SG_INIT_UNIFORM(-1.f), &rng),
+            "linear_new: uniform init bound -1 must be >= 0");
+    REJECTS(!sg_conv2d_new(m, "c1", 1, 2, 3, 1, 0, SG_INIT_NORMAL(inf), &rng),
+            "conv2d_new: normal init std inf is not finite");
+    REJECTS(sg_init_fill(w, SG_INIT_CONSTANT(inf), &rng) < 0, "init_fill: constant init value inf is not finite");
+    REJECTS(sg_init_fill(w, SG_INIT_CONSTANT(-inf), &rng) < 0, "init_fill: constant init value -inf is not finite");
+    REJECTS(sg_init_fill(w, SG_INIT_UNIFORM(nan), &rng) < 0, "init_fill: uniform init bound nan is not finite");
+    REJECTS(!sg_dropout_new(m, "d1", nan, &rng), "dropout_new: drop probability nan is outside [0, 1)");
+    REJECTS(!sg_dropout_new(m, "d2", 1.f, &rng), "dropout_new: drop probability 1 is outside [0, 1)");
+    ck_assert_float_eq(sg_data(w)[0], 0.f); /* a refused fill writes nothing */
+    sg_scope_begin();
+    sg_tensor *x = sg_ones(SG_DIMS(4, 3));
+    REJECTS(!sg_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1f, inf), "batch_norm: eps inf must be > 0 and finite");
+    REJECTS(!sg_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1f, nan), "batch_norm: eps nan");
+    REJECTS(!sg_batch_norm(x, NULL, NULL, NULL, NULL, true, 2.f, 1e-5f), "momentum 2 in [0, 1]");
+    REJECTS(!sg_dropout(x, inf, true, &rng), "dropout: drop probability inf is outside [0, 1]");
+    sg_scope_end();
+    int np;
+    sg_model_params(m, &np);
+    ck_assert_int_eq(np, 0); /* no refused constructor left a tensor behind */
+    ck_assert_ptr_null(sg_model_layer(m, "b1"));
+
+    /* the edges of the domains */
+    sg_clear_error();
+    ck_assert_ptr_nonnull(sg_leaky_relu_new(m, "ok1", -0.5f));
+    ck_assert_ptr_nonnull(sg_batchnorm_new_ex(m, "ok2", 3, 0.f, 1e-30f));
+    ck_assert_ptr_nonnull(sg_batchnorm_new_ex(m, "ok3", 3, 1.f, 1e3f));
+    ck_assert_ptr_nonnull(sg_linear_new(m, "ok4", 2, 3, SG_INIT_CONSTANT(-2.5f), &rng));
+    ck_assert_float_eq(sg_data(sg_model_param(m, "ok4.W"))[5], -2.5f);
+    ck_assert_ptr_nonnull(sg_dropout_new(m, "ok5", 0.f, &rng));
+    ck_assert_int_eq(sg_init_fill(w, SG_INIT_UNIFORM(0.f), &rng), 0);
+    ck_assert(!sg_has_error());
+    sg_tensor_free(w);
+    sg_model_free(m);
+}
+END_TEST
+
+/* sg_accuracy takes class indices as the losses do: integers in [0, K);
+ * one out of range is an error, not a silent miss. */
+START_TEST(test_accuracy_rejects_bad_labels)
+{
+    sg_scope_begin();
+    sg_tensor *y = sg_from_data((float[]){0.9f, 0.1f, 0.f, 0.2f, 0.7f, 0.1f}, SG_DIMS(2, 3));
+    sg_clear_error();
+    ck_assert_float_eq(sg_accuracy(y, sg_from_data((float[]){0.f, 2.f}, SG_DIMS(2))), 0.5f);
+    REJECTS(isnan(sg_accuracy(y, sg_from_data((float[]){0.f, 3.f}, SG_DIMS(2)))),
+            "accuracy: target 3 of sample 1 is not a class index in [0, 3)");
+    REJECTS(isnan(sg_accuracy(y, sg_from_data((float[]){-1.f, 1.f}, SG_DIMS(2)))),
+            "accuracy: target -1 of sample 0 is not a class index in [0, 3)");
+    REJECTS(isnan(sg_accuracy(y, sg_from_data((float[]){1.5f, 1.f}, SG_DIMS(2)))),
+            "accuracy: target 1.5 of sample 0");
+    REJECTS(isnan(sg_accuracy(y, sg_from_data((float[]){0.f, NAN}, SG_DIMS(2)))),
+            "accuracy: target nan of sample 1");
+    /* the loss says the same of the same labels */
+    REJECTS(!sg_cross_entropy(y, sg_from_data((float[]){0.f, 3.f}, SG_DIMS(2))), "is not a class index in [0, 3)");
+    sg_scope_end();
+    sg_clear_error();
+}
+END_TEST
+
+
+
+/* datasets/: a set filled by hand with a label past its n_classes is
+ * refused by every batch function (a one-hot row has no room for it: the
+ * old code wrote past the tensor), and the noisy sine's noise must be
+ * finite. (test_datasets.c belongs to the file readers; these are the
+ * batch and synthetic halves.) */
+START_TEST(test_dataset_labels_and_noise_checked)
+{
+    sg_dataset *d = sg_dataset_new(3, 2, 2, 10);
+    ck_assert_ptr_nonnull(d);
+    d->labels[0] = 9;
+    d->labels[2] = 15;
+    int out[3];
+    sg_scope_begin();
+    REJECTS(!sg_dataset_labels(d, NULL, 3, &(sg_batch_opts){.one_hot = true}),
+            "dataset_labels: sample 2 has label 15, outside the set's 10 classes");
+    REJECTS(!sg_dataset_images(d, (int[]){1, 2}, 2, NULL), "dataset_images: sample 2 has label 15");
+    REJECTS(sg_dataset_label_ints(d, NULL, 3, out) < 0, "dataset_label_ints: sample 2 has label 15");
+    sg_clear_error();
+    sg_tensor *t = sg_dataset_labels(d, (int[]){0, 1}, 2, &(sg_batch_opts){.one_hot = true});
+    ck_assert_ptr_nonnull(t);
+    ck_assert_float_eq(sg_data(t)[9], 1.f);  /* sample 0: class 9 */
+    ck_assert_float_eq(sg_data(t)[10], 1.f); /* sample 1: class 0 */
+    sg_tensor *x, *y;
+    REJECTS(sg_noisy_sine(4, NAN, NULL, &x, &y) < 0, "noisy_sine: need n >= 1 and a finite noise >= 0 (got n=4, noise=nan)");
+    REJECTS(sg_noisy_sine(4, INFINITY, NULL, &x, &y) < 0, "noise=inf");
+    ck_assert_ptr_null(x);
+    sg_scope_end();
+    sg_dataset_free(d);
+    sg_clear_error();
+}
+END_TEST
+
+/* ------------------------------------------------------------------------- */
+/* NULL arguments: every public function of nn/ (sg_nn.h) and datasets/
+ * (sg_datasets.h) given NULL where it needs an object fails with a message
+ * that starts with the function's name, never a crash or an empty message.
+ * One row per (function, NULL argument), walked in header order; each row
+ * runs in its own process (a loop test), so a crash names its row. Left
+ * out: the _free functions and sg_loader_reset (NULL is documented as
+ * fine, like free(NULL)), sg_init_fans (a NULL shape is the 0-d case),
+ * and pointers documented as optional (a NULL bias, rng, scale vector or
+ * output array with count 0). */
+
+typedef struct null_fx {
+    sg_model *m;
+    sg_layer *l, *seq;
+    sg_tensor *x, *y, *t;
+    sg_dataset *d;
+    sg_loader *ld;
+    int labels[2];
+} null_fx;
+
+#define NN_NULL_ROWS(X)                                                                          \
+    X("identity:", !sg_identity(NULL))                                                           \
+    X("step:", !sg_step(NULL))                                                                   \
+    X("sigmoid:", !sg_sigmoid(NULL))                                                             \
+    X("tanh:", !sg_tanh(NULL))                                                                   \
+    X("leaky_relu:", !sg_leaky_relu(NULL, 0.1f))                                                 \
+    X("softmax:", !sg_softmax(NULL))                                                             \
+    X("log_softmax:", !sg_log_softmax(NULL))                                                     \
+    X("sum_squares_loss:", !sg_sum_squares_loss(NULL, f->t))                                     \
+    X("sum_squares_loss:", !sg_sum_squares_loss(f->y, NULL))                                     \
+    X("mse_loss:", !sg_mse_loss(NULL, f->t))                                                     \
+    X("mse_loss:", !sg_mse_loss(f->y, NULL))                                                     \
+    X("cross_entropy:", !sg_cross_entropy(NULL, f->t))                                           \
+    X("cross_entropy:", !sg_cross_entropy(f->y, NULL))                                           \
+    X("cross_entropy_labels:", !sg_cross_entropy_labels(NULL, f->labels, 2))                     \
+    X("cross_entropy_labels:", !sg_cross_entropy_labels(f->y, NULL, 2))                          \
+    X("softmax_cross_entropy:", !sg_softmax_cross_entropy(NULL, f->t))                           \
+    X("softmax_cross_entropy:", !sg_softmax_cross_entropy(f->y, NULL))                           \
+    X("softmax_cross_entropy_labels:", !sg_softmax_cross_entropy_labels(NULL, f->labels, 2))     \
+    X("softmax_cross_entropy_labels:", !sg_softmax_cross_entropy_labels(f->y, NULL, 2))          \
+    X("one_hot:", !sg_one_hot(NULL, 2, 3))                                                       \
+    X("accuracy:", isnan(sg_accuracy(NULL, f->t)))                                               \
+    X("accuracy:", isnan(sg_accuracy(f->y, NULL)))                                               \
+    X("linear:", !sg_linear(NULL, f->x, NULL))                                                   \
+    X("linear:", !sg_linear(f->y, NULL, NULL))                                                   \
+    X("conv2d:", !sg_conv2d(NULL, f->x, NULL, 1, 0))                                             \
+    X("conv2d:", !sg_conv2d(f->x, NULL, NULL, 1, 0))                                             \
+    X("max_pool2d:", !sg_max_pool2d(NULL, 2, 2, 0))                                              \
+    X("avg_pool2d:", !sg_avg_pool2d(NULL, 2, 2, 0))                                              \
+    X("global_avg_pool2d:", !sg_global_avg_pool2d(NULL))                                         \
+    X("residual_add:", !sg_residual_add(NULL, f->y))                                             \
+    X("residual_add:", !sg_residual_add(f->y, NULL))                                             \
+    X("dropout:", !sg_dropout(NULL, 0.5f, true, NULL))                                           \
+    X("batch_norm:", !sg_batch_norm(NULL, NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f))            \
+    X("init_fill:", sg_init_fill(NULL, SG_INIT_ZEROS, NULL) < 0)                                 \
+    X("model_add:", !sg_model_add(NULL, f->l))                                                   \
+    X("model_add:", !sg_model_add(f->m, NULL))                                                   \
+    X("model_forward:", !sg_model_forward(NULL, f->y))                                           \
+    X("model_forward:", !sg_model_forward(f->m, NULL))                                           \
+    X("model_set_training:", (sg_model_set_training(NULL, false), true))                         \
+    X("model_is_training:", !sg_model_is_training(NULL))                                         \
+    X("model_num_params:", sg_model_num_params(NULL, true) == 0)                                 \
+    X("model_summary:", sg_model_summary(NULL, stdout, SG_DIMS(1, 2)) < 0)                         \
+    X("model_summary:", sg_model_summary(f->m, NULL, SG_DIMS(1, 2)) < 0)                           \
+    X("model_add_param:", !sg_model_add_param(NULL, "p", sg_zeros(SG_DIMS(1)), true))            \
+    X("model_add_param:", !sg_model_add_param(f->m, NULL, sg_zeros(SG_DIMS(1)), true))           \
+    X("model_add_param:", !sg_model_add_param(f->m, "p", NULL, true))                            \
+    X("model_param:", !sg_model_param(NULL, "fc.W"))                                             \
+    X("model_param:", !sg_model_param(f->m, NULL))                                               \
+    X("model_params:", !sg_model_params(NULL, NULL))                                             \
+    X("model_trainable:", sg_model_trainable(NULL, NULL, 0) == 0)                                \
+    X("model_layer:", !sg_model_layer(NULL, "fc"))                                               \
+    X("model_layer:", !sg_model_layer(f->m, NULL))                                               \
+    X("linear_new:", !sg_linear_new(NULL, "a", 2, 3, SG_INIT_HE, NULL))                          \
+    X("conv2d_new:", !sg_conv2d_new(NULL, "a", 1, 2, 3, 1, 0, SG_INIT_HE, NULL))                 \
+    X("batchnorm_new:", !sg_batchnorm_new(NULL, "a", 3))                                         \
+    X("batchnorm_new_ex:", !sg_batchnorm_new_ex(NULL, "a", 3, 0.1f, 1e-5f))                      \
+    X("dropout_new:", !sg_dropout_new(NULL, "a", 0.5f, NULL))                                    \
+    X("maxpool2d_new:", !sg_maxpool2d_new(NULL, "a", 2, 2, 0))                                   \
+    X("avgpool2d_new:", !sg_avgpool2d_new(NULL, "a", 2, 2, 0))                                   \
+    X("flatten_new:", !sg_flatten_new(NULL, "a"))                                                \
+    X("global_avgpool_new:", !sg_global_avgpool_new(NULL, "a"))                                  \
+    X("identity_new:", !sg_identity_new(NULL, "a"))                                              \
+    X("step_new:", !sg_step_new(NULL, "a"))                                                      \
+    X("sigmoid_new:", !sg_sigmoid_new(NULL, "a"))                                                \
+    X("tanh_new:", !sg_tanh_new(NULL, "a"))                                                      \
+    X("relu_new:", !sg_relu_new(NULL, "a"))                                                      \
+    X("leaky_relu_new:", !sg_leaky_relu_new(NULL, "a", 0.1f))                                    \
+    X("softmax_new:", !sg_softmax_new(NULL, "a"))                                                \
+    X("log_softmax_new:", !sg_log_softmax_new(NULL, "a"))                                        \
+    X("sequential_new:", !sg_sequential_new(NULL, "a"))                                          \
+    X("sequential_add:", !sg_sequential_add(NULL, f->l))                                         \
+    X("sequential_add:", !sg_sequential_add(f->seq, NULL))                                           \
+    X("residual_new:", !sg_residual_new(NULL, "a", f->l, NULL))                                  \
+    X("residual_new:", !sg_residual_new(f->m, "a", NULL, NULL))                                  \
+    X("layer_new:", !sg_layer_new(NULL, "a", "k", custom_double, NULL))                          \
+    X("layer_new:", !sg_layer_new(f->m, "a", "k", NULL, NULL))                                   \
+    X("layer_add_param:", !sg_layer_add_param(NULL, "w", sg_zeros(SG_DIMS(1)), true))            \
+    X("layer_add_param:", !sg_layer_add_param(f->l, NULL, sg_zeros(SG_DIMS(1)), true))           \
+    X("layer_add_param:", !sg_layer_add_param(f->l, "w", NULL, true))                            \
+    X("layer_param:", !sg_layer_param(NULL, "W"))                                                \
+    X("layer_param:", !sg_layer_param(f->l, NULL))                                               \
+    X("layer_forward:", !sg_layer_forward(NULL, f->y, false))                                    \
+    X("layer_forward:", !sg_layer_forward(f->l, NULL, false))                                    \
+    X("layer_name:", !strcmp(sg_layer_name(NULL), ""))                                           \
+    X("layer_kind:", !strcmp(sg_layer_kind(NULL), ""))                                           \
+    X("layer_num_params:", sg_layer_num_params(NULL) == 0)                                       \
+    X("safetensors_save:", sg_safetensors_save(NULL, sg_model_params(f->m, NULL), 2) < 0)        \
+    X("safetensors_save:", sg_safetensors_save("/tmp/never-written", NULL, 2) < 0)               \
+    X("safetensors_load:", sg_safetensors_load(NULL, sg_model_params(f->m, NULL), 2) < 0)        \
+    X("safetensors_load:", sg_safetensors_load("/dev/null", NULL, 2) < 0)                        \
+    X("model_save:", sg_model_save(NULL, "/tmp/never-written") < 0)                              \
+    X("model_save:", sg_model_save(f->m, NULL) < 0)                                              \
+    X("model_load:", sg_model_load(NULL, "/dev/null") < 0)                                       \
+    X("model_load:", sg_model_load(f->m, NULL) < 0)                                              \
+    X("idx_load:", !sg_idx_load(NULL, "/dev/null"))                                              \
+    X("idx_load:", !sg_idx_load("/dev/null", NULL))                                              \
+    X("idx_save:", sg_idx_save(NULL, "/tmp/never-written", "/tmp/never-written") < 0)            \
+    X("idx_save:", sg_idx_save(f->d, NULL, "/tmp/never-written") < 0)                            \
+    X("idx_save:", sg_idx_save(f->d, "/tmp/never-written", NULL) < 0)                            \
+    X("mnist_load:", !sg_mnist_load(NULL, true))                                                 \
+    X("dataset_subset:", !sg_dataset_subset(NULL, 0, 1))                                         \
+    X("mnist_json_to_idx:", sg_mnist_json_to_idx(NULL, "/tmp", NULL, NULL) < 0)                  \
+    X("mnist_json_to_idx:", sg_mnist_json_to_idx("/tmp", NULL, NULL, NULL) < 0)                  \
+    X("dataset_images:", !sg_dataset_images(NULL, NULL, 1, NULL))                                \
+    X("dataset_labels:", !sg_dataset_labels(NULL, NULL, 1, NULL))                                \
+    X("dataset_label_ints:", sg_dataset_label_ints(NULL, NULL, 1, f->labels) < 0)                \
+    X("dataset_label_ints:", sg_dataset_label_ints(f->d, NULL, 1, NULL) < 0)                     \
+    X("take_rows:", !sg_take_rows(NULL, NULL, 1))                                                \
+    X("loader_new:", !sg_loader_new(4, NULL))                                                    \
+    X("loader_next:", sg_loader_next(NULL, &(const int *){NULL}) < 0)                            \
+    X("loader_next:", sg_loader_next(f->ld, NULL) < 0)                                           \
+    X("loader_epoch:", sg_loader_epoch(NULL) == 0)                                               \
+    X("loader_batches:", sg_loader_batches(NULL) == 0)                                           \
+    X("logic_gate:", sg_logic_gate(SG_GATE_AND, NULL, &f->t) < 0)                                \
+    X("logic_gate:", sg_logic_gate(SG_GATE_AND, &f->t, NULL) < 0)                                \
+    X("spiral:", sg_spiral(2, 2, false, NULL, NULL, &f->t) < 0)                                  \
+    X("noisy_sine:", sg_noisy_sine(2, 0.1f, NULL, &f->t, NULL) < 0)
+
+#define NULL_ROW_NAME(who, call) who,
+static const char *const nn_null_who[] = {NN_NULL_ROWS(NULL_ROW_NAME)};
+enum { N_NN_NULL_ROWS = sizeof nn_null_who / sizeof nn_null_who[0] };
+
+static sg_tensor *custom_double(sg_layer *self, sg_tensor *x, bool training, void *ctx)
+{
+    (void)self, (void)training, (void)ctx;
+    return sg_mul_scalar(x, 2.f);
+}
+
+/* Row i: true if the call reported failure (its documented NULL answer). */
+static bool nn_null_call(int i, null_fx *f)
+{
+    int k = 0;
+#define NULL_ROW_CALL(who, call)                                                                 \
+    if (i == k++)                                                                                \
+        return (call);
+    NN_NULL_ROWS(NULL_ROW_CALL)
+#undef NULL_ROW_CALL
+    return false;
+}
+
+START_TEST(test_null_arguments)
+{
+    null_fx f = {.labels = {0, 1}};
+    sg_rng rng;
+    sg_rng_seed(&rng, 1);
+    f.m = sg_model_new();
+    f.l = sg_model_add(f.m, sg_linear_new(f.m, "fc", 2, 3, SG_INIT_HE, &rng));
+    f.seq = sg_sequential_new(f.m, "seq");
+    f.d = sg_dataset_new(2, 2, 2, 10);
+    f.ld = sg_loader_new(4, &(sg_loader_opts){.batch = 2});
+    ck_assert(f.m && f.l && f.seq && f.d && f.ld);
+    sg_scope_begin();
+    f.x = sg_zeros(SG_DIMS(1, 1, 4, 4));
+    f.y = sg_zeros(SG_DIMS(2, 3));
+    f.t = sg_zeros(SG_DIMS(2, 3));
+    sg_clear_error();
+    const char *who = nn_null_who[_i];
+    ck_assert_msg(nn_null_call(_i, &f), "row %d: %s did not fail on NULL", _i, who);
+    ck_assert_msg(sg_has_error(), "row %d: %s failed without a message", _i, who);
+    ck_assert_msg(strncmp(sg_last_error(), who, strlen(who)) == 0, "row %d: \"%s\" does not start with \"%s\"",
+                  _i, sg_last_error(), who);
+    sg_scope_end();
+    sg_loader_free(f.ld);
+    sg_dataset_free(f.d);
+    sg_model_free(f.m);
+    sg_clear_error();
+}
+END_TEST
+
 /* ------------------------------------------------------------------------- */
 
 static Suite *nn_suite(void)
@@ -1249,6 +1567,8 @@ static Suite *nn_suite(void)
         {"models", {test_model_simple_convnet, test_model_forward_matches_functions, test_model_gradcheck,
                     test_model_residual_and_custom, test_model_errors, test_model_learns_xor}},
         {"purity", {test_nn_has_no_backward_code}},
+        {"hyperparameters", {test_hyperparameters_rejected, test_accuracy_rejects_bad_labels,
+                             test_dataset_labels_and_noise_checked}},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);
@@ -1258,6 +1578,10 @@ static Suite *nn_suite(void)
             tcase_add_test(tc, groups[g].tests[i]);
         suite_add_tcase(s, tc);
     }
+    TCase *nulls = tcase_create("null arguments");
+    tcase_add_checked_fixture(nulls, setup, teardown);
+    tcase_add_loop_test(nulls, test_null_arguments, 0, N_NN_NULL_ROWS);
+    suite_add_tcase(s, nulls);
     return s;
 }
 

@@ -15,6 +15,7 @@
 #include "sg_optim.h"
 
 #include <check.h>
+#include <stddef.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -698,6 +699,7 @@ START_TEST(test_decaying_state_flushes_to_zero)
     }
     ck_assert_ptr_null(sg_optim_state(opt, w, 2));
     ck_assert_ptr_null(sg_optim_state(NULL, w, 0));
+    expect_error("optim_state: optimizer is NULL");
     sg_optim_free(opt);
     sg_tensor_free(w);
 }
@@ -1104,8 +1106,11 @@ START_TEST(test_bad_calls)
     ck_assert_int_eq(sg_optim_forget(NULL, w), -1);
     expect_error("optim_forget: optimizer is NULL");
     ck_assert_int_eq(sg_optim_steps(NULL), -1);
+    expect_error("optim_steps: optimizer is NULL");
     ck_assert_int_eq(sg_optim_param_steps(NULL, w), -1);
+    expect_error("optim_param_steps: optimizer is NULL");
     ck_assert_uint_eq(sg_optim_state_bytes(NULL), 0);
+    expect_error("optim_state_bytes: optimizer is NULL");
     sg_optim_free(NULL);
     sg_optim_reset(NULL);
     ck_assert(!sg_has_error());
@@ -1143,6 +1148,145 @@ START_TEST(test_bad_calls)
     sg_optim_free(opt);
     sg_tensor_free(w);
     sg_tensor_free(v);
+}
+END_TEST
+
+
+/* Every float hyperparameter of optim/ refuses NaN and inf with a message
+ * naming the function and the value: each field of sg_optim_opts that a
+ * kind reads (through sg_optim_new), the learning rate of set_lr, the
+ * clipping norm, and the schedules' rates (sg_lr_cosine(0.1, inf, 10, 1)
+ * used to return NaN without a word, and a max_norm of inf was taken). */
+START_TEST(test_nonfinite_hyperparameters)
+{
+    static const struct {
+        const char *field;
+        size_t offset;
+        unsigned kinds; /* bit k: kind k reads the field */
+    } fields[] = {
+        {"learning rate", offsetof(sg_optim_opts, lr), 0x7f},
+        {"weight_decay", offsetof(sg_optim_opts, weight_decay), 0x7f},
+        {"momentum", offsetof(sg_optim_opts, momentum), 1u << SG_OPTIM_MOMENTUM | 1u << SG_OPTIM_NESTEROV},
+        {"dampening", offsetof(sg_optim_opts, dampening), 1u << SG_OPTIM_MOMENTUM | 1u << SG_OPTIM_NESTEROV},
+        {"alpha", offsetof(sg_optim_opts, alpha), 1u << SG_OPTIM_RMSPROP},
+        {"beta1", offsetof(sg_optim_opts, beta1), 1u << SG_OPTIM_ADAM | 1u << SG_OPTIM_ADAMW},
+        {"beta2", offsetof(sg_optim_opts, beta2), 1u << SG_OPTIM_ADAM | 1u << SG_OPTIM_ADAMW},
+        {"eps", offsetof(sg_optim_opts, eps),
+         1u << SG_OPTIM_ADAGRAD | 1u << SG_OPTIM_RMSPROP | 1u << SG_OPTIM_ADAM | 1u << SG_OPTIM_ADAMW},
+        {"lr_decay", offsetof(sg_optim_opts, lr_decay), 1u << SG_OPTIM_ADAGRAD},
+        {"initial_accumulator", offsetof(sg_optim_opts, initial_accumulator), 1u << SG_OPTIM_ADAGRAD},
+    };
+    static const float bad[3] = {NAN, INFINITY, -INFINITY};
+    static const char *const bad_name[3] = {"nan", "inf", "-inf"};
+    char want[128];
+    for (int k = 0; k < SG_OPTIM_COUNT; k++) {
+        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+            if (!(fields[f].kinds >> k & 1u))
+                continue;
+            for (int b = 0; b < 3; b++) {
+                sg_optim_opts o = sg_optim_defaults((sg_optim_kind)k);
+                memcpy((char *)&o + fields[f].offset, &bad[b], sizeof(float));
+                sg_optim *opt = sg_optim_new(&o);
+                ck_assert_msg(opt == NULL, "%s accepted %s %s", sg_optim_kind_name(k), fields[f].field,
+                              bad_name[b]);
+                snprintf(want, sizeof want, "%s %s", fields[f].field, bad_name[b]);
+                ck_assert_msg(strstr(sg_last_error(), "optim_new: ") && strstr(sg_last_error(), want),
+                              "error \"%s\" lacks \"optim_new\" or \"%s\"", sg_last_error(), want);
+                sg_clear_error();
+            }
+        }
+    }
+    sg_optim *opt = sg_sgd_new(0.1f);
+    ck_assert_int_eq(sg_optim_set_lr(opt, INFINITY), -1);
+    expect_error("optim_set_lr: sgd learning rate inf must be >= 0 and finite (kept 0.1)");
+    sg_optim_free(opt);
+
+    sg_tensor *w = param2(3.0f, 4.0f);
+    sg_scope_begin();
+    ck_assert_int_eq(sg_backward(sg_sum_all(sg_mul(w, w)), NULL), 0); /* g = (6, 8), norm 10 */
+    sg_scope_end();
+    ck_assert_float_eq(sg_clip_grad_norm(&w, 1, INFINITY), -1.0f);
+    expect_error("clip_grad_norm: max_norm inf is not finite");
+    ck_assert_float_eq(sg_grad_data(w)[0], 6.0f); /* untouched */
+    ck_assert_float_eq_tol(sg_clip_grad_norm(&w, 1, 5.0f), 10.0f, 1e-5f);
+    ck_assert_float_eq_tol(sg_grad_data(w)[0], 3.0f, 1e-5f);
+    sg_tensor_free(w);
+
+    ck_assert_float_eq(sg_lr_cosine(0.1f, INFINITY, 10, 1), -1.0f);
+    expect_error("lr_cosine: eta_min inf is not finite");
+    ck_assert_float_eq(sg_lr_cosine(INFINITY, 0.0f, 10, 1), -1.0f);
+    expect_error("lr_cosine: base_lr inf is not finite");
+    ck_assert_float_eq(sg_lr_cosine(NAN, 0.0f, 10, 1), -1.0f);
+    expect_error("lr_cosine: base_lr nan is not finite");
+    ck_assert_float_eq(sg_lr_step_decay(INFINITY, 0.5f, 1, 0), -1.0f);
+    expect_error("lr_step_decay: base_lr inf is not finite");
+    ck_assert_float_eq(sg_lr_step_decay(0.1f, INFINITY, 1, 0), -1.0f);
+    expect_error("lr_step_decay: gamma inf is not finite");
+    ck_assert_float_eq(sg_lr_step_decay(0.1f, NAN, 1, 0), -1.0f);
+    expect_error("lr_step_decay: gamma nan is not finite");
+    /* a finite gamma > 1 whose power leaves the floats */
+    ck_assert_float_eq(sg_lr_step_decay(0.1f, 1e10f, 1, 5), -1.0f);
+    expect_error("lr_step_decay: 0.1 * 1e+10^5 is too large for a float");
+    ck_assert_float_eq_tol(sg_lr_step_decay(0.1f, 2.0f, 1, 3), 0.8f, 1e-7f); /* growth is allowed */
+    ck_assert(!sg_has_error());
+}
+END_TEST
+
+
+/* NULL arguments: every public function of optim/ given NULL where it
+ * needs an object fails with a message starting with its name, never a
+ * crash or an empty message; one row per (function, NULL argument), each
+ * in its own process. Left out: sg_optim_free, sg_optim_reset and
+ * sg_optim_zero_grad, for which NULL is documented as fine. */
+#define OPTIM_NULL_ROWS(X)                                                                      \
+    X("optim_new:", !sg_optim_new(NULL))                                                        \
+    X("optim_step:", sg_optim_step(NULL, &w, 1) < 0)                                            \
+    X("optim_step:", sg_optim_step(opt, NULL, 1) < 0)                                           \
+    X("optim_lr:", sg_optim_lr(NULL) < 0)                                                       \
+    X("optim_set_lr:", sg_optim_set_lr(NULL, 0.1f) < 0)                                         \
+    X("optim_options:", !sg_optim_options(NULL))                                                \
+    X("optim_steps:", sg_optim_steps(NULL) < 0)                                                 \
+    X("optim_param_steps:", sg_optim_param_steps(NULL, w) < 0)                                  \
+    X("optim_param_steps:", sg_optim_param_steps(opt, NULL) < 0)                                \
+    X("optim_state:", !sg_optim_state(NULL, w, 0))                                              \
+    X("optim_state:", !sg_optim_state(opt, NULL, 0))                                            \
+    X("optim_state_bytes:", sg_optim_state_bytes(NULL) == 0)                                    \
+    X("optim_forget:", sg_optim_forget(NULL, w) < 0)                                            \
+    X("optim_forget:", sg_optim_forget(opt, NULL) < 0)                                          \
+    X("clip_grad_norm:", sg_clip_grad_norm(NULL, 1, 1.0f) < 0)
+
+#define OPTIM_NULL_WHO(who, call) who,
+static const char *const optim_null_who[] = {OPTIM_NULL_ROWS(OPTIM_NULL_WHO)};
+enum { N_OPTIM_NULL_ROWS = sizeof optim_null_who / sizeof optim_null_who[0] };
+
+static bool optim_null_call(int i, sg_optim *opt, sg_tensor *w)
+{
+    int k = 0;
+#define OPTIM_NULL_CALL(who, call)                                                              \
+    if (i == k++)                                                                               \
+        return (call);
+    OPTIM_NULL_ROWS(OPTIM_NULL_CALL)
+#undef OPTIM_NULL_CALL
+    return false;
+}
+
+START_TEST(test_null_arguments)
+{
+    sg_tensor *w = param2(1.0f, 2.0f);
+    sg_optim *opt = sg_momentum_new(0.1f, 0.9f);
+    sg_scope_begin();
+    ck_assert_int_eq(sg_backward(sg_sum_all(w), NULL), 0);
+    sg_scope_end();
+    ck_assert_int_eq(sg_optim_step(opt, &w, 1), 0); /* w has state */
+    sg_clear_error();
+    const char *who = optim_null_who[_i];
+    ck_assert_msg(optim_null_call(_i, opt, w), "row %d: %s did not fail on NULL", _i, who);
+    ck_assert_msg(sg_has_error(), "row %d: %s failed without a message", _i, who);
+    ck_assert_msg(strncmp(sg_last_error(), who, strlen(who)) == 0, "row %d: \"%s\" does not start with \"%s\"",
+                  _i, sg_last_error(), who);
+    sg_clear_error();
+    sg_optim_free(opt);
+    sg_tensor_free(w);
 }
 END_TEST
 
@@ -1218,6 +1362,12 @@ static Suite *optim_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_bad_calls);
+    tcase_add_test(tc, test_nonfinite_hyperparameters);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("null arguments");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_loop_test(tc, test_null_arguments, 0, N_OPTIM_NULL_ROWS);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,16 +6,25 @@
  *     matrix in --eval-only);
  *   - the CSV log has one row per epoch;
  *   - bad options, missing data and unreadable weight files exit non-zero
- *     with a message that says what is wrong.
+ *     with a message that says what is wrong; a bad option (an unknown
+ *     name, a conflict, an output path that cannot be written) says so in
+ *     one line and exits 2 before any data is loaded or any file written;
+ *   - one class count (the training set's) for the model, the training
+ *     loop and the evaluation, checked against the labels of both sets;
+ *   - --save replaces the file through a fresh mkstemp file: a planted link
+ *     at the old fixed name "<path>.tmp" is not followed, nothing is left.
  * The binary is found next to this one: <build>/tests/../demos/train.
  */
 #include "sg_autograd.h"
+#include "sg_datasets.h"
 
 #include <check.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,6 +194,229 @@ START_TEST(corrupt_weights_are_rejected)
 }
 END_TEST
 
+
+/* The four MNIST IDX files of a tiny set in tmpdir/name: n_train and n_test
+ * 4x4 images, label i % n_labels (training: train_labels, test:
+ * test_labels), each image a pattern of its label. */
+static void make_set(const char *name, int n_train, int train_labels, int n_test, int test_labels)
+{
+    char dir[PATH_MAX], img[PATH_MAX + 32], lab[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    for (int set = 0; set < 2; set++) {
+        int n = set ? n_test : n_train, k = set ? test_labels : train_labels;
+        sg_dataset *d = sg_dataset_new(n, 4, 4, k > 10 ? k : 10);
+        ck_assert_ptr_nonnull(d);
+        for (int i = 0; i < n; i++) {
+            d->labels[i] = (uint8_t)(i % k);
+            for (int p = 0; p < 16; p++)
+                d->images[i * 16 + p] = (uint8_t)(p == d->labels[i] ? 255 : 16 * (p % 4));
+        }
+        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte", dir, set ? "t10k" : "train");
+        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte", dir, set ? "t10k" : "train");
+        ck_assert_msg(sg_idx_save(d, img, lab) == 0, "%s", sg_last_error());
+        sg_dataset_free(d);
+    }
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* Names in tmpdir (not . and ..), sorted, joined by spaces. */
+static void list_dir(char *buf, size_t cap)
+{
+    struct dirent **names;
+    int n = scandir(tmpdir, &names, NULL, alphasort);
+    ck_assert_int_ge(n, 0);
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i]->d_name, ".") && strcmp(names[i]->d_name, "..")) {
+            strncat(buf, names[i]->d_name, cap - strlen(buf) - 2);
+            strcat(buf, " ");
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void read_file(const char *name, char *buf, size_t cap)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Test labels up to 15, training labels up to 9: the model has the training
+ * set's 10 classes, and a test label it cannot predict is an error naming
+ * the set, the file and the label (the old trainer built a 16-class model
+ * from the test set, scored training batches with 10-wide rows, and exited
+ * 0 with a wrong training accuracy). The other way round is fine: 16
+ * classes, of which the test set uses 10. */
+START_TEST(one_class_count_checked_against_both_sets)
+{
+    make_set("wide-test", 64, 10, 32, 16);
+    int rc = run("--dataset wide-test --epochs 1 --quiet --threads 1", out, sizeof out);
+    ck_assert_msg(rc == 1, "exit status %d, not 1:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "test image 15 has label 15") != NULL, "the label is not named:\n%s", out);
+    ck_assert_msg(strstr(out, "wide-test/t10k-labels-idx1-ubyte") != NULL, "the file is not named:\n%s", out);
+    ck_assert_msg(strstr(out, "10 classes") != NULL, "the class count is not named:\n%s", out);
+    ck_assert_msg(strstr(out, "train acc") == NULL, "it trained anyway:\n%s", out);
+
+    make_set("wide-train", 64, 16, 32, 10);
+    rc = run("--dataset wide-train --epochs 1 --quiet --threads 1", out, sizeof out);
+    ck_assert_msg(rc == 0, "exit status %d:\n%s", rc, out);
+    const char *m = strstr(out, "confusion matrix");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_msg(strstr(m, "\n        15 ") != NULL, "no row for class 15:\n%s", m);
+}
+END_TEST
+
+/* Every bad option: exactly one line, status 2, nothing trained or written
+ * (the old trainer printed an extra empty "cannot build the model: " for an
+ * unknown optimizer, and found unwritable --plot/--save paths only after
+ * training). */
+START_TEST(bad_options_say_one_line_and_exit_2)
+{
+    make_set("tiny", 40, 10, 20, 10);
+    write_file("a-file", "x");
+    static const struct { const char *args, *says; } cases[] = {
+        {"--optim bogus", "unknown optimizer 'bogus'"},
+        {"--model resnet", "unknown model 'resnet'"},
+        {"--schedule wavy", "unknown schedule 'wavy'"},
+        {"--epochs -3", "--epochs expects an integer"},
+        {"--lr nan", "--lr expects a number"},
+        {"--frobnicate", "unknown option '--frobnicate'"},
+        {"--batch", "--batch needs a value"},
+        {"--model cnn --bn", "--bn works with --model mlp and deep"},
+        {"--eval-only --load w.safetensors --save w2.safetensors", "--save has nothing to save"},
+        {"--plot no-such-dir/p.png", "--plot no-such-dir/p.png: cannot write there: No such file"},
+        {"--save no-such-dir/w.safetensors", "--save no-such-dir/w.safetensors: cannot write there"},
+        {"--save a-file/w.safetensors", "Not a directory"},
+        {"--save tiny", "--save tiny: cannot write there: it is a directory"},
+        {"--log tiny", "--log tiny: cannot write there: it is a directory"},
+        {"--plot \"it's.png\"", "quotes and line breaks are not allowed"},
+    };
+    char args[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, "--dataset tiny --epochs 1 --quiet --log l.csv %s", cases[i].args);
+        int rc = run(args, out, sizeof out);
+        ck_assert_msg(rc == 2, "'%s' exited %d, not 2:\n%s", cases[i].args, rc, out);
+        ck_assert_msg(strstr(out, cases[i].says) != NULL, "'%s' did not say '%s':\n%s", cases[i].args,
+                      cases[i].says, out);
+        ck_assert_msg(count_lines(out) == 1 && strncmp(out, "train: ", 7) == 0,
+                      "'%s' did not say it in one line:\n%s", cases[i].args, out);
+    }
+    char names[1024];
+    list_dir(names, sizeof names);
+    ck_assert_str_eq(names, "a-file tiny "); /* no log, no probe file left */
+}
+END_TEST
+
+/* The output check opens an existing file without truncating it and leaves
+ * no probe file: a run stopped by a bad --save keeps the old log intact. */
+START_TEST(output_check_changes_no_file)
+{
+    make_set("tiny", 40, 10, 20, 10);
+    write_file("l.csv", "the old log\n");
+    int rc = run("--dataset tiny --epochs 1 --quiet --log l.csv --plot p.png --save nowhere/w.safetensors",
+                 out, sizeof out);
+    ck_assert_msg(rc == 2, "exit status %d:\n%s", rc, out);
+    char text[64], names[1024];
+    read_file("l.csv", text, sizeof text);
+    ck_assert_str_eq(text, "the old log\n");
+    list_dir(names, sizeof names);
+    ck_assert_str_eq(names, "l.csv tiny ");
+}
+END_TEST
+
+/* --save writes a fresh mkstemp file beside the target and renames it: a
+ * link planted at the old fixed name "w.safetensors.tmp" is not followed
+ * (the old trainer wrote the weights into the link's target), a file there
+ * is not touched, no temporary file is left, the mode is a plain file's
+ * (0666 less the umask), and the weights load back. */
+START_TEST(save_uses_a_fresh_file_and_rename)
+{
+    make_set("tiny", 40, 10, 20, 10);
+    write_file("victim", "not weights\n");
+    char link[PATH_MAX];
+    snprintf(link, sizeof link, "%s/w.safetensors.tmp", tmpdir);
+    ck_assert_int_eq(symlink("victim", link), 0);
+    write_file("v.safetensors.tmp", "another writer's file\n");
+    int rc = run("--dataset tiny --epochs 1 --quiet --log l.csv --plot p.png --save w.safetensors", out,
+                 sizeof out);
+    ck_assert_msg(rc == 0, "exit status %d:\n%s", rc, out);
+    rc = run("--dataset tiny --epochs 1 --quiet --log l.csv --plot p.png --save v.safetensors", out,
+             sizeof out);
+    ck_assert_msg(rc == 0, "exit status %d:\n%s", rc, out);
+    char text[64];
+    read_file("victim", text, sizeof text);
+    ck_assert_str_eq(text, "not weights\n");
+    read_file("v.safetensors.tmp", text, sizeof text);
+    ck_assert_str_eq(text, "another writer's file\n");
+    char path[PATH_MAX], names[1024];
+    snprintf(path, sizeof path, "%s/w.safetensors", tmpdir);
+    struct stat st;
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    mode_t mask = umask(022);
+    umask(mask);
+    ck_assert_int_eq(st.st_mode & 0777, 0666 & ~mask);
+    list_dir(names, sizeof names);
+    ck_assert_msg(strstr(names, "w.safetensors ") && strstr(names, "v.safetensors "), "%s", names);
+    ck_assert_msg(names[0] != '.' && !strstr(names, " ."), "a temporary file is left: %s", names);
+    rc = run("--dataset tiny --eval-only --load w.safetensors --quiet", out, sizeof out);
+    ck_assert_msg(rc == 0, "the saved weights do not load:\n%s", out);
+}
+END_TEST
+
+
+/* --epochs 0 evaluates the untrained model: the accuracy printed is the
+ * confusion matrix's diagonal over its total (the old trainer printed
+ * 0.00% and no matrix, having evaluated nothing). */
+START_TEST(zero_epochs_evaluate_the_model)
+{
+    make_set("tiny", 40, 10, 20, 10);
+    int rc = run("--dataset tiny --epochs 0 --quiet --log l.csv", out, sizeof out);
+    ck_assert_msg(rc == 0, "exit status %d:\n%s", rc, out);
+    const char *m = strstr(out, "confusion matrix");
+    ck_assert_msg(m != NULL, "no confusion matrix:\n%s", out);
+    m = strchr(m, '\n') + 1; /* the title */
+    m = strchr(m, '\n') + 1; /* the column labels */
+    int total = 0, right = 0;
+    for (int i = 0; i < 10; i++) {
+        char *end;
+        ck_assert_int_eq((int)strtol(m, &end, 10), i);
+        for (int j = 0; j < 10; j++) {
+            int v = (int)strtol(end, &end, 10);
+            total += v;
+            right += i == j ? v : 0;
+        }
+        m = end + 1;
+    }
+    ck_assert_int_eq(total, 20);
+    ck_assert_double_eq_tol(final_accuracy(out), 100.0 * right / total, 0.006);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -198,6 +430,21 @@ static Suite *train_suite(void)
     tcase_add_test(tc, bad_options_fail_with_a_message);
     tcase_add_test(tc, corrupt_weights_are_rejected);
     suite_add_tcase(s, tc);
+
+    TCase *opts = tcase_create("options and outputs");
+    tcase_add_checked_fixture(opts, setup, teardown);
+    tcase_set_timeout(opts, 120);
+    tcase_add_test(opts, bad_options_say_one_line_and_exit_2);
+    tcase_add_test(opts, output_check_changes_no_file);
+    tcase_add_test(opts, save_uses_a_fresh_file_and_rename);
+    suite_add_tcase(s, opts);
+
+    TCase *classes = tcase_create("class count");
+    tcase_add_checked_fixture(classes, setup, teardown);
+    tcase_set_timeout(classes, 120);
+    tcase_add_test(classes, one_class_count_checked_against_both_sets);
+    tcase_add_test(classes, zero_epochs_evaluate_the_model);
+    suite_add_tcase(s, classes);
     return s;
 }
 
