@@ -17,15 +17,17 @@
  */
 #include "nn_internal.h"
 
+#include <math.h>
+
 sg_tensor *sg_identity(sg_tensor *x)
 {
-    return x ? x : sg_nn_null("identity");
+    return sg_check_tensor("identity", x) ? x : NULL;
 }
 
 sg_tensor *sg_step(sg_tensor *x)
 {
-    if (!x)
-        return sg_nn_null("step");
+    if (!sg_check_tensor("step", x))
+        return NULL;
     return sg_gt(x, sg_scalar(0.f));
 }
 
@@ -34,8 +36,8 @@ static sg_tensor *positive_mask(sg_tensor *x) { return sg_gt(x, sg_scalar(0.f));
 
 sg_tensor *sg_sigmoid(sg_tensor *x)
 {
-    if (!x)
-        return sg_nn_null("sigmoid");
+    if (!sg_check_tensor("sigmoid", x))
+        return NULL;
     sg_tensor *m = positive_mask(x);
     sg_tensor *s = sg_rsub_scalar(1.f, sg_mul_scalar(m, 2.f)); /* -1 where x > 0, else +1 */
     sg_tensor *e = sg_exp(sg_mul(x, s));                       /* exp(-|x|) in (0, 1] */
@@ -46,8 +48,8 @@ sg_tensor *sg_sigmoid(sg_tensor *x)
 
 sg_tensor *sg_tanh(sg_tensor *x)
 {
-    if (!x)
-        return sg_nn_null("tanh");
+    if (!sg_check_tensor("tanh", x))
+        return NULL;
     sg_tensor *s = sg_add_scalar(sg_mul_scalar(positive_mask(x), 2.f), -1.f); /* +1 / -1 */
     sg_tensor *e = sg_exp(sg_mul(x, sg_mul_scalar(s, -2.f)));                /* exp(-2|x|) */
     sg_tensor *r = sg_div(sg_rsub_scalar(1.f, e), sg_add_scalar(e, 1.f));     /* tanh(|x|) */
@@ -56,8 +58,12 @@ sg_tensor *sg_tanh(sg_tensor *x)
 
 sg_tensor *sg_leaky_relu(sg_tensor *x, float slope)
 {
-    if (!x)
-        return sg_nn_null("leaky_relu");
+    if (!sg_check_tensor("leaky_relu", x))
+        return NULL;
+    if (!isfinite(slope)) {
+        sg_set_error("leaky_relu: slope %g is not finite", slope);
+        return NULL;
+    }
     /* factor = 1 where x > 0, slope elsewhere; a constant */
     sg_tensor *factor = sg_add_scalar(sg_mul_scalar(positive_mask(x), 1.f - slope), slope);
     return sg_mul(x, factor);
@@ -66,8 +72,8 @@ sg_tensor *sg_leaky_relu(sg_tensor *x, float slope)
 /* x - max(x) along the last axis, the max detached; NULL with a message. */
 static sg_tensor *shift_by_max(const char *op, sg_tensor *x)
 {
-    if (!x)
-        return sg_nn_null(op);
+    if (!sg_check_tensor(op, x))
+        return NULL;
     if (sg_ndim(x) < 1) {
         sg_set_error("%s: needs at least 1 dim, got a scalar", op);
         return NULL;

@@ -84,10 +84,8 @@ bool sg_nn_init_ok(const char *op, sg_init init)
 
 int sg_init_fill(sg_tensor *t, sg_init init, sg_rng *rng)
 {
-    if (!t) {
-        sg_nn_null("init_fill");
+    if (!sg_check_tensor("init_fill", t))
         return -1;
-    }
     if (!sg_nn_init_ok("init_fill", init))
         return -1;
     int fan_in, fan_out;

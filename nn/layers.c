@@ -27,8 +27,8 @@
 
 sg_tensor *sg_linear(sg_tensor *x, sg_tensor *W, sg_tensor *b)
 {
-    if (!x || !W)
-        return sg_nn_null("linear");
+    if (!sg_check_tensor("linear", x) || !sg_check_tensor("linear", W))
+        return NULL;
     char bx[96], bw[96], bb[96];
     if (sg_ndim(W) != 2) {
         sg_set_error("linear: weight %s must be (in,out)", SG_NN_SHAPE(W, bw));
@@ -54,8 +54,8 @@ sg_tensor *sg_linear(sg_tensor *x, sg_tensor *W, sg_tensor *b)
 
 sg_tensor *sg_conv2d(sg_tensor *x, sg_tensor *W, sg_tensor *b, int stride, int pad)
 {
-    if (!x || !W)
-        return sg_nn_null("conv2d");
+    if (!sg_check_tensor("conv2d", x) || !sg_check_tensor("conv2d", W))
+        return NULL;
     char bx[96], bw[96], bb[96];
     if (sg_ndim(x) != 4 || sg_ndim(W) != 4) {
         sg_set_error("conv2d: input %s must be (N,C,H,W) and weight %s (FN,C,KH,KW)", SG_NN_SHAPE(x, bx),
@@ -104,8 +104,8 @@ sg_tensor *sg_conv2d(sg_tensor *x, sg_tensor *W, sg_tensor *b, int stride, int p
 
 static sg_tensor *pool(const char *op, sg_tensor *x, int k, int stride, int pad, bool is_max)
 {
-    if (!x)
-        return sg_nn_null(op);
+    if (!sg_check_tensor(op, x))
+        return NULL;
     char bx[96];
     if (sg_ndim(x) != 4) {
         sg_set_error("%s: input %s must be (N,C,H,W)", op, SG_NN_SHAPE(x, bx));
@@ -154,8 +154,8 @@ sg_tensor *sg_avg_pool2d(sg_tensor *x, int k, int stride, int pad)
 
 sg_tensor *sg_global_avg_pool2d(sg_tensor *x)
 {
-    if (!x)
-        return sg_nn_null("global_avg_pool2d");
+    if (!sg_check_tensor("global_avg_pool2d", x))
+        return NULL;
     char bx[96];
     if (sg_ndim(x) != 4 || sg_dim(x, 2) * sg_dim(x, 3) == 0) {
         sg_set_error("global_avg_pool2d: input %s must be (N,C,H,W) with H, W >= 1", SG_NN_SHAPE(x, bx));
@@ -167,8 +167,8 @@ sg_tensor *sg_global_avg_pool2d(sg_tensor *x)
 
 sg_tensor *sg_residual_add(sg_tensor *x, sg_tensor *fx)
 {
-    if (!x || !fx)
-        return sg_nn_null("residual_add");
+    if (!sg_check_tensor("residual_add", x) || !sg_check_tensor("residual_add", fx))
+        return NULL;
     if (!sg_same_shape(x, fx)) {
         char bx[96], bf[96];
         sg_set_error("residual_add: shortcut %s and branch %s differ in shape", SG_NN_SHAPE(x, bx),
@@ -180,8 +180,8 @@ sg_tensor *sg_residual_add(sg_tensor *x, sg_tensor *fx)
 
 sg_tensor *sg_dropout(sg_tensor *x, float p, bool training, sg_rng *rng)
 {
-    if (!x)
-        return sg_nn_null("dropout");
+    if (!sg_check_tensor("dropout", x))
+        return NULL;
     if (!(p >= 0.f && p <= 1.f)) {
         sg_set_error("dropout: drop probability %g is outside [0, 1]", p);
         return NULL;
@@ -216,8 +216,8 @@ static bool feature_vec_ok(const char *what, sg_tensor *v, int C, sg_tensor *x)
 sg_tensor *sg_batch_norm(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_tensor *running_mean,
                          sg_tensor *running_var, bool training, float momentum, float eps)
 {
-    if (!x)
-        return sg_nn_null("batch_norm");
+    if (!sg_check_tensor("batch_norm", x))
+        return NULL;
     char bx[96];
     const int nd = sg_ndim(x);
     if (nd != 2 && nd != 4) {

@@ -19,8 +19,8 @@
 
 static sg_tensor *need_same_shape(const char *op, sg_tensor *y, sg_tensor *t)
 {
-    if (!y || !t)
-        return sg_nn_null(op);
+    if (!sg_check_tensor(op, y) || !sg_check_tensor(op, t))
+        return NULL;
     if (!sg_same_shape(y, t)) {
         char by[96], bt[96];
         sg_set_error("%s: y %s and t %s differ in shape", op, SG_NN_SHAPE(y, by), SG_NN_SHAPE(t, bt));
@@ -99,8 +99,8 @@ static sg_tensor *one_hot_like(const char *op, sg_tensor *y, const int *labels, 
  * if it has y's shape, else t read as N class indices. */
 static sg_tensor *target_like(const char *op, sg_tensor *y, sg_tensor *t)
 {
-    if (!y || !t)
-        return sg_nn_null(op);
+    if (!sg_check_tensor(op, y) || !sg_check_tensor(op, t))
+        return NULL;
     if (sg_same_shape(y, t))
         return t;
     int N, K;
@@ -154,8 +154,8 @@ sg_tensor *sg_cross_entropy(sg_tensor *y, sg_tensor *t)
 
 sg_tensor *sg_cross_entropy_labels(sg_tensor *y, const int *labels, int n)
 {
-    if (!y)
-        return sg_nn_null("cross_entropy_labels");
+    if (!sg_check_tensor("cross_entropy_labels", y))
+        return NULL;
     sg_tensor *oh = one_hot_like("cross_entropy_labels", y, labels, n);
     return oh ? nll(sg_log(sg_add_scalar(y, SG_CE_EPS)), oh, n) : NULL;
 }
@@ -171,8 +171,8 @@ sg_tensor *sg_softmax_cross_entropy(sg_tensor *x, sg_tensor *t)
 
 sg_tensor *sg_softmax_cross_entropy_labels(sg_tensor *x, const int *labels, int n)
 {
-    if (!x)
-        return sg_nn_null("softmax_cross_entropy_labels");
+    if (!sg_check_tensor("softmax_cross_entropy_labels", x))
+        return NULL;
     sg_tensor *oh = one_hot_like("softmax_cross_entropy_labels", x, labels, n);
     return oh ? nll(sg_log_softmax(x), oh, n) : NULL;
 }
@@ -210,10 +210,8 @@ static size_t argmax_row(const float *row, int K)
 
 float sg_accuracy(sg_tensor *y, sg_tensor *t)
 {
-    if (!y || !t) {
-        sg_nn_null("accuracy");
+    if (!sg_check_tensor("accuracy", y) || !sg_check_tensor("accuracy", t))
         return NAN;
-    }
     int N, K;
     if (batch_dims("accuracy", y, &N, &K) < 0)
         return NAN;

@@ -801,8 +801,8 @@ sg_tensor *sg_layer_forward(sg_layer *l, sg_tensor *x, bool training)
             sg_set_error("layer_forward: NULL layer");
         return NULL;
     }
-    if (!x)
-        return sg_nn_null("layer_forward");
+    if (!sg_check_tensor("layer_forward", x))
+        return NULL;
     return forward(l, x, training);
 }
 
@@ -813,8 +813,8 @@ sg_tensor *sg_model_forward(sg_model *m, sg_tensor *x)
             sg_set_error("model_forward: NULL model");
         return NULL;
     }
-    if (!x)
-        return sg_nn_null("model_forward");
+    if (!sg_check_tensor("model_forward", x))
+        return NULL;
     return forward(&m->root, x, m->training);
 }
 

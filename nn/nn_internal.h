@@ -10,15 +10,6 @@
 
 #include <stdio.h>
 
-/* A NULL input: record "<op>: NULL input" unless an earlier message
- * explains it, and return NULL. */
-static inline sg_tensor *sg_nn_null(const char *op)
-{
-    if (!sg_has_error())
-        sg_set_error("%s: NULL input", op);
-    return NULL;
-}
-
 /* "(2,3)" of a tensor into a caller's buffer (96 bytes is always enough). */
 #define SG_NN_SHAPE(t, buf) sg_shape_str((t), (buf), sizeof(buf))
 

@@ -460,6 +460,13 @@ START_TEST(test_use_after_scope_model)
     ck_assert_ptr_null(sg_model_add_param(m, "w", t, true));
     ASSERT_STALE("model_add_param");
     ck_assert_int_eq(sg_model_num_params(m, true), 0);
+    /* nn's functions check their arguments the same way */
+    sg_tensor *W = sg_ones(SG_DIMS(3, 2));
+    ck_assert_ptr_null(sg_linear(t, W, NULL));
+    ASSERT_STALE("linear");
+    ck_assert_ptr_null(sg_softmax(t));
+    ASSERT_STALE("softmax");
+    sg_tensor_free(W);
     sg_model_free(m);
     /* a freed heap tensor is marked too (while its memory is not reused) */
     sg_tensor *p = sg_ones(SG_DIMS(2));

@@ -1258,6 +1258,7 @@ START_TEST(test_hyperparameters_rejected)
     const float nan = NAN, inf = INFINITY;
     REJECTS(!sg_leaky_relu_new(m, "l1", nan), "leaky_relu_new: slope nan is not finite");
     REJECTS(!sg_leaky_relu_new(m, "l2", -inf), "leaky_relu_new: slope -inf is not finite");
+    REJECTS(!sg_leaky_relu(w, nan), "leaky_relu: slope nan is not finite");
     REJECTS(!sg_batchnorm_new_ex(m, "b1", 3, 0.1f, inf), "batchnorm_new_ex: eps inf is not finite");
     REJECTS(!sg_batchnorm_new_ex(m, "b2", 3, 0.1f, nan), "batchnorm_new_ex: eps nan is not finite");
     REJECTS(!sg_batchnorm_new_ex(m, "b3", 3, 0.1f, 0.f), "batchnorm_new_ex: eps 0 must be > 0");
