@@ -18,26 +18,13 @@
  * Inputs are tiny so the suite stays fast under valgrind.
  */
 #include "sg_autograd.h"
+#include "sg_test.h"
 #include "sg_nn.h"
 
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static void setup(void)
-{
-    sg_clear_error();
-    sg_set_grad_enabled(true);
-    sg_scope_begin();
-}
-
-static void teardown(void)
-{
-    while (sg_scope_depth() > 0)
-        sg_scope_end();
-    sg_clear_error();
-}
 
 /* x has shape (d0, ..., d{nd-1}) */
 static bool has_shape(const sg_tensor *x, int nd, const int *shape)
@@ -658,18 +645,11 @@ static Suite *edges_suite(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_checked_fixture(tc, sg_test_setup, sg_test_teardown);
         tcase_add_test(tc, cases[i].t);
         suite_add_tcase(s, tc);
     }
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(edges_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return sg_test_run(edges_suite()); }

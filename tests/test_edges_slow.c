@@ -7,6 +7,7 @@
  * 1 GB under valgrind); CI runs it once, not under valgrind.
  */
 #include "sg_autograd.h"
+#include "sg_test.h"
 
 #include <check.h>
 #include <math.h>
@@ -15,17 +16,10 @@
 /* 1.5 * 2^24 elements: the case */
 enum { BIG = 25165824 };
 
-static void setup(void)
-{
-    sg_clear_error();
-    sg_set_grad_enabled(true);
-    sg_scope_begin();
-}
-
+/* the shared teardown, then the 100 MB arenas go back at once */
 static void teardown(void)
 {
-    while (sg_scope_depth() > 0)
-        sg_scope_end();
+    sg_test_teardown();
     sg_release_memory();
 }
 
@@ -105,23 +99,16 @@ static Suite *slow_suite(void)
 {
     Suite *s = suite_create("slow");
     TCase *tc = tcase_create("max_ties_past_2_24");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, sg_test_setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_max_ties_past_2_24);
     suite_add_tcase(s, tc);
     tc = tcase_create("sums_past_2_24");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, sg_test_setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_sums_past_2_24);
     suite_add_tcase(s, tc);
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(slow_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return sg_test_run(slow_suite()); }

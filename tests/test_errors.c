@@ -11,8 +11,8 @@
  * a few are asserted by their key parts.
  */
 #include "sg_autograd.h"
+#include "sg_test.h"
 
-#include <check.h>
 #include <malloc.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,43 +22,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static void setup(void)
-{
-    sg_clear_error();
-    sg_set_grad_enabled(true);
-    sg_set_nan_check(false);
-    sg_scope_begin();
-}
-
-static void teardown(void)
-{
-    while (sg_scope_depth() > 0)
-        sg_scope_end();
-    sg_set_nan_check(false);
-    sg_set_grad_enabled(true);
-    sg_clear_error();
-}
-
-/* The recorded message must be exactly `want`; then clear it. */
-#define ASSERT_ERROR(want)                                                                  \
-    do {                                                                                    \
-        ck_assert_msg(sg_has_error(), "no error recorded, expected \"%s\"", (want));       \
-        ck_assert_str_eq(sg_last_error(), (want));                                          \
-        sg_clear_error();                                                                   \
-    } while (0)
-
-/* The recorded message must contain every given part; then clear it. */
-static void assert_error_has(const char *const *parts, int n)
-{
-    ck_assert_msg(sg_has_error(), "no error recorded, expected one with \"%s\"", parts[0]);
-    for (int i = 0; i < n; i++)
-        ck_assert_msg(strstr(sg_last_error(), parts[i]), "message \"%s\" lacks \"%s\"", sg_last_error(), parts[i]);
-    sg_clear_error();
-}
-#define ASSERT_ERROR_HAS(...)                                                                      \
-    assert_error_has((const char *const[]){__VA_ARGS__},                                           \
-                     (int)(sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *)))
 
 static sg_tensor *mat(int r, int c) { return sg_ones(SG_DIMS(r, c)); }
 
@@ -680,7 +643,7 @@ static Suite *errors_suite(void)
 {
     Suite *s = suite_create("errors");
     TCase *msg = tcase_create("messages");
-    tcase_add_checked_fixture(msg, setup, teardown);
+    tcase_add_checked_fixture(msg, sg_test_setup, sg_test_teardown);
     tcase_add_test(msg, test_sticky_error);
     tcase_add_test(msg, test_matmul_shapes);
     tcase_add_test(msg, test_broadcast_shapes);
@@ -692,7 +655,7 @@ static Suite *errors_suite(void)
     suite_add_tcase(s, msg);
 
     TCase *flow = tcase_create("flow");
-    tcase_add_checked_fixture(flow, setup, teardown);
+    tcase_add_checked_fixture(flow, sg_test_setup, sg_test_teardown);
     tcase_add_test(flow, test_null_propagation);
     tcase_add_test(flow, test_backward_errors);
     tcase_add_test(flow, test_create_graph_needs_scope);
@@ -703,7 +666,7 @@ static Suite *errors_suite(void)
     suite_add_tcase(s, flow);
 
     TCase *args = tcase_create("arguments");
-    tcase_add_checked_fixture(args, setup, teardown);
+    tcase_add_checked_fixture(args, sg_test_setup, sg_test_teardown);
     tcase_add_test(args, test_null_arguments);
     tcase_add_test(args, test_rng_arguments);
     tcase_add_test(args, test_wrappers_name_themselves);
@@ -712,12 +675,4 @@ static Suite *errors_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(errors_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    sg_release_memory();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int main(void) { return sg_test_run(errors_suite()); }

@@ -9,31 +9,11 @@
  * the limit), so no test allocates gigabytes.
  */
 #include "sg_nn.h"
+#include "sg_test.h"
 
-#include <check.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void setup(void)
-{
-    sg_clear_error();
-    sg_scope_begin();
-}
-
-static void teardown(void)
-{
-    while (sg_scope_depth() > 0)
-        sg_scope_end();
-    sg_clear_error();
-}
-
-#define ASSERT_ERROR(want)                                                                  \
-    do {                                                                                    \
-        ck_assert_msg(sg_has_error(), "no error recorded, expected \"%s\"", (want));       \
-        ck_assert_str_eq(sg_last_error(), (want));                                          \
-        sg_clear_error();                                                                   \
-    } while (0)
 
 static void assert_shape(const sg_tensor *t, int ndim, const int *shape)
 {
@@ -201,7 +181,7 @@ static Suite *sizes_suite(void)
 {
     Suite *s = suite_create("sizes");
     TCase *tc = tcase_create("limits");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, sg_test_setup, sg_test_teardown);
     tcase_add_test(tc, test_count_helpers);
     tcase_add_test(tc, test_creation);
     tcase_add_test(tc, test_reshape);
@@ -212,12 +192,4 @@ static Suite *sizes_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(sizes_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    sg_release_memory();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int main(void) { return sg_test_run(sizes_suite()); }
