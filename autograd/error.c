@@ -29,7 +29,27 @@ void sg_set_error(const char *fmt, ...)
     vsnprintf(error_msg, sizeof error_msg, fmt, ap);
     va_end(ap);
     error_set = true;
+    /* inside a function built from others, its name replaces the inner
+     * call's leading "name:" (the rest of the message stays) */
+    const char *api = sg_tl_api;
+    size_t n = strcspn(error_msg, ": ");
+    if (api && error_msg[n] == ':' && error_msg[n + 1] == ' ' &&
+        (strlen(api) != n || strncmp(error_msg, api, n) != 0)) {
+        char rest[sizeof error_msg];
+        snprintf(rest, sizeof rest, "%s", error_msg + n);
+        snprintf(error_msg, sizeof error_msg, "%s%s", api, rest);
+    }
 }
+
+const char *sg_api_enter(const char *func)
+{
+    const char *token = sg_tl_api;
+    if (!sg_tl_api)
+        sg_tl_api = func;
+    return token;
+}
+
+void sg_api_leave(const char *token) { sg_tl_api = token; }
 
 bool sg_check_tensor(const char *func, const sg_tensor *x)
 {

@@ -112,6 +112,17 @@ void sg_set_error(const char *fmt, ...)
 #endif
     ;
 /**
+ * Naming the function the user called. A function built from other library
+ * calls (sg_sqrt from sg_pow, a layer constructor from sg_zeros, a loss
+ * from several ops) brackets its body with these: every message recorded
+ * in between starts with `func` instead of the inner call's own name
+ * ("sqrt: NULL input", not "pow: NULL input"). Nested brackets keep the
+ * outermost name. sg_api_enter() returns a token for sg_api_leave().
+ */
+const char *sg_api_enter(const char *func);
+/** End the bracket opened by the sg_api_enter() that returned `token`. */
+void sg_api_leave(const char *token);
+/**
  * The argument check every library function runs on a tensor before it
  * reads one (modules built on the engine use it too): true if x can be
  * used. Otherwise false and, naming `func` (the function the user called):

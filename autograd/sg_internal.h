@@ -173,14 +173,12 @@ int sg_topo(sg_tensor *y, bool all, sg_tensor ***order);
  * A public function made of other public ones (sqrt = pow, mean = sum then
  * scale, rsub_scalar = neg then add_scalar) names itself in every message
  * its parts produce: while it runs, sg_tl_api holds its name (the outermost
- * wins) and sg_api_name() substitutes it for the part's own. */
+ * wins; sg_api_enter/leave, error.c) and sg_set_error() puts it in place of
+ * the part's own; sg_api_name() gives it to code that formats a name. */
 extern _Thread_local const char *sg_tl_api;
 static inline const char *sg_api_name(const char *op) { return sg_tl_api ? sg_tl_api : op; }
-#define SG_API_BEGIN(name)                  \
-    const char *const sg_api_saved_ = sg_tl_api; \
-    if (!sg_tl_api)                         \
-        sg_tl_api = (name)
-#define SG_API_END() (sg_tl_api = sg_api_saved_)
+#define SG_API_BEGIN(name) const char *const sg_api_token_ = sg_api_enter(name)
+#define SG_API_END() sg_api_leave(sg_api_token_)
 
 /* True if f can be written; else false with "<func>: NULL file". */
 bool sg_check_file(const char *func, FILE *f);

@@ -34,7 +34,7 @@ sg_tensor *sg_step(sg_tensor *x)
 /* m = (x > 0) as 0/1, no gradient. */
 static sg_tensor *positive_mask(sg_tensor *x) { return sg_gt(x, sg_scalar(0.f)); }
 
-sg_tensor *sg_sigmoid(sg_tensor *x)
+static sg_tensor *sigmoid_body(sg_tensor *x)
 {
     if (!sg_check_tensor("sigmoid", x))
         return NULL;
@@ -46,7 +46,15 @@ sg_tensor *sg_sigmoid(sg_tensor *x)
     return sg_div(num, sg_add_scalar(e, 1.f));
 }
 
-sg_tensor *sg_tanh(sg_tensor *x)
+sg_tensor *sg_sigmoid(sg_tensor *x)
+{
+    const char *token = sg_api_enter("sigmoid");
+    sg_tensor *out = sigmoid_body(x);
+    sg_api_leave(token);
+    return out;
+}
+
+static sg_tensor *tanh_body(sg_tensor *x)
 {
     if (!sg_check_tensor("tanh", x))
         return NULL;
@@ -56,7 +64,15 @@ sg_tensor *sg_tanh(sg_tensor *x)
     return sg_mul(s, r);
 }
 
-sg_tensor *sg_leaky_relu(sg_tensor *x, float slope)
+sg_tensor *sg_tanh(sg_tensor *x)
+{
+    const char *token = sg_api_enter("tanh");
+    sg_tensor *out = tanh_body(x);
+    sg_api_leave(token);
+    return out;
+}
+
+static sg_tensor *leaky_relu_body(sg_tensor *x, float slope)
 {
     if (!sg_check_tensor("leaky_relu", x))
         return NULL;
@@ -67,6 +83,14 @@ sg_tensor *sg_leaky_relu(sg_tensor *x, float slope)
     /* factor = 1 where x > 0, slope elsewhere; a constant */
     sg_tensor *factor = sg_add_scalar(sg_mul_scalar(positive_mask(x), 1.f - slope), slope);
     return sg_mul(x, factor);
+}
+
+sg_tensor *sg_leaky_relu(sg_tensor *x, float slope)
+{
+    const char *token = sg_api_enter("leaky_relu");
+    sg_tensor *out = leaky_relu_body(x, slope);
+    sg_api_leave(token);
+    return out;
 }
 
 /* x - max(x) along the last axis, the max detached; NULL with a message. */
@@ -87,17 +111,33 @@ static sg_tensor *shift_by_max(const char *op, sg_tensor *x)
     return sg_sub(x, sg_detach(sg_max(x, &axis, 1, true)));
 }
 
-sg_tensor *sg_softmax(sg_tensor *x)
+static sg_tensor *softmax_body(sg_tensor *x)
 {
     int axis = -1;
     sg_tensor *e = sg_exp(shift_by_max("softmax", x));
     return sg_div(e, sg_sum(e, &axis, 1, true));
 }
 
-sg_tensor *sg_log_softmax(sg_tensor *x)
+sg_tensor *sg_softmax(sg_tensor *x)
+{
+    const char *token = sg_api_enter("softmax");
+    sg_tensor *out = softmax_body(x);
+    sg_api_leave(token);
+    return out;
+}
+
+static sg_tensor *log_softmax_body(sg_tensor *x)
 {
     int axis = -1;
     sg_tensor *z = shift_by_max("log_softmax", x);
     /* the sum is >= 1 (the max's own term is exp(0)), so the log is finite */
     return sg_sub(z, sg_log(sg_sum(sg_exp(z), &axis, 1, true)));
+}
+
+sg_tensor *sg_log_softmax(sg_tensor *x)
+{
+    const char *token = sg_api_enter("log_softmax");
+    sg_tensor *out = log_softmax_body(x);
+    sg_api_leave(token);
+    return out;
 }

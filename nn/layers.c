@@ -25,7 +25,7 @@
 
 #include <math.h>
 
-sg_tensor *sg_linear(sg_tensor *x, sg_tensor *W, sg_tensor *b)
+static sg_tensor *linear_body(sg_tensor *x, sg_tensor *W, sg_tensor *b)
 {
     if (!sg_check_tensor("linear", x) || !sg_check_tensor("linear", W))
         return NULL;
@@ -52,7 +52,15 @@ sg_tensor *sg_linear(sg_tensor *x, sg_tensor *W, sg_tensor *b)
     return b ? sg_addmm(b, x, W) : sg_matmul(x, W);
 }
 
-sg_tensor *sg_conv2d(sg_tensor *x, sg_tensor *W, sg_tensor *b, int stride, int pad)
+sg_tensor *sg_linear(sg_tensor *x, sg_tensor *W, sg_tensor *b)
+{
+    const char *token = sg_api_enter("linear");
+    sg_tensor *out = linear_body(x, W, b);
+    sg_api_leave(token);
+    return out;
+}
+
+static sg_tensor *conv2d_body(sg_tensor *x, sg_tensor *W, sg_tensor *b, int stride, int pad)
 {
     if (!sg_check_tensor("conv2d", x) || !sg_check_tensor("conv2d", W))
         return NULL;
@@ -102,6 +110,14 @@ sg_tensor *sg_conv2d(sg_tensor *x, sg_tensor *W, sg_tensor *b, int stride, int p
     return sg_reshape(y, 4, out);
 }
 
+sg_tensor *sg_conv2d(sg_tensor *x, sg_tensor *W, sg_tensor *b, int stride, int pad)
+{
+    const char *token = sg_api_enter("conv2d");
+    sg_tensor *out = conv2d_body(x, W, b, stride, pad);
+    sg_api_leave(token);
+    return out;
+}
+
 static sg_tensor *pool(const char *op, sg_tensor *x, int k, int stride, int pad, bool is_max)
 {
     if (!sg_check_tensor(op, x))
@@ -144,15 +160,21 @@ static sg_tensor *pool(const char *op, sg_tensor *x, int k, int stride, int pad,
 
 sg_tensor *sg_max_pool2d(sg_tensor *x, int k, int stride, int pad)
 {
-    return pool("max_pool2d", x, k, stride, pad, true);
+    const char *token = sg_api_enter("max_pool2d");
+    sg_tensor *out = pool("max_pool2d", x, k, stride, pad, true);
+    sg_api_leave(token);
+    return out;
 }
 
 sg_tensor *sg_avg_pool2d(sg_tensor *x, int k, int stride, int pad)
 {
-    return pool("avg_pool2d", x, k, stride, pad, false);
+    const char *token = sg_api_enter("avg_pool2d");
+    sg_tensor *out = pool("avg_pool2d", x, k, stride, pad, false);
+    sg_api_leave(token);
+    return out;
 }
 
-sg_tensor *sg_global_avg_pool2d(sg_tensor *x)
+static sg_tensor *global_avg_pool2d_body(sg_tensor *x)
 {
     if (!sg_check_tensor("global_avg_pool2d", x))
         return NULL;
@@ -165,7 +187,15 @@ sg_tensor *sg_global_avg_pool2d(sg_tensor *x)
     return sg_mean(x, axes, 2, false);
 }
 
-sg_tensor *sg_residual_add(sg_tensor *x, sg_tensor *fx)
+sg_tensor *sg_global_avg_pool2d(sg_tensor *x)
+{
+    const char *token = sg_api_enter("global_avg_pool2d");
+    sg_tensor *out = global_avg_pool2d_body(x);
+    sg_api_leave(token);
+    return out;
+}
+
+static sg_tensor *residual_add_body(sg_tensor *x, sg_tensor *fx)
 {
     if (!sg_check_tensor("residual_add", x) || !sg_check_tensor("residual_add", fx))
         return NULL;
@@ -178,7 +208,15 @@ sg_tensor *sg_residual_add(sg_tensor *x, sg_tensor *fx)
     return sg_add(x, fx);
 }
 
-sg_tensor *sg_dropout(sg_tensor *x, float p, bool training, sg_rng *rng)
+sg_tensor *sg_residual_add(sg_tensor *x, sg_tensor *fx)
+{
+    const char *token = sg_api_enter("residual_add");
+    sg_tensor *out = residual_add_body(x, fx);
+    sg_api_leave(token);
+    return out;
+}
+
+static sg_tensor *dropout_body(sg_tensor *x, float p, bool training, sg_rng *rng)
 {
     if (!sg_check_tensor("dropout", x))
         return NULL;
@@ -202,6 +240,14 @@ sg_tensor *sg_dropout(sg_tensor *x, float p, bool training, sg_rng *rng)
     return sg_mul(x, mask);
 }
 
+sg_tensor *sg_dropout(sg_tensor *x, float p, bool training, sg_rng *rng)
+{
+    const char *token = sg_api_enter("dropout");
+    sg_tensor *out = dropout_body(x, p, training, rng);
+    sg_api_leave(token);
+    return out;
+}
+
 /* Check a per-feature vector: NULL is allowed, else shape (C). */
 static bool feature_vec_ok(const char *what, sg_tensor *v, int C, sg_tensor *x)
 {
@@ -213,7 +259,7 @@ static bool feature_vec_ok(const char *what, sg_tensor *v, int C, sg_tensor *x)
     return false;
 }
 
-sg_tensor *sg_batch_norm(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_tensor *running_mean,
+static sg_tensor *batch_norm_body(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_tensor *running_mean,
                          sg_tensor *running_var, bool training, float momentum, float eps)
 {
     if (!sg_check_tensor("batch_norm", x))
@@ -275,4 +321,13 @@ sg_tensor *sg_batch_norm(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_ten
     if (beta)
         y = sg_add(y, nd == 4 ? sg_reshape(beta, 4, vshape) : beta);
     return y;
+}
+
+sg_tensor *sg_batch_norm(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_tensor *running_mean,
+                         sg_tensor *running_var, bool training, float momentum, float eps)
+{
+    const char *token = sg_api_enter("batch_norm");
+    sg_tensor *out = batch_norm_body(x, gamma, beta, running_mean, running_var, training, momentum, eps);
+    sg_api_leave(token);
+    return out;
 }

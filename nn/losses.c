@@ -29,14 +29,22 @@ static sg_tensor *need_same_shape(const char *op, sg_tensor *y, sg_tensor *t)
     return y;
 }
 
-sg_tensor *sg_sum_squares_loss(sg_tensor *y, sg_tensor *t)
+static sg_tensor *sum_squares_loss_body(sg_tensor *y, sg_tensor *t)
 {
     if (!need_same_shape("sum_squares_loss", y, t))
         return NULL;
     return sg_mul_scalar(sg_sum_all(sg_square(sg_sub(y, t))), 0.5f);
 }
 
-sg_tensor *sg_mse_loss(sg_tensor *y, sg_tensor *t)
+sg_tensor *sg_sum_squares_loss(sg_tensor *y, sg_tensor *t)
+{
+    const char *token = sg_api_enter("sum_squares_loss");
+    sg_tensor *out = sum_squares_loss_body(y, t);
+    sg_api_leave(token);
+    return out;
+}
+
+static sg_tensor *mse_loss_body(sg_tensor *y, sg_tensor *t)
 {
     if (!need_same_shape("mse_loss", y, t))
         return NULL;
@@ -45,6 +53,14 @@ sg_tensor *sg_mse_loss(sg_tensor *y, sg_tensor *t)
         return NULL;
     }
     return sg_mean_all(sg_square(sg_sub(y, t)));
+}
+
+sg_tensor *sg_mse_loss(sg_tensor *y, sg_tensor *t)
+{
+    const char *token = sg_api_enter("mse_loss");
+    sg_tensor *out = mse_loss_body(y, t);
+    sg_api_leave(token);
+    return out;
 }
 
 /* N and K of a prediction (N,K) or (K); -1 with a message otherwise. */
@@ -143,7 +159,7 @@ static sg_tensor *nll(sg_tensor *logp, sg_tensor *t, int N)
     return sg_mul_scalar(sg_sum_all(sg_mul(t, logp)), -1.f / (float)N);
 }
 
-sg_tensor *sg_cross_entropy(sg_tensor *y, sg_tensor *t)
+static sg_tensor *cross_entropy_body(sg_tensor *y, sg_tensor *t)
 {
     int N, K;
     sg_tensor *oh = target_like("cross_entropy", y, t);
@@ -152,7 +168,15 @@ sg_tensor *sg_cross_entropy(sg_tensor *y, sg_tensor *t)
     return nll(sg_log(sg_add_scalar(y, SG_CE_EPS)), oh, N);
 }
 
-sg_tensor *sg_cross_entropy_labels(sg_tensor *y, const int *labels, int n)
+sg_tensor *sg_cross_entropy(sg_tensor *y, sg_tensor *t)
+{
+    const char *token = sg_api_enter("cross_entropy");
+    sg_tensor *out = cross_entropy_body(y, t);
+    sg_api_leave(token);
+    return out;
+}
+
+static sg_tensor *cross_entropy_labels_body(sg_tensor *y, const int *labels, int n)
 {
     if (!sg_check_tensor("cross_entropy_labels", y))
         return NULL;
@@ -160,7 +184,15 @@ sg_tensor *sg_cross_entropy_labels(sg_tensor *y, const int *labels, int n)
     return oh ? nll(sg_log(sg_add_scalar(y, SG_CE_EPS)), oh, n) : NULL;
 }
 
-sg_tensor *sg_softmax_cross_entropy(sg_tensor *x, sg_tensor *t)
+sg_tensor *sg_cross_entropy_labels(sg_tensor *y, const int *labels, int n)
+{
+    const char *token = sg_api_enter("cross_entropy_labels");
+    sg_tensor *out = cross_entropy_labels_body(y, labels, n);
+    sg_api_leave(token);
+    return out;
+}
+
+static sg_tensor *softmax_cross_entropy_body(sg_tensor *x, sg_tensor *t)
 {
     int N, K;
     sg_tensor *oh = target_like("softmax_cross_entropy", x, t);
@@ -169,12 +201,28 @@ sg_tensor *sg_softmax_cross_entropy(sg_tensor *x, sg_tensor *t)
     return nll(sg_log_softmax(x), oh, N);
 }
 
-sg_tensor *sg_softmax_cross_entropy_labels(sg_tensor *x, const int *labels, int n)
+sg_tensor *sg_softmax_cross_entropy(sg_tensor *x, sg_tensor *t)
+{
+    const char *token = sg_api_enter("softmax_cross_entropy");
+    sg_tensor *out = softmax_cross_entropy_body(x, t);
+    sg_api_leave(token);
+    return out;
+}
+
+static sg_tensor *softmax_cross_entropy_labels_body(sg_tensor *x, const int *labels, int n)
 {
     if (!sg_check_tensor("softmax_cross_entropy_labels", x))
         return NULL;
     sg_tensor *oh = one_hot_like("softmax_cross_entropy_labels", x, labels, n);
     return oh ? nll(sg_log_softmax(x), oh, n) : NULL;
+}
+
+sg_tensor *sg_softmax_cross_entropy_labels(sg_tensor *x, const int *labels, int n)
+{
+    const char *token = sg_api_enter("softmax_cross_entropy_labels");
+    sg_tensor *out = softmax_cross_entropy_labels_body(x, labels, n);
+    sg_api_leave(token);
+    return out;
 }
 
 sg_tensor *sg_one_hot(const int *labels, int n, int k)
@@ -190,7 +238,9 @@ sg_tensor *sg_one_hot(const int *labels, int n, int k)
         }
     }
     int shape[2] = {n, k};
+    const char *token = sg_api_enter("one_hot");
     sg_tensor *t = sg_zeros(2, shape);
+    sg_api_leave(token);
     float *d = sg_data(t);
     if (!d)
         return NULL;

@@ -72,6 +72,7 @@ struct sg_layer {
     enum lkind k;
     char name[LAYER_NAME_MAX];
     char kind[32];           /* label for summaries */
+    const char *ctor;        /* the constructor that made it ("linear_new"), for messages */
     sg_tensor *p[4];         /* linear, conv: W, b; batchnorm: gamma, beta, running_mean, running_var */
     int ksize, stride, pad;  /* conv2d, pooling */
     float f0, f1;            /* dropout: p; batchnorm: momentum, eps; leaky relu: slope */
@@ -376,6 +377,7 @@ static sg_layer *layer_new(sg_model *m, const char *op, const char *name, enum l
     }
     l->model = m;
     l->k = k;
+    l->ctor = op;
     l->out_ndim = -1;
     snprintf(l->name, sizeof l->name, "%s", name);
     snprintf(l->kind, sizeof l->kind, "%s", kind_names[k]);
@@ -397,14 +399,15 @@ static sg_layer *layer_abort(sg_layer *l, int n0)
 static sg_tensor *layer_tensor(sg_layer *l, const char *short_name, int ndim, const int *shape,
                                sg_init init, sg_rng *rng, bool trainable)
 {
+    /* messages name the constructor the user called, not sg_zeros */
+    const char *token = sg_api_enter(l->ctor);
     sg_tensor *t = sg_zeros(ndim, shape);
-    if (!t)
-        return NULL;
-    if (sg_init_fill(t, init, rng) < 0) {
+    if (t && sg_init_fill(t, init, rng) < 0) {
         sg_tensor_free(t);
-        return NULL;
+        t = NULL;
     }
-    return sg_layer_add_param(l, short_name, t, trainable);
+    sg_api_leave(token);
+    return t ? sg_layer_add_param(l, short_name, t, trainable) : NULL;
 }
 
 sg_tensor *sg_layer_add_param(sg_layer *l, const char *short_name, sg_tensor *value, bool trainable)

@@ -580,6 +580,16 @@ START_TEST(test_wrappers_name_themselves)
     ASSERT_ERROR("pow: NULL input");
     ck_assert_ptr_null(sg_sum(mat(2, 3), (int[]){2}, 1, false));
     ASSERT_ERROR("sum: axis 2 is out of range for 2 dims");
+    /* any message recorded inside a bracket names the outer function */
+    const char *outer = sg_api_enter("my_layer");
+    const char *inner = sg_api_enter("inner");
+    ck_assert_ptr_null(sg_matmul(mat(2, 3), mat(4, 5)));
+    sg_api_leave(inner);
+    ck_assert_str_eq(sg_last_error(), "my_layer: shapes (2,3) and (4,5) do not align (3 != 4)");
+    sg_clear_error();
+    sg_api_leave(outer);
+    ck_assert_ptr_null(sg_matmul(mat(2, 3), mat(4, 5)));
+    ASSERT_ERROR("matmul: shapes (2,3) and (4,5) do not align (3 != 4)");
     /* and sizes past the limit name the function and the sizes */
     ck_assert_ptr_null(sg_ones(SG_DIMS(1 << 20, 1 << 20)));
     ASSERT_ERROR("ones: shape of 1048576 × 1048576 = 1099511627776 elements is too large (at most 2147483647)");

@@ -172,6 +172,14 @@ START_TEST(test_conv_pool)
     ASSERT_ERROR("conv2d_new: padding 1073741824 with kernel 3 is too large (2*padding + kernel must be at most "
                  "2147483647)");
     ck_assert_ptr_nonnull(sg_conv2d_new(m, "c", 1, 1, 3, 1, (INT_MAX - 3) / 2, SG_INIT_HE, &rng));
+    /* constructors and one_hot name themselves, not the sg_zeros inside */
+    ck_assert_ptr_null(sg_linear_new(m, "fc", 65536, 65536, SG_INIT_HE, &rng));
+    ASSERT_ERROR("linear_new: shape of 65536 × 65536 = 4294967296 elements is too large (at most 2147483647)");
+    ck_assert_ptr_null(sg_conv2d_new(m, "c2", 65536, 65536, 1, 1, 0, SG_INIT_HE, &rng));
+    ASSERT_ERROR("conv2d_new: shape of 65536 × 65536 × 1 × 1 = 4294967296 elements is too large (at most "
+                 "2147483647)");
+    ck_assert_ptr_null(sg_one_hot((const int[]){0, 1}, 2, 1 << 30));
+    ASSERT_ERROR("one_hot: shape of 2 × 1073741824 = 2147483648 elements is too large (at most 2147483647)");
     sg_model_free(m);
     sg_scope_begin();
 }
