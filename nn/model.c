@@ -723,7 +723,8 @@ size_t sg_layer_num_params(const sg_layer *l)
         if (m->entries[i]->owner == l && m->entries[i]->trainable)
             total += sg_size(m->entries[i]->t);
     for (int i = 0; i < l->n_child; i++)
-        total += sg_layer_num_params(l->child[i]);
+        if (l->child[i]) /* a residual block's shortcut may be absent */
+            total += sg_layer_num_params(l->child[i]);
     return total;
 }
 

@@ -1259,6 +1259,14 @@ START_TEST(test_hyperparameters_rejected)
     REJECTS(!sg_leaky_relu_new(m, "l1", nan), "leaky_relu_new: slope nan is not finite");
     REJECTS(!sg_leaky_relu_new(m, "l2", -inf), "leaky_relu_new: slope -inf is not finite");
     REJECTS(!sg_leaky_relu(w, nan), "leaky_relu: slope nan is not finite");
+    /* a residual block without a shortcut counts its body, and no NULL */
+    sg_clear_error();
+    sg_model *m2 = sg_model_new();
+    sg_layer *body = sg_linear_new(m2, "rb", 2, 2, SG_INIT_ZEROS, NULL);
+    sg_layer *res = sg_residual_new(m2, "res", body, NULL);
+    ck_assert_uint_eq(sg_layer_num_params(res), 6);
+    ck_assert_msg(!sg_has_error(), "%s", sg_last_error());
+    sg_model_free(m2);
     REJECTS(!sg_batchnorm_new_ex(m, "b1", 3, 0.1f, inf), "batchnorm_new_ex: eps inf is not finite");
     REJECTS(!sg_batchnorm_new_ex(m, "b2", 3, 0.1f, nan), "batchnorm_new_ex: eps nan is not finite");
     REJECTS(!sg_batchnorm_new_ex(m, "b3", 3, 0.1f, 0.f), "batchnorm_new_ex: eps 0 must be > 0");
