@@ -1,17 +1,25 @@
 /*
- * backward.c — reverse-mode differentiation.
+ * backward.c — reverse-mode differentiation: the walk.
  *
- * sg_backward(y): order the nodes reachable from y topologically with an
- * explicit stack (a chain of 100,000 nodes must not overflow the C stack),
- * seed dy, and visit the nodes in reverse; each node's local derivative (from
- * the op table, written with public ops) yields its inputs' gradients, which
- * are added into their .grad.
+ * sg_backward(y) is micrograd's backward:
  *
- * Gradient buffers: without create_graph, a tensor's .grad is a buffer owned
- * by that tensor alone (grad_owned), in the tensor's own scope, so later
- * contributions are added in place and nothing aliases it. A freshly computed
- * gradient in the right scope is adopted instead of copied. With create_graph
- * the .grad is the recorded gradient node itself (never written in place).
+ *   check  y requires a gradient and is a scalar (or a seed dy is given);
+ *   order  the nodes y depends on, inputs first (sg_topo, an explicit
+ *          stack: a chain of 100,000 nodes must not overflow the C stack);
+ *   walk   seed y.grad = dy (1 for a scalar), then visit the nodes in
+ *          reverse: each node's local derivative, from the op table and
+ *          written with public ops, turns its gradient into its inputs'
+ *          gradients, which are added into their .grad;
+ *   finish add back what the nodes held before the pass (sg_grad_of instead
+ *          hands out the gradients asked for and restores every .grad).
+ *
+ * Where gradients live — adopting a fresh one, borrowing dy when an op passes
+ * it straight through, copying, freeing, fixing up outer tensors at scope end
+ * — is grad_buffer.c's business; this file reaches .grad only through its
+ * calls (sg_grad_*), and reads t->grad as the dy it hands to t's backward.
+ *
+ * Without retain_graph, a visited node is marked released: a second backward
+ * through it fails with a message, as in PyTorch.
  */
 #include "sg_internal.h"
 
@@ -86,94 +94,6 @@ int sg_topo(sg_tensor *y, bool all, sg_tensor ***order)
     return (int)n_order;
 }
 
-/* A gradient computed by this node's backward that nothing else refers to. */
-static bool is_fresh(const sg_tensor *g, uint32_t first_id, sg_tensor *const *gx, int i)
-{
-    if (g->id < first_id || g->is_view)
-        return false;
-    for (int j = 0; j < i; j++)
-        if (gx[j] == g)
-            return false;
-    return true;
-}
-
-/* set by sg_grad_of: gradient buffers go to the current scope, not x's own */
-static _Thread_local bool grads_local;
-
-/* True if g's values lie inside t's gradient buffer: g is t's gradient
- * itself or a view of it (what add, reshape and add_scalar pass back). t's
- * backward has run, so nothing writes that buffer again in this pass. */
-static bool within_grad_of(const sg_tensor *g, const sg_tensor *t)
-{
-    const sg_tensor *tg = t->grad;
-    return tg && g->data >= tg->data && g->data + g->size <= tg->data + tg->size;
-}
-
-/* Add g into x's gradient.
- *   fresh: g was just made by the node's backward and nothing else refers to
- *          it: x adopts it as its own buffer (later contributions add in place).
- *   alias: g is (a view of) the gradient of a node already visited: an
- *          intermediate x refers to it without a copy, as a buffer it does not
- *          own; a later contribution makes x a buffer of its own. Leaves
- *          always get a buffer of their own (optimizers write into it). */
-static int accumulate(sg_tensor *x, sg_tensor *g, bool create, bool fresh, bool alias)
-{
-    sg_arena *home = grads_local ? sg_current_arena() : x->arena;
-    if (!sg_same_shape(x, g)) {
-        char bx[96], bg[96];
-        sg_set_error("backward: gradient %s does not match %s input %s", sg_shape_str(g, bg, sizeof bg),
-                     sg_op_table[x->op].name, sg_shape_str(x, bx, sizeof bx));
-        return -1;
-    }
-    if (create) {
-        if (x->grad && x->grad_owned && !x->grad->arena) {
-            /* a persistent tensor's heap buffer from an earlier backward: the
-             * recorded sum needs its values, in the scope, not the buffer */
-            sg_tensor *old = sg_copy(x->grad);
-            if (!old)
-                return -1;
-            sg_tensor_free(x->grad);
-            x->grad = old;
-        }
-        sg_tensor *sum = x->grad ? sg_add(x->grad, g) : g;
-        if (!sum)
-            return -1;
-        x->grad = sum;
-        x->grad_owned = false;
-        if (sum->arena != x->arena && !grads_local)
-            sg_scope_note_foreign_grad(x);
-        return 0;
-    }
-    if (x->grad && x->grad_owned) {
-        float *restrict d = x->grad->data;
-        const float *restrict s = g->data;
-        for (size_t i = 0; i < x->size; i++)
-            d[i] += s[i];
-        return 0;
-    }
-    if (!x->grad && fresh && g->arena == home && g->arena) {
-        x->grad = g;
-        x->grad_owned = true;
-        return 0;
-    }
-    if (!x->grad && alias && x->op != SG_OP_LEAF && g->arena == home && g->arena) {
-        x->grad = g;
-        x->grad_owned = false;
-        return 0;
-    }
-    sg_tensor *buf = sg_alloc_in(home, "backward", x->ndim, x->shape);
-    if (!buf)
-        return -1;
-    if (x->grad)
-        for (size_t i = 0; i < x->size; i++)
-            buf->data[i] = x->grad->data[i] + g->data[i];
-    else
-        memcpy(buf->data, g->data, x->size * sizeof(float));
-    x->grad = buf;
-    x->grad_owned = true;
-    return 0;
-}
-
 static void trace_values(FILE *f, const sg_tensor *t)
 {
     size_t n = t->size < 6 ? t->size : 6;
@@ -209,46 +129,16 @@ static void trace_step(FILE *f, const sg_tensor *t, sg_tensor *const *gx)
     fputc('\n', f);
 }
 
-typedef struct saved_grad {
-    sg_tensor *grad;
-    bool owned;
-} saved_grad;
-
-/* After a pass: t->grad holds this pass's gradient (or NULL); add the
- * gradient t had before the pass back into it. */
-static int merge_grad(sg_tensor *t, const saved_grad *before, bool create)
+/* The checks before any work: y and the seed are usable, y's gradient is
+ * defined, and a pass whose gradients live in a scope has one. */
+static int check(const char *fn, sg_tensor *y, const sg_backward_opts *opts, bool grad_of)
 {
-    sg_tensor *g = t->grad;
-    bool g_owned = t->grad_owned;
-    t->grad = before->grad;
-    t->grad_owned = before->owned;
-    if (!g)
-        return 0;
-    int rc = accumulate(t, g, create, false, false);
-    if (g_owned && !g->arena) /* a heap buffer of a persistent node, now added in */
-        sg_tensor_free(g);
-    return rc;
-}
-
-/* The common engine of sg_backward and sg_grad_of.
- * A node's backward must see only the gradient of this pass, not what an
- * earlier backward (with retain_graph, or through a shared subgraph) left in
- * its .grad: so the .grad of every non-leaf node is set aside during the pass
- * and added back after it. With xs, every node's .grad (leaves too) is saved
- * and restored unchanged, and xs' gradients are returned in grads[]. */
-static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *const *xs, int nx,
-                        sg_tensor **grads)
-{
-    static const sg_backward_opts defaults = {0};
-    if (!opts)
-        opts = &defaults;
     if (!y) {
         if (!sg_has_error())
             sg_set_error("backward: NULL output");
         return -1;
     }
-    if (!sg_check_tensor(xs ? "grad_of" : "backward", y) ||
-        (opts->grad && !sg_check_tensor(xs ? "grad_of" : "backward", opts->grad)))
+    if (!sg_check_tensor(fn, y) || (opts->grad && !sg_check_tensor(fn, opts->grad)))
         return -1;
     char by[96], bg[96];
     if (!y->requires_grad) {
@@ -266,100 +156,102 @@ static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *c
                      sg_shape_str(y, by, sizeof by));
         return -1;
     }
-    bool create = opts->create_graph;
-    if ((create || xs) && sg_scope_depth() == 0) {
+    if ((opts->create_graph || grad_of) && sg_scope_depth() == 0) {
         sg_set_error("backward: %s needs an open scope (its gradients live in it)",
-                     create ? "create_graph" : "grad_of");
+                     opts->create_graph ? "create_graph" : "grad_of");
         return -1;
     }
-    sg_tensor **order;
-    int n = sg_topo(y, false, &order);
+    return 0;
+}
+
+/* The nodes y depends on that require a gradient, inputs first; -1 if one
+ * was released by an earlier backward. order[] stays valid through the
+ * pass: backward ops never walk the graph. */
+static int order_graph(sg_tensor *y, sg_tensor ***order)
+{
+    int n = sg_topo(y, false, order);
     if (n < 0) {
+        char by[96];
         sg_set_error("backward: out of memory ordering %s graph", sg_shape_str(y, by, sizeof by));
         return -1;
     }
     for (int i = 0; i < n; i++) {
-        if (order[i]->released) {
+        if ((*order)[i]->released) {
             sg_set_error("backward: the graph through a %s node was already released by an earlier "
-                         "backward; pass retain_graph to go through it twice", sg_op_table[order[i]->op].name);
+                         "backward; pass retain_graph to go through it twice", sg_op_table[(*order)[i]->op].name);
             return -1;
         }
     }
-    /* order[] stays valid below: backward ops never walk the graph */
-    bool opened = !create && sg_scope_depth() == 0;
-    if (opened)
-        sg_scope_begin();
-    saved_grad *saved = sg_scope_alloc((size_t)n * sizeof *saved);
-    if (!saved) {
-        sg_set_error("backward: out of memory");
-        if (opened)
-            sg_scope_end();
+    return n;
+}
+
+/* Seed y's gradient, then visit the nodes outputs first: each node's local
+ * derivative turns its gradient dy into its inputs' gradients dx, which are
+ * added into their .grad. When a node is visited, every node that uses it
+ * has been, so its gradient is complete. */
+static int walk(sg_grad_pass *pass, sg_tensor *const *order, int n, sg_tensor *y, const sg_backward_opts *opts,
+                bool release)
+{
+    sg_tensor *seed = opts->grad ? opts->grad : sg_ones(y->ndim, y->shape); /* dy/dy = 1 */
+    if (!seed || sg_grad_seed(pass, y, seed) < 0)
         return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        saved[i].grad = order[i]->grad;
-        saved[i].owned = order[i]->grad_owned;
-        if (xs || order[i]->op != SG_OP_LEAF)
-            order[i]->grad = NULL;
-    }
-    bool prev_mode = sg_set_grad_enabled(create);
-    bool prev_local = grads_local;
-    grads_local = xs != NULL;
-    int rc = 0;
-    sg_tensor *seed = opts->grad ? opts->grad : sg_ones(y->ndim, y->shape);
-    if (!seed || accumulate(y, seed, create, false, false) < 0)
-        rc = -1;
-    for (int i = n - 1; i >= 0 && rc == 0; i--) {
+    for (int i = n - 1; i >= 0; i--) {
         sg_tensor *t = order[i];
         if (t->op == SG_OP_LEAF || !t->grad)
-            continue;
-        sg_tensor *small[2] = {NULL, NULL};
-        sg_tensor **gx = small;
-        if (t->n_in > 2) {
-            gx = sg_scope_alloc((size_t)t->n_in * sizeof *gx);
-            if (!gx) {
-                sg_set_error("backward: out of memory");
-                rc = -1;
-                break;
-            }
-            memset(gx, 0, (size_t)t->n_in * sizeof *gx);
-        }
-        uint32_t first_id = sg_tl_next_id + 1;
-        sg_op_table[t->op].backward(t, t->grad, gx);
+            continue; /* a leaf, or no gradient reached t */
+        sg_tensor **dx = sg_grad_slots(pass, t);
+        if (!dx)
+            return -1;
+        sg_op_table[t->op].backward(t, t->grad, dx); /* dx[k] = dt * dt/dx_k */
         if (opts->trace)
-            trace_step(opts->trace, t, gx);
-        for (int k = 0; k < t->n_in && rc == 0; k++) {
-            if (!t->in[k]->requires_grad)
-                continue;
-            if (!gx[k]) {
-                if (!sg_has_error())
-                    sg_set_error("backward: %s produced no gradient for input %d", sg_op_table[t->op].name, k);
-                rc = -1;
-            } else if (accumulate(t->in[k], gx[k], create, is_fresh(gx[k], first_id, gx, k),
-                                  within_grad_of(gx[k], t)) < 0) {
-                rc = -1;
-            }
-        }
-        if (!opts->retain_graph && !xs)
+            trace_step(opts->trace, t, dx);
+        int rc = sg_grad_accumulate_inputs(pass, t, dx); /* x_k.grad += dx[k] */
+        if (release)
             t->released = true;
+        if (rc < 0)
+            return -1;
     }
-    sg_set_grad_enabled(prev_mode);
-    grads_local = prev_local;
-    if (xs) {
-        for (int j = 0; j < nx; j++) {
-            bool reached = xs[j]->requires_grad && xs[j]->mark == epoch && xs[j]->grad;
-            grads[j] = rc != 0 ? NULL : reached ? xs[j]->grad : sg_zeros(xs[j]->ndim, xs[j]->shape);
-        }
-        for (int i = 0; i < n; i++) {
-            order[i]->grad = saved[i].grad;
-            order[i]->grad_owned = saved[i].owned;
-        }
-    } else {
-        bool prev = sg_set_grad_enabled(create);
-        for (int i = 0; i < n; i++)
-            if (order[i]->op != SG_OP_LEAF && saved[i].grad && merge_grad(order[i], &saved[i], create) < 0)
-                rc = -1;
-        sg_set_grad_enabled(prev);
+    return 0;
+}
+
+/* sg_grad_of's answers: each x's gradient from this pass, zeros if the pass
+ * did not reach x, all NULL after a failure. */
+static void answer(sg_tensor *const *xs, int nx, sg_tensor **grads, bool failed)
+{
+    for (int j = 0; j < nx; j++) {
+        bool reached = xs[j]->requires_grad && xs[j]->mark == epoch && xs[j]->grad;
+        grads[j] = failed ? NULL : reached ? xs[j]->grad : sg_zeros(xs[j]->ndim, xs[j]->shape);
+    }
+}
+
+/* The common engine of sg_backward and sg_grad_of (xs given): check, order,
+ * walk, finish. */
+static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *const *xs, int nx,
+                        sg_tensor **grads)
+{
+    static const sg_backward_opts defaults = {0};
+    if (!opts)
+        opts = &defaults;
+    if (check(xs ? "grad_of" : "backward", y, opts, xs != NULL) < 0)
+        return -1;
+    sg_tensor **order;
+    int n = order_graph(y, &order);
+    if (n < 0)
+        return -1;
+    bool create = opts->create_graph;
+    bool opened = !create && sg_scope_depth() == 0; /* a scope for the temporaries */
+    if (opened)
+        sg_scope_begin();
+    sg_grad_pass pass;
+    int rc = sg_grad_pass_begin(&pass, order, n, create, xs != NULL);
+    if (rc == 0) {
+        bool prev_mode = sg_set_grad_enabled(create); /* create_graph records the gradients */
+        rc = walk(&pass, order, n, y, opts, !opts->retain_graph && !xs);
+        if (xs)
+            answer(xs, nx, grads, rc != 0);
+        if (sg_grad_pass_end(&pass) < 0)
+            rc = -1;
+        sg_set_grad_enabled(prev_mode);
     }
     if (opened)
         sg_scope_end();

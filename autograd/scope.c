@@ -9,7 +9,8 @@
  *
  * Gradients of tensors owned outside the scope that were set to a tensor
  * inside it (only with create_graph) are noted and turned into owned copies
- * at sg_scope_end(), so no pointer outlives its arena.
+ * at sg_scope_end() (sg_grad_settle, grad_buffer.c), so no pointer outlives
+ * its arena.
  *
  * Use after scope. A scoped tensor's header is not carved from the arena
  * but taken from a per-thread header pool, and sg_scope_end() marks every
@@ -210,16 +211,8 @@ void sg_scope_end(void)
         return;
     }
     sg_arena *a = &arenas[depth - 1];
-    for (size_t i = 0; i < a->n_foreign; i++) {
-        sg_tensor *x = a->foreign[i];
-        if (x->grad && x->grad->arena == a) {
-            sg_tensor *g = sg_alloc_in(x->arena, "scope_end", x->ndim, x->shape);
-            if (g)
-                memcpy(g->data, x->grad->data, x->size * sizeof(float));
-            x->grad = g;
-            x->grad_owned = g != NULL;
-        }
-    }
+    for (size_t i = 0; i < a->n_foreign; i++)
+        sg_grad_settle(a->foreign[i], a);
     arena_reset(a);
     depth--;
 }
@@ -364,8 +357,7 @@ void sg_tensor_free(sg_tensor *x)
 {
     if (!x || x->arena)
         return;
-    if (x->grad && x->grad_owned && !x->grad->arena) /* not a user's seed */
-        sg_tensor_free(x->grad);
+    sg_grad_release(x);
     x->magic = SG_TENSOR_DEAD;
     if (x->owns_data)
         free(x->data);

@@ -48,17 +48,25 @@ enum sg_op {
 
 typedef struct sg_arena sg_arena;
 
+/* Who owns the tensor a .grad points to (grad_buffer.c). */
+enum sg_grad_state {
+    SG_GRAD_NONE,     /* no gradient: grad == NULL */
+    SG_GRAD_OWNED,    /* ours alone, in our scope: added to, zeroed, freed */
+    SG_GRAD_BORROWED, /* (a view of) a visited node's gradient: read only */
+    SG_GRAD_RECORDED  /* create_graph: a graph node: read only */
+};
+
 struct sg_tensor {
     float *data;              /* (size) values, row-major */
-    sg_tensor *grad;          /* same shape, or NULL */
+    sg_tensor *grad;          /* same shape, or NULL; see grad_state */
     size_t size;              /* product of shape */
     int ndim;
     int shape[SG_MAX_DIMS];
     bool requires_grad;
-    bool grad_owned;          /* grad buffer is ours alone: may add in place */
     bool released;            /* graph released by a backward without retain */
     bool owns_data;           /* heap tensors: data is a separate malloc */
     bool is_view;             /* data belongs to another tensor */
+    enum sg_grad_state grad_state; /* who owns *grad; set by grad_buffer.c only */
     enum sg_op op;
     int n_in;
     sg_tensor **in;           /* inputs: in_small or an arena array */
@@ -168,6 +176,55 @@ void sg_broadcast_fill(const sg_tensor *x, sg_tensor *y);
  * per-thread buffer; `all` includes inputs that need no gradient. Returns
  * the count, or -1 on no memory. */
 int sg_topo(sg_tensor *y, bool all, sg_tensor ***order);
+
+/* ---- gradient buffers (grad_buffer.c) ----
+ * Everything backward does to .grad fields goes through these calls. A pass
+ * (one sg_backward or sg_grad_of) over `nodes`, in topological order:
+ *
+ *     sg_grad_pass_begin(&p, nodes, n, create, local);   set aside their .grad
+ *     sg_grad_seed(&p, y, dy);                           y.grad = dy
+ *     for each node y, outputs first:
+ *         dx = sg_grad_slots(&p, y);                     empty, one per input
+ *         y's backward fills dx;
+ *         sg_grad_accumulate_inputs(&p, y, dx);          x_k.grad += dx[k]
+ *     sg_grad_pass_end(&p);                              add the old .grad back
+ *
+ * Each returns -1 (int) or NULL with a message on failure; a pass that has
+ * begun must end, even after a failure. An op's backward needs none of this: it returns new
+ * tensors (or views of dy) and the pass decides whether to adopt, borrow or
+ * copy them. */
+struct sg_saved_grad;
+typedef struct sg_grad_pass {
+    sg_tensor *const *nodes;      /* the pass's nodes, inputs first */
+    int n;
+    struct sg_saved_grad *saved;  /* (n) each node's .grad before the pass */
+    bool create;                  /* create_graph: gradients are recorded nodes */
+    bool local;                   /* sg_grad_of: gradients are the answers, in the
+                                     current scope; every .grad restored after */
+    uint32_t first_new;           /* tensors from this id on were made by the
+                                     visited node's backward */
+    sg_tensor *dx_small[2];       /* slots for a node of at most 2 inputs */
+} sg_grad_pass;
+/* Set aside the .grad of every non-leaf node (every node if local), in a
+ * record carved from the current scope. */
+int sg_grad_pass_begin(sg_grad_pass *p, sg_tensor *const *nodes, int n, bool create, bool local);
+/* y.grad += dy (dy is copied: it may be the caller's). */
+int sg_grad_seed(const sg_grad_pass *p, sg_tensor *y, sg_tensor *dy);
+/* Zeroed slots for y's inputs' gradients, valid until the next call. */
+sg_tensor **sg_grad_slots(sg_grad_pass *p, const sg_tensor *y);
+/* x_k.grad += dx[k] for each input x_k of y that requires a gradient; an
+ * error if y's backward left such a slot empty. */
+int sg_grad_accumulate_inputs(const sg_grad_pass *p, sg_tensor *y, sg_tensor *const *dx);
+/* sg_backward: t.grad = old t.grad + this pass's, for every non-leaf node.
+ * sg_grad_of (local): every node's .grad as it was before the pass. */
+int sg_grad_pass_end(const sg_grad_pass *p);
+/* sg_zero_grad: zero an owned buffer in place; drop any other. */
+void sg_grad_reset(sg_tensor *x);
+/* sg_tensor_free: free an owned heap buffer; x has no gradient after. */
+void sg_grad_release(sg_tensor *x);
+/* sg_scope_end: if x's gradient lives in the ending arena, replace it by an
+ * owned copy in x's own scope (no gradient if out of memory). */
+void sg_grad_settle(sg_tensor *x, const sg_arena *ending);
 
 /* ---- naming the function the user called ----
  * A public function made of other public ones (sqrt = pow, mean = sum then

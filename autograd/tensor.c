@@ -257,12 +257,7 @@ void sg_zero_grad(sg_tensor *x)
 {
     if (!readable("zero_grad", x) || !x->grad)
         return;
-    if (x->grad_owned) {
-        memset(x->grad->data, 0, x->size * sizeof(float));
-    } else {
-        /* an adopted gradient may be shared: drop the link, not the values */
-        x->grad = NULL;
-    }
+    sg_grad_reset(x); /* an owned buffer is zeroed, a shared one dropped */
 }
 
 sg_tensor *sg_param(sg_tensor *x) { return sg_set_requires_grad(x, true); }
