@@ -1,0 +1,170 @@
+/*
+ * test_grad_buffer.c — Check suite "grad_buffer": the ownership state of
+ * gradient buffers (autograd/grad_buffer.c), seen from inside. The other
+ * suites check the values backward computes; this one checks where they
+ * live: a parameter's gradient is one owned buffer reused step after step, a
+ * gradient passed straight through (add) is borrowed without a copy and never
+ * written, a create_graph gradient is recorded and
+ * settled into an owned copy when its scope ends, sg_grad_of leaves every
+ * .grad as it found it, and grad_state is NONE exactly when grad is NULL.
+ *
+ * White-box: it includes the engine's private header to read grad_state.
+ */
+#include "sg_internal.h"
+#include "sg_test.h"
+
+/* No scope open: tests make persistent tensors and open their own scopes. */
+static void setup(void)
+{
+    sg_clear_error();
+    sg_set_grad_enabled(true);
+}
+
+/* The invariants every tensor keeps, checked on y's whole graph. */
+static void assert_states(sg_tensor *y)
+{
+    sg_tensor **order;
+    int n = sg_topo(y, true, &order);
+    ck_assert_int_gt(n, 0);
+    for (int i = 0; i < n; i++) {
+        const sg_tensor *t = order[i];
+        ck_assert_msg((t->grad_state == SG_GRAD_NONE) == (t->grad == NULL), "node %d: state %d, grad %p", i,
+                      (int)t->grad_state, (void *)t->grad);
+        if (t->op == SG_OP_LEAF)
+            ck_assert_msg(t->grad_state != SG_GRAD_BORROWED, "a leaf borrows its gradient");
+    }
+}
+
+/* A persistent parameter: one owned heap buffer, the same one every step,
+ * added to in place and zeroed in place. */
+START_TEST(test_param_buffer_is_owned_and_reused)
+{
+    sg_tensor *w = sg_param(sg_from_data((const float[]){1, 2, 3}, SG_DIMS(3)));
+    ck_assert_int_eq(w->grad_state, SG_GRAD_NONE);
+    sg_tensor *first = NULL;
+    for (int step = 0; step < 3; step++) {
+        sg_scope_begin();
+        sg_tensor *loss = sg_sum_all(sg_mul(w, w)); /* dw = 2w */
+        ck_assert_int_eq(sg_backward(loss, &(sg_backward_opts){.retain_graph = true}), 0);
+        assert_states(loss);
+        sg_scope_end();
+        ck_assert_int_eq(w->grad_state, SG_GRAD_OWNED);
+        ck_assert_ptr_null(w->grad->arena); /* on the heap, like w */
+        if (!first)
+            first = w->grad;
+        ck_assert_ptr_eq(w->grad, first);
+        ck_assert_float_eq(sg_grad_data(w)[2], 6.f * (float)(step + 1)); /* accumulated */
+    }
+    sg_zero_grad(w);
+    ck_assert_ptr_eq(w->grad, first);
+    ck_assert_int_eq(w->grad_state, SG_GRAD_OWNED);
+    ck_assert_float_eq(sg_grad_data(w)[2], 0.f);
+    sg_tensor_free(w); /* frees the buffer too (valgrind's leak check) */
+}
+END_TEST
+
+/* y = sum(h + c), h = exp(x): add hands dy to h unchanged, so h borrows
+ * the add node's gradient; x, a leaf, owns its gradient, in its own scope. */
+START_TEST(test_pass_through_is_borrowed)
+{
+    sg_scope_begin();
+    sg_tensor *x = sg_param(sg_from_data((const float[]){0, 1}, SG_DIMS(2)));
+    sg_tensor *h = sg_exp(x);
+    sg_tensor *s = sg_add(h, sg_full(3.f, SG_DIMS(2)));
+    sg_tensor *y = sg_sum_all(s);
+    ck_assert_int_eq(sg_backward(y, &(sg_backward_opts){.retain_graph = true}), 0);
+    assert_states(y);
+    ck_assert_int_eq(s->grad_state, SG_GRAD_OWNED); /* sum's backward made it */
+    ck_assert_int_eq(h->grad_state, SG_GRAD_BORROWED);
+    ck_assert_ptr_eq(h->grad, s->grad);
+    ck_assert_int_eq(x->grad_state, SG_GRAD_OWNED);
+    ck_assert_ptr_eq(x->grad->arena, x->arena);
+    ck_assert_float_eq_tol(sg_grad_data(x)[1], expf(1.f), 1e-6f);
+
+    /* zero_grad drops a borrowed gradient and leaves the owner's values */
+    sg_zero_grad(h);
+    ck_assert_ptr_null(h->grad);
+    ck_assert_int_eq(h->grad_state, SG_GRAD_NONE);
+    ck_assert_float_eq(sg_grad_data(s)[0], 1.f);
+}
+END_TEST
+
+/* y = sum(h + h): both of add's inputs receive dy itself. The first borrows
+ * it; the second must not write it but give h a buffer of its own. */
+START_TEST(test_a_borrowed_buffer_is_never_written)
+{
+    sg_scope_begin();
+    sg_tensor *x = sg_param(sg_from_data((const float[]){0, 1}, SG_DIMS(2)));
+    sg_tensor *h = sg_exp(x);
+    sg_tensor *s = sg_add(h, h);
+    sg_tensor *y = sg_sum_all(s);
+    ck_assert_int_eq(sg_backward(y, &(sg_backward_opts){.retain_graph = true}), 0);
+    assert_states(y);
+    ck_assert_int_eq(h->grad_state, SG_GRAD_OWNED);
+    ck_assert_ptr_ne(h->grad, s->grad);
+    ck_assert_float_eq(sg_grad_data(h)[0], 2.f);
+    ck_assert_float_eq(sg_grad_data(s)[0], 1.f); /* dy itself untouched */
+    ck_assert_float_eq_tol(sg_grad_data(x)[1], 2.f * expf(1.f), 1e-6f);
+}
+END_TEST
+
+/* create_graph on a persistent parameter inside a scope: its gradient is a
+ * recorded node of that scope until the scope ends, then an owned heap copy. */
+START_TEST(test_recorded_gradient_is_settled_at_scope_end)
+{
+    sg_tensor *w = sg_param(sg_scalar(3.f));
+    sg_scope_begin();
+    sg_tensor *y = sg_mul(sg_mul(w, w), w); /* dw = 3w^2 = 27 */
+    ck_assert_int_eq(sg_backward(y, &(sg_backward_opts){.create_graph = true}), 0);
+    assert_states(y);
+    ck_assert_int_eq(w->grad_state, SG_GRAD_RECORDED);
+    ck_assert_ptr_eq(w->grad->arena, sg_current_arena());
+    ck_assert(sg_has_history(w->grad));
+    sg_scope_end();
+    ck_assert_int_eq(w->grad_state, SG_GRAD_OWNED);
+    ck_assert_ptr_null(w->grad->arena);
+    ck_assert_float_eq(sg_grad_data(w)[0], 27.f);
+    sg_tensor_free(w);
+}
+END_TEST
+
+/* sg_grad_of hands out this pass's gradients and leaves every .grad, and
+ * its state, as it was. */
+START_TEST(test_grad_of_restores_every_grad)
+{
+    sg_scope_begin();
+    sg_tensor *x = sg_param(sg_from_data((const float[]){1, 2}, SG_DIMS(2)));
+    sg_tensor *h = sg_mul(x, x);
+    sg_tensor *y = sg_sum_all(h);
+    ck_assert_int_eq(sg_backward(y, &(sg_backward_opts){.retain_graph = true}), 0);
+    sg_tensor *xg = x->grad, *hg = h->grad;
+    enum sg_grad_state xs = x->grad_state, hs = h->grad_state;
+    sg_tensor *dx = NULL;
+    ck_assert_int_eq(sg_grad_of(y, &x, 1, &dx, NULL), 0);
+    ck_assert_ptr_nonnull(dx);
+    ck_assert_ptr_ne(dx, xg);
+    ck_assert_float_eq(sg_data(dx)[1], 4.f);
+    ck_assert_ptr_eq(x->grad, xg);
+    ck_assert_ptr_eq(h->grad, hg);
+    ck_assert_int_eq(x->grad_state, xs);
+    ck_assert_int_eq(h->grad_state, hs);
+    ck_assert_float_eq(sg_grad_data(x)[1], 4.f); /* not added twice */
+    assert_states(y);
+}
+END_TEST
+
+static Suite *grad_buffer_suite(void)
+{
+    Suite *s = suite_create("grad_buffer");
+    TCase *tc = tcase_create("ownership");
+    tcase_add_checked_fixture(tc, setup, sg_test_teardown);
+    tcase_add_test(tc, test_param_buffer_is_owned_and_reused);
+    tcase_add_test(tc, test_pass_through_is_borrowed);
+    tcase_add_test(tc, test_a_borrowed_buffer_is_never_written);
+    tcase_add_test(tc, test_recorded_gradient_is_settled_at_scope_end);
+    tcase_add_test(tc, test_grad_of_restores_every_grad);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return sg_test_run(grad_buffer_suite()); }
