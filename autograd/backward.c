@@ -202,7 +202,7 @@ static int walk(sg_grad_pass *pass, sg_tensor *const *order, int n, sg_tensor *y
         sg_tensor **dx = sg_grad_slots(pass, t);
         if (!dx)
             return -1;
-        sg_op_table[t->op].backward(t, t->grad, dx); /* dx[k] = dt * dt/dx_k */
+        sg_op_table[t->op].backward(t, t->grad, dx); /* dx[k] = dL/dt * dt/dx_k (chain rule) */
         if (opts->trace)
             trace_step(opts->trace, t, dx);
         int rc = sg_grad_accumulate_inputs(pass, t, dx); /* x_k.grad += dx[k] */
