@@ -10,8 +10,9 @@
  *
  * One row per kind (OPTIM_KINDS below) holds all that differs between
  * optimizers: name, default learning rate, option checks, number of state
- * buffers, update kernel, in the manner of the engine's op table; the rest
- * of the file names no kind. The list is checked when it is compiled: a
+ * buffers, update kernel, in the manner of the engine's op table; apart
+ * from the shortcuts (sg_adam_new, ...) the rest of the file names no kind.
+ * The list is checked when it is compiled: a
  * kind of the enum without a row, or with two, does not build. The update
  * loops are the engine's per-level kernels (autograd/kernels/
  * optim_update.c), found in the current level's table at each step.
@@ -67,7 +68,7 @@ struct sg_optim {
  * update kernel (a loop of autograd/kernels/optim_update.c, found in the
  * current level's sg_kernels table). sg_optim_defaults, sg_optim_kind_name,
  * sg_optim_kind_from_name (and through it the trainer's --optim),
- * sg_optim_new and sg_optim_step read the row; no other code names a kind.
+ * sg_optim_new and sg_optim_step read the row.
  *
  * The list is an X-macro so that it can be checked when it is compiled:
  * it makes the table (designated rows, [SG_OPTIM_ADAM] = {...}), the
