@@ -21,13 +21,13 @@
  *   - peak RSS of the process (getrusage ru_maxrss) at the end of training
  *     (peak_mb) and at exit (peak_total_mb), the scope arenas' reservation
  *     and the optimizer's state;
- *   - calls to malloc per warm training step. The executable defines malloc,
- *     calloc, realloc, aligned_alloc, posix_memalign and memalign as thin
- *     counting wrappers around glibc's __libc_* entry points; by ELF symbol
- *     interposition the engine's shared library (and OpenBLAS, libgomp) call
- *     these, so every allocation of the process is counted. "Warm" steps
- *     are all steps after the first WARM_STEPS of the first epoch. Under
- *     AddressSanitizer (which owns malloc) the hook is compiled out.
+ *   - calls to malloc (calloc, realloc, aligned_alloc, posix_memalign,
+ *     memalign) per warm training step made by the engine's code and this
+ *     file's, from any thread: bench/alloc_count.c counts them through the
+ *     linker's --wrap (bench/meson.build links this program to a counted
+ *     copy of the engine's library). Calls made inside other libraries
+ *     (libc's own, OpenBLAS, libgomp) are not counted. "Warm" steps are all
+ *     steps after the first WARM_STEPS of the first epoch.
  *
  * Threads: --threads N calls sg_set_threads(N) (the engine's OpenMP kernels
  * and OpenBLAS); without it the libraries' defaults apply (they read
@@ -52,65 +52,11 @@
 #include <sys/resource.h>
 #include <time.h>
 
-/* ---- counting allocator hook ---- */
+/* ---- allocation count (bench/alloc_count.c, linked through --wrap) ---- */
 
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(SG_BENCH_NO_MALLOC_HOOK)
-#define SG_MALLOC_HOOK 1
-#include <errno.h>
-
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t size);
-extern void *__libc_memalign(size_t align, size_t size);
-void *memalign(size_t align, size_t size);
-
-static unsigned long alloc_calls; /* updated atomically: BLAS threads allocate too */
-
-static void count_alloc(void) { __atomic_fetch_add(&alloc_calls, 1, __ATOMIC_RELAXED); }
-
-void *malloc(size_t size)
-{
-    count_alloc();
-    return __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    count_alloc();
-    return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-    count_alloc();
-    return __libc_realloc(p, size);
-}
-
-void *memalign(size_t align, size_t size)
-{
-    count_alloc();
-    return __libc_memalign(align, size);
-}
-
-void *aligned_alloc(size_t align, size_t size)
-{
-    count_alloc();
-    return __libc_memalign(align, size);
-}
-
-int posix_memalign(void **out, size_t align, size_t size)
-{
-    count_alloc();
-    if (align < sizeof(void *) || (align & (align - 1)) != 0)
-        return EINVAL;
-    void *p = __libc_memalign(align, size);
-    if (!p)
-        return ENOMEM;
-    *out = p;
-    return 0;
-}
-
-static unsigned long allocs_so_far(void) { return __atomic_load_n(&alloc_calls, __ATOMIC_RELAXED); }
+#ifdef SG_BENCH_ALLOC_COUNT
+#include "alloc_count.h"
+static unsigned long allocs_so_far(void) { return sg_bench_alloc_calls(); }
 #else
 static unsigned long allocs_so_far(void) { return 0; }
 #endif
@@ -336,7 +282,7 @@ int main(int argc, char **argv)
             return fail("evaluation");
     }
 
-#ifdef SG_MALLOC_HOOK
+#ifdef SG_BENCH_ALLOC_COUNT
     char mallocs[32];
     snprintf(mallocs, sizeof mallocs, "%.3g", warm_steps ? (double)warm_allocs / warm_steps : 0.0);
     printf("allocation calls: %lu in the %ld warm steps, %lu since start\n", warm_allocs, warm_steps,
@@ -344,7 +290,7 @@ int main(int argc, char **argv)
 #else
     const char *mallocs = "na";
     (void)warm_allocs, (void)warm_steps;
-    printf("allocation calls: not counted (no allocator hook in this build)\n");
+    printf("allocation calls: not counted (the linker has no --wrap)\n");
 #endif
     printf("scope arenas %.1f MB, optimizer state %.1f MB\n", arena / 1048576.0,
            sg_optim_state_bytes(opt) / 1048576.0);

@@ -8,10 +8,14 @@
  * allocation, made zeroed the first time a step sees the parameter's
  * gradient. A warm step therefore allocates nothing.
  *
- * One table row per kind — {name, number of state buffers} — in the manner
- * of the engine's op table; a compile-time check keeps it in step with the
- * enum. The update loops are the engine's per-level kernels
- * (autograd/kernels/optim_update.c), chosen by update_kernel().
+ * One row per kind (OPTIM_KINDS below) holds all that differs between
+ * optimizers: name, default learning rate, option checks, number of state
+ * buffers, update kernel, in the manner of the engine's op table; apart
+ * from the shortcuts (sg_adam_new, ...) the rest of the file names no kind.
+ * The list is checked when it is compiled: a
+ * kind of the enum without a row, or with two, does not build. The update
+ * loops are the engine's per-level kernels (autograd/kernels/
+ * optim_update.c), found in the current level's table at each step.
  *
  * Invariants:
  *   - A step runs in two passes. Pass 1 checks every entry and finds or makes
@@ -28,6 +32,8 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,51 +60,160 @@ struct sg_optim {
     param_state *table;   /* uthash head */
 };
 
-/* The update loops are per-level kernels (autograd/kernels/optim_update.c):
- * each updates elements [lo, hi) of w in place from g and the state buffers
- * (the step splits big parameters across the engine's threads; the kernels
- * are elementwise, so any split gives the same numbers). Weight decay is
- * folded in per element: gi = g + l2·w (L2), w ← shrink·w (decoupled);
- * exactly one of l2 = 0, shrink = 1 holds unless λ = 0. */
+/* ---- the kinds: one row each ----
+ *
+ * Everything that makes one optimizer differ from another is its row in
+ * OPTIM_KINDS: its name, its default learning rate, the checks of the
+ * options it reads, how many state buffers it keeps per parameter and its
+ * update kernel (a loop of autograd/kernels/optim_update.c, found in the
+ * current level's sg_kernels table). sg_optim_defaults, sg_optim_kind_name,
+ * sg_optim_kind_from_name (and through it the trainer's --optim),
+ * sg_optim_new and sg_optim_step read the row.
+ *
+ * The list is an X-macro so that it can be checked when it is compiled:
+ * it makes the table (designated rows, [SG_OPTIM_ADAM] = {...}), the
+ * switch of kind_ok() (a kind listed twice is a duplicate case label) and
+ * a count that must equal SG_OPTIM_COUNT (a kind left out fails the
+ * static_assert). */
+
+/* an update loop: elements [lo, hi) of a->w, in place (sg_kernels.h) */
 typedef void (*update_fn)(const sg_kupdate *a, size_t lo, size_t hi);
 
-static const struct kind_info {
-    const char *name;
-    int n_buffers;
-} kinds[] = {
-    [SG_OPTIM_SGD] = {"sgd", 0},
-    [SG_OPTIM_MOMENTUM] = {"momentum", 1},
-    [SG_OPTIM_NESTEROV] = {"nesterov", 1},
-    [SG_OPTIM_ADAGRAD] = {"adagrad", 1},
-    [SG_OPTIM_RMSPROP] = {"rmsprop", 1},
-    [SG_OPTIM_ADAM] = {"adam", 2},
-    [SG_OPTIM_ADAMW] = {"adamw", 2},
-};
-static_assert(sizeof kinds / sizeof kinds[0] == SG_OPTIM_COUNT,
-              "optim: one row of kinds[] per sg_optim_kind");
+typedef struct kind_row {
+    const char *name; /* "adam": sg_optim_kind_name, sg_optim_kind_from_name, messages */
+    float lr;         /* default learning rate η (the book's) */
+    int n_buffers;    /* state buffers per parameter, its size each: 0, 1 (s0) or 2 (s0, s1) */
+    size_t kernel;    /* KERNEL(update_...): the update loop's place in sg_kernels */
+    /* optional; NULL or false where the kind needs nothing */
+    void (*defaults)(sg_optim_opts *o); /* other defaults than the shared ones (besides lr) */
+    bool (*check)(const char *fn, const char *name, const sg_optim_opts *o); /* fields the kind
+                                         reads besides lr and λ; false with a message */
+    void (*start)(float *s0, size_t size, const sg_optim_opts *o); /* s0 not starting at 0 */
+    bool nesterov;  /* sg_kupdate.nesterov: the momentum kernel's look-ahead */
+    bool decoupled; /* decoupled_weight_decay always on (the kind is defined by it) */
+} kind_row;
 
-/* kind's update kernel in the current level's table (which sg_set_isa()
- * may change, so it is looked up at each step, not stored in kinds[]) */
-static update_fn update_kernel(sg_optim_kind kind)
+/* The kernel is looked up in the level's table at each step, not stored as
+ * a pointer: sg_set_isa() may change the level (update_kernel()). */
+#define KERNEL(field) offsetof(sg_kernels, field)
+
+/* Checks of single fields: false with "<fn>: <kind> <field> <value> ..." */
+
+/* x >= 0 and finite (false for NaN) */
+static bool check_nonneg(const char *fn, const char *name, const char *field, float x)
 {
-    switch (kind) {
-    case SG_OPTIM_SGD:
-        return sg_kern->update_sgd;
-    case SG_OPTIM_MOMENTUM:
-    case SG_OPTIM_NESTEROV:
-        return sg_kern->update_momentum;
-    case SG_OPTIM_ADAGRAD:
-        return sg_kern->update_adagrad;
-    case SG_OPTIM_RMSPROP:
-        return sg_kern->update_rmsprop;
-    case SG_OPTIM_ADAM:
-    case SG_OPTIM_ADAMW:
-        return sg_kern->update_adam;
-    default:
-        break;
+    if (x >= 0.0f && isfinite(x))
+        return true;
+    sg_set_error("%s: %s %s %g must be >= 0 and finite", fn, name, field, (double)x);
+    return false;
+}
+
+/* x in [0, 1) (hi_open) or [0, 1] (false for NaN) */
+static bool check_unit(const char *fn, const char *name, const char *field, float x, bool hi_open)
+{
+    if (x >= 0.0f && (hi_open ? x < 1.0f : x <= 1.0f))
+        return true;
+    sg_set_error("%s: %s %s %g is outside [0, 1%c", fn, name, field, (double)x, hi_open ? ')' : ']');
+    return false;
+}
+
+/* MOMENTUM: μ in [0, 1), dampening in [0, 1] */
+static bool check_momentum(const char *fn, const char *name, const sg_optim_opts *o)
+{
+    return check_unit(fn, name, "momentum", o->momentum, true) &&
+           check_unit(fn, name, "dampening", o->dampening, false);
+}
+
+/* NESTEROV: as MOMENTUM, and μ > 0, dampening 0 (PyTorch's condition) */
+static bool check_nesterov(const char *fn, const char *name, const sg_optim_opts *o)
+{
+    if (!check_momentum(fn, name, o))
+        return false;
+    if (o->momentum == 0.0f || o->dampening != 0.0f) {
+        sg_set_error("%s: nesterov needs momentum > 0 and dampening 0 (got %g and %g)", fn,
+                     (double)o->momentum, (double)o->dampening);
+        return false;
     }
-    assert(!"optim: update_kernel: a kind without a kernel (check_opts lets only valid kinds in)");
-    return sg_kern->update_sgd;
+    return true;
+}
+
+static bool check_adagrad(const char *fn, const char *name, const sg_optim_opts *o)
+{
+    return check_nonneg(fn, name, "lr_decay", o->lr_decay) &&
+           check_nonneg(fn, name, "initial_accumulator", o->initial_accumulator) &&
+           check_nonneg(fn, name, "eps", o->eps);
+}
+
+static bool check_rmsprop(const char *fn, const char *name, const sg_optim_opts *o)
+{
+    return check_unit(fn, name, "alpha", o->alpha, true) && check_nonneg(fn, name, "eps", o->eps);
+}
+
+static bool check_adam(const char *fn, const char *name, const sg_optim_opts *o)
+{
+    return check_unit(fn, name, "beta1", o->beta1, true) &&
+           check_unit(fn, name, "beta2", o->beta2, true) && check_nonneg(fn, name, "eps", o->eps);
+}
+
+static void momentum_defaults(sg_optim_opts *o) { o->momentum = 0.9f; }
+
+static void adagrad_defaults(sg_optim_opts *o) { o->eps = 1e-10f; } /* PyTorch's */
+
+static void adamw_defaults(sg_optim_opts *o) { o->weight_decay = 0.01f; } /* torch.optim.AdamW's */
+
+/* AdaGrad's sum of g² starts at initial_accumulator (the state is calloc'd) */
+static void adagrad_start(float *s0, size_t size, const sg_optim_opts *o)
+{
+    if (o->initial_accumulator != 0.0f)
+        for (size_t i = 0; i < size; i++)
+            s0[i] = o->initial_accumulator;
+}
+
+/* X(KIND, the fields of its row), in the order of enum sg_optim_kind */
+#define OPTIM_KINDS(X)                                                                             \
+    X(SGD, .name = "sgd", .lr = 0.01f, .n_buffers = 0, .kernel = KERNEL(update_sgd))               \
+    X(MOMENTUM, .name = "momentum", .lr = 0.01f, .n_buffers = 1,                                   \
+      .kernel = KERNEL(update_momentum), .defaults = momentum_defaults, .check = check_momentum)    \
+    X(NESTEROV, .name = "nesterov", .lr = 0.01f, .n_buffers = 1,                                   \
+      .kernel = KERNEL(update_momentum), .defaults = momentum_defaults, .check = check_nesterov,   \
+      .nesterov = true)                                                                            \
+    X(ADAGRAD, .name = "adagrad", .lr = 0.01f, .n_buffers = 1, .kernel = KERNEL(update_adagrad),   \
+      .defaults = adagrad_defaults, .check = check_adagrad, .start = adagrad_start)                \
+    X(RMSPROP, .name = "rmsprop", .lr = 0.01f, .n_buffers = 1, .kernel = KERNEL(update_rmsprop),   \
+      .check = check_rmsprop)                                                                      \
+    X(ADAM, .name = "adam", .lr = 0.001f, .n_buffers = 2, .kernel = KERNEL(update_adam),           \
+      .check = check_adam)                                                                         \
+    X(ADAMW, .name = "adamw", .lr = 0.001f, .n_buffers = 2, .kernel = KERNEL(update_adam),         \
+      .defaults = adamw_defaults, .check = check_adam, .decoupled = true)
+
+#define KIND_ROW(K, ...) [SG_OPTIM_##K] = {__VA_ARGS__},
+static const kind_row kinds[] = {OPTIM_KINDS(KIND_ROW)};
+#undef KIND_ROW
+
+#define PLUS_ONE(K, ...) +1
+static_assert(0 OPTIM_KINDS(PLUS_ONE) == SG_OPTIM_COUNT,
+              "optim: OPTIM_KINDS needs one row per sg_optim_kind (one is missing)");
+#undef PLUS_ONE
+static_assert(sizeof kinds / sizeof kinds[0] == SG_OPTIM_COUNT,
+              "optim: OPTIM_KINDS has a row for a kind past SG_OPTIM_COUNT");
+
+/* k is a kind of the list (each listed once: a duplicate case fails to compile) */
+static bool kind_ok(sg_optim_kind k)
+{
+#define KIND_CASE(K, ...) case SG_OPTIM_##K:
+    switch (k) {
+    OPTIM_KINDS(KIND_CASE)
+        return true;
+    default:
+        return false;
+    }
+#undef KIND_CASE
+}
+
+/* the row's update loop in the kernels of the current level */
+static update_fn update_kernel(const kind_row *row)
+{
+    return *(const update_fn *)((const char *)sg_kern + row->kernel);
 }
 
 typedef struct kernel_job {
@@ -121,15 +236,28 @@ static void run_kernel(update_fn kernel, const sg_kupdate *a)
     sg_parallel_for_elems(a->n, a->n * streams, kernel_range, &j);
 }
 
-static bool kind_ok(sg_optim_kind k) { return (int)k >= 0 && (int)k < SG_OPTIM_COUNT; }
-
 const char *sg_optim_kind_name(sg_optim_kind kind) { return kind_ok(kind) ? kinds[kind].name : "?"; }
+
+sg_optim_kind sg_optim_kind_from_name(const char *name)
+{
+    for (int k = 0; name && k < SG_OPTIM_COUNT; k++)
+        if (strcmp(name, kinds[k].name) == 0)
+            return (sg_optim_kind)k;
+    char known[256] = "";
+    for (int k = 0; k < SG_OPTIM_COUNT; k++) {
+        size_t used = strlen(known);
+        snprintf(known + used, sizeof known - used, "%s%s", k ? " " : "", kinds[k].name);
+    }
+    sg_set_error("optim_kind_from_name: unknown optimizer '%s' (%s)", name ? name : "(NULL)", known);
+    return SG_OPTIM_COUNT;
+}
 
 sg_optim_opts sg_optim_defaults(sg_optim_kind kind)
 {
+    const kind_row *row = &kinds[kind_ok(kind) ? kind : SG_OPTIM_SGD];
     sg_optim_opts o = {
         .kind = kind,
-        .lr = 0.01f,
+        .lr = row->lr,
         .momentum = 0.0f,
         .dampening = 0.0f,
         .alpha = 0.99f,
@@ -139,34 +267,11 @@ sg_optim_opts sg_optim_defaults(sg_optim_kind kind)
         .lr_decay = 0.0f,
         .initial_accumulator = 0.0f,
         .weight_decay = 0.0f,
-        .decoupled_weight_decay = false,
+        .decoupled_weight_decay = row->decoupled,
     };
-    switch (kind) {
-    case SG_OPTIM_MOMENTUM:
-    case SG_OPTIM_NESTEROV:
-        o.momentum = 0.9f;
-        break;
-    case SG_OPTIM_ADAGRAD:
-        o.eps = 1e-10f;
-        break;
-    case SG_OPTIM_ADAM:
-        o.lr = 0.001f;
-        break;
-    case SG_OPTIM_ADAMW:
-        o.lr = 0.001f;
-        o.weight_decay = 0.01f;
-        o.decoupled_weight_decay = true;
-        break;
-    default:
-        break;
-    }
+    if (row->defaults)
+        row->defaults(&o);
     return o;
-}
-
-/* "in [lo, hi)" (hi_open) or "in [lo, hi]"; false for NaN */
-static bool in_range(float x, float lo, float hi, bool hi_open)
-{
-    return x >= lo && (hi_open ? x < hi : x <= hi);
 }
 
 /* Check o; on a bad value record "<fn>: <what>" and return false. */
@@ -177,70 +282,10 @@ static bool check_opts(const char *fn, const sg_optim_opts *o)
                      SG_OPTIM_COUNT - 1);
         return false;
     }
-    const char *name = kinds[o->kind].name;
-    if (!(o->lr >= 0.0f) || !isfinite(o->lr)) {
-        sg_set_error("%s: %s learning rate %g must be >= 0 and finite", fn, name, (double)o->lr);
-        return false;
-    }
-    if (!(o->weight_decay >= 0.0f) || !isfinite(o->weight_decay)) {
-        sg_set_error("%s: %s weight_decay %g must be >= 0 and finite", fn, name,
-                     (double)o->weight_decay);
-        return false;
-    }
-    switch (o->kind) {
-    case SG_OPTIM_MOMENTUM:
-    case SG_OPTIM_NESTEROV:
-        if (!in_range(o->momentum, 0.0f, 1.0f, true)) {
-            sg_set_error("%s: %s momentum %g is outside [0, 1)", fn, name, (double)o->momentum);
-            return false;
-        }
-        if (!in_range(o->dampening, 0.0f, 1.0f, false)) {
-            sg_set_error("%s: %s dampening %g is outside [0, 1]", fn, name, (double)o->dampening);
-            return false;
-        }
-        if (o->kind == SG_OPTIM_NESTEROV && (o->momentum == 0.0f || o->dampening != 0.0f)) {
-            sg_set_error("%s: nesterov needs momentum > 0 and dampening 0 (got %g and %g)", fn,
-                         (double)o->momentum, (double)o->dampening);
-            return false;
-        }
-        break;
-    case SG_OPTIM_ADAGRAD:
-        if (!(o->lr_decay >= 0.0f) || !isfinite(o->lr_decay)) {
-            sg_set_error("%s: adagrad lr_decay %g must be >= 0 and finite", fn, (double)o->lr_decay);
-            return false;
-        }
-        if (!(o->initial_accumulator >= 0.0f) || !isfinite(o->initial_accumulator)) {
-            sg_set_error("%s: adagrad initial_accumulator %g must be >= 0 and finite", fn,
-                         (double)o->initial_accumulator);
-            return false;
-        }
-        break;
-    case SG_OPTIM_RMSPROP:
-        if (!in_range(o->alpha, 0.0f, 1.0f, true)) {
-            sg_set_error("%s: rmsprop alpha %g is outside [0, 1)", fn, (double)o->alpha);
-            return false;
-        }
-        break;
-    case SG_OPTIM_ADAM:
-    case SG_OPTIM_ADAMW:
-        if (!in_range(o->beta1, 0.0f, 1.0f, true)) {
-            sg_set_error("%s: %s beta1 %g is outside [0, 1)", fn, name, (double)o->beta1);
-            return false;
-        }
-        if (!in_range(o->beta2, 0.0f, 1.0f, true)) {
-            sg_set_error("%s: %s beta2 %g is outside [0, 1)", fn, name, (double)o->beta2);
-            return false;
-        }
-        break;
-    default:
-        break;
-    }
-    if (o->kind != SG_OPTIM_SGD && o->kind != SG_OPTIM_MOMENTUM && o->kind != SG_OPTIM_NESTEROV &&
-        (!(o->eps >= 0.0f) || !isfinite(o->eps))) {
-        sg_set_error("%s: %s eps %g must be >= 0 and finite", fn, name, (double)o->eps);
-        return false;
-    }
-    return true;
+    const kind_row *row = &kinds[o->kind];
+    return check_nonneg(fn, row->name, "learning rate", o->lr) &&
+           check_nonneg(fn, row->name, "weight_decay", o->weight_decay) &&
+           (!row->check || row->check(fn, row->name, o));
 }
 
 static sg_optim *optim_new(const char *fn, const sg_optim_opts *o)
@@ -257,7 +302,7 @@ static sg_optim *optim_new(const char *fn, const sg_optim_opts *o)
         return NULL;
     }
     opt->o = *o;
-    if (o->kind == SG_OPTIM_ADAMW)
+    if (kinds[o->kind].decoupled)
         opt->o.decoupled_weight_decay = true;
     return opt;
 }
@@ -346,12 +391,13 @@ static param_state *find_state(const sg_optim *opt, const sg_tensor *p)
     return st;
 }
 
-/* The state of p, made zeroed (AdaGrad: filled with initial_accumulator) if
- * p has none; NULL with a message on failure. */
+/* The state of p, made (zeroed, then the kind's start) if p has none; NULL
+ * with a message on failure. */
 static param_state *state_of(sg_optim *opt, sg_tensor *p, int index)
 {
     const size_t size = sg_size(p);
-    const size_t nbuf = (size_t)kinds[opt->o.kind].n_buffers;
+    const kind_row *row = &kinds[opt->o.kind];
+    const size_t nbuf = (size_t)row->n_buffers;
     param_state *st = find_state(opt, p);
     if (st) {
         if (st->size != size) {
@@ -359,29 +405,26 @@ static param_state *state_of(sg_optim *opt, sg_tensor *p, int index)
             sg_set_error("optim_step: params[%d] %s has %zu elements but the %s state kept for its "
                          "address has %zu (a freed parameter's address reused? call "
                          "sg_optim_forget before freeing a parameter)",
-                         index, sg_shape_str(p, b, sizeof b), size, kinds[opt->o.kind].name,
-                         st->size);
+                         index, sg_shape_str(p, b, sizeof b), size, row->name, st->size);
             return NULL;
         }
         return st;
     }
     if (nbuf && size > (SIZE_MAX - sizeof *st) / sizeof(float) / nbuf) {
-        sg_set_error("optim_step: params[%d] is too large for %s state", index,
-                     kinds[opt->o.kind].name);
+        sg_set_error("optim_step: params[%d] is too large for %s state", index, row->name);
         return NULL;
     }
     const size_t bytes = nbuf * size * sizeof(float);
     st = calloc(1, sizeof *st + bytes);
     if (!st) {
         sg_set_error("optim_step: out of memory for %zu bytes of %s state (params[%d])", bytes,
-                     kinds[opt->o.kind].name, index);
+                     row->name, index);
         return NULL;
     }
     st->key = p;
     st->size = size;
-    if (opt->o.kind == SG_OPTIM_ADAGRAD && opt->o.initial_accumulator != 0.0f)
-        for (size_t i = 0; i < size; i++)
-            st->buf[i] = opt->o.initial_accumulator;
+    if (row->start)
+        row->start(st->buf, size, &opt->o);
     HASH_ADD_PTR(opt->table, key, st);
     if (!st->hh.tbl) {
         free(st);
@@ -398,7 +441,8 @@ int sg_optim_step(sg_optim *opt, sg_tensor *const *params, int n)
         sg_set_error("optim_step: optimizer is NULL");
         return -1;
     }
-    const char *name = kinds[opt->o.kind].name;
+    const kind_row *row = &kinds[opt->o.kind];
+    const char *name = row->name;
     if (n < 0 || (n > 0 && !params)) {
         sg_set_error("optim_step: %s given %s with n = %d", name, params ? "params" : "NULL params", n);
         return -1;
@@ -443,7 +487,7 @@ int sg_optim_step(sg_optim *opt, sg_tensor *const *params, int n)
             .t = st->t,
             .momentum = o->momentum,
             .dampening = o->dampening,
-            .nesterov = o->kind == SG_OPTIM_NESTEROV,
+            .nesterov = row->nesterov,
             .alpha = o->alpha,
             .beta1 = o->beta1,
             .beta2 = o->beta2,
@@ -452,10 +496,10 @@ int sg_optim_step(sg_optim *opt, sg_tensor *const *params, int n)
             .n = size,
             .w = sg_data(p),
             .g = g,
-            .s0 = kinds[opt->o.kind].n_buffers > 0 ? st->buf : NULL,
-            .s1 = kinds[opt->o.kind].n_buffers > 1 ? st->buf + size : NULL,
+            .s0 = row->n_buffers > 0 ? st->buf : NULL,
+            .s1 = row->n_buffers > 1 ? st->buf + size : NULL,
         };
-        run_kernel(update_kernel(opt->o.kind), &a);
+        run_kernel(update_kernel(row), &a);
     }
     opt->steps++;
     return 0;

@@ -123,8 +123,16 @@ typedef struct sg_optim_opts {
 sg_optim_opts sg_optim_defaults(sg_optim_kind kind);
 
 /** Name of a kind ("sgd", "momentum", "nesterov", "adagrad", "rmsprop",
- *  "adam", "adamw"), or "?" for an invalid one. */
+ *  "adam", "adamw"), or "?" for an invalid one. The names of all kinds are
+ *  sg_optim_kind_name(k) for k = 0 .. SG_OPTIM_COUNT − 1. */
 const char *sg_optim_kind_name(sg_optim_kind kind);
+
+/** The kind named `name` (exactly as sg_optim_kind_name() spells it:
+ *  "adam" → SG_OPTIM_ADAM), for command lines and configuration files.
+ *  Returns SG_OPTIM_COUNT (not a kind: sg_optim_new() refuses it) with a
+ *  message listing the known names if name is NULL or unknown, e.g.
+ *  "optim_kind_from_name: unknown optimizer 'lbfgs' (sgd momentum ...)". */
+sg_optim_kind sg_optim_kind_from_name(const char *name);
 
 /* ------------------------------------------------------------------------- */
 /** @name Making and freeing */

@@ -888,6 +888,36 @@ START_TEST(test_defaults_and_names)
 }
 END_TEST
 
+/* sg_optim_kind_from_name() undoes sg_optim_kind_name() for every kind of
+ * the table (the trainer's --optim goes through it); an unknown name gives
+ * SG_OPTIM_COUNT, which sg_optim_new() refuses, and a message listing every
+ * kind's name. */
+START_TEST(test_kind_from_name)
+{
+    for (int k = 0; k < SG_OPTIM_COUNT; k++) {
+        const char *name = sg_optim_kind_name((sg_optim_kind)k);
+        ck_assert_int_eq(sg_optim_kind_from_name(name), k);
+        for (int j = 0; j < k; j++)
+            ck_assert_str_ne(name, sg_optim_kind_name((sg_optim_kind)j));
+    }
+    ck_assert(!sg_has_error());
+    ck_assert_int_eq(sg_optim_kind_from_name("lbfgs"), SG_OPTIM_COUNT);
+    for (int k = 0; k < SG_OPTIM_COUNT; k++)
+        ck_assert_msg(strstr(sg_last_error(), sg_optim_kind_name((sg_optim_kind)k)), "\"%s\" lacks %s",
+                      sg_last_error(), sg_optim_kind_name((sg_optim_kind)k));
+    expect_error("optim_kind_from_name: unknown optimizer 'lbfgs' (sgd ");
+    ck_assert_int_eq(sg_optim_kind_from_name("Adam"), SG_OPTIM_COUNT); /* spelled exactly */
+    expect_error("'Adam'");
+    ck_assert_int_eq(sg_optim_kind_from_name(""), SG_OPTIM_COUNT);
+    expect_error("''");
+    ck_assert_int_eq(sg_optim_kind_from_name(NULL), SG_OPTIM_COUNT);
+    expect_error("(NULL)");
+    sg_optim_opts o = sg_optim_defaults(SG_OPTIM_COUNT);
+    ck_assert_ptr_null(sg_optim_new(&o));
+    expect_error("unknown optimizer kind");
+}
+END_TEST
+
 /* ------------------------------------------------------------------------- */
 /* XOR with a 2-4-1 sigmoid network, every optimizer */
 
@@ -1351,6 +1381,7 @@ static Suite *optim_suite(void)
     tcase_add_loop_test(tc, test_threads_same_update, 0, SG_OPTIM_COUNT);
     tcase_add_test(tc, test_zero_grad);
     tcase_add_test(tc, test_defaults_and_names);
+    tcase_add_test(tc, test_kind_from_name);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("xor");
