@@ -18,31 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The primitives, generated from ops.def (one row per op; see there). A
+ * leaf is a value with no history; SG_OP_COUNT counts the values. */
 enum sg_op {
     SG_OP_LEAF,
-    SG_OP_ADD,
-    SG_OP_SUB,
-    SG_OP_MUL,
-    SG_OP_DIV,
-    SG_OP_NEG,
-    SG_OP_POW,
-    SG_OP_ADD_SCALAR,
-    SG_OP_MUL_SCALAR,
-    SG_OP_EXP,
-    SG_OP_LOG,
-    SG_OP_RELU,
-    SG_OP_SUM,
-    SG_OP_MAX,
-    SG_OP_RESHAPE,
-    SG_OP_PERMUTE,
-    SG_OP_BROADCAST_TO,
-    SG_OP_SUM_TO,
-    SG_OP_SLICE,
-    SG_OP_CONCAT,
-    SG_OP_MATMUL,
-    SG_OP_ADDMM,
-    SG_OP_UNFOLD,
-    SG_OP_FOLD,
+#define SG_OP(op, name, arity, backward) op,
+#include "ops.def"
     SG_OP_COUNT
 };
 
@@ -94,39 +75,22 @@ struct sg_tensor {
 #define SG_TENSOR_LIVE 0x5C0DE11Eu
 #define SG_TENSOR_DEAD 0xDEADC0DEu
 
-/* ---- op table ---- */
+/* ---- op table (optable.c), generated from ops.def ---- */
+/* A local derivative: given y = op(x...) and dy, fill gx[i] with the
+ * gradient of input i for each input needing one, using recording ops. */
 typedef void (*sg_backward_fn)(sg_tensor *y, sg_tensor *gy, sg_tensor **gx);
 typedef struct sg_op_info {
     const char *name;
     int n_inputs;              /* -1 = variadic */
     sg_backward_fn backward;   /* fills gx[i] for inputs needing a gradient */
 } sg_op_info;
+/* One row per enum value, [SG_OP_LEAF] = {"leaf", 0, NULL}. */
 extern const sg_op_info sg_op_table[SG_OP_COUNT];
 
-/* backward functions, one per op file */
-void sg_bw_add(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_sub(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_mul(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_div(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_neg(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_pow(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_add_scalar(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_mul_scalar(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_exp(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_log(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_relu(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_sum(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_max(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_reshape(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_permute(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_broadcast_to(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_sum_to(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_slice(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_concat(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_matmul(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_addmm(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_unfold(sg_tensor *, sg_tensor *, sg_tensor **);
-void sg_bw_fold(sg_tensor *, sg_tensor *, sg_tensor **);
+/* The backward functions, one per row of ops.def, each defined next to its
+ * forward in an ops_*.c file: void sg_bw_<name>(y, gy, gx). */
+#define SG_OP(op, name, arity, backward) void backward(sg_tensor *y, sg_tensor *gy, sg_tensor **gx);
+#include "ops.def"
 
 /* ---- allocation (scope.c, tensor.c) ---- */
 /* A new tensor of the given shape in the current scope (or heap); values

@@ -1,12 +1,27 @@
 /*
- * sg_parallel.h — how the engine's kernels use threads (private to the
- * library: autograd/'s kernels and optim/'s update loops).
+ * sg_parallel.h — the engine's parallel-for: how a loop is split across the
+ * thread pool. An internal interface shared by the library's modules, not
+ * part of the public API (not installed; it may change with the library).
+ *
+ * Who includes it: sources of libscratchgrad with loops over many floats —
+ * autograd/'s op files and kernels, and optim/optim.c, whose update loops
+ * run on the same pool. meson puts it on the include path as
+ * sg_shared_internal_inc (autograd/meson.build), and optim/meson.build adds
+ * that explicitly. The rest of autograd/'s private headers (sg_internal.h:
+ * the tensor struct, the op table) are autograd's own. Programs (tests,
+ * demos) size the pool through the public sg_set_threads() instead. What
+ * this header declares is the whole contract: a module needs nothing else
+ * from parallel.c.
  *
  * One thread pool runs everything (parallel.c). A kernel hands its outer
  * loop to sg_parallel_for() as a range function; the loop is split into
  * chunks only when the work is large enough to pay for waking the pool
  * (SG_PAR_MIN floats touched). Small tensors (every unit test, the MLP's
- * bias vectors) run on the calling thread.
+ * bias vectors) run on the calling thread. A range function must only touch
+ * its own [lo, hi) of the output (ranges run concurrently, in any order) and
+ * must not report errors (the error state is per thread, so a message set
+ * on a worker is lost: check first, then loop). A sg_parallel_for inside
+ * another runs serially on the thread that calls it.
  *
  * OpenBLAS is kept at one thread of its own; sg_sgemm splits big products
  * across the same pool (kernels/gemm.c), so two pools never fight over cores.
