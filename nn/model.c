@@ -73,16 +73,23 @@ struct sg_layer {
     char name[LAYER_NAME_MAX];
     char kind[32];           /* label for summaries */
     const char *ctor;        /* the constructor that made it ("linear_new"), for messages */
-    sg_tensor *p[4];         /* linear, conv: W, b; batchnorm: gamma, beta, running_mean, running_var */
-    int ksize, stride, pad;  /* conv2d, pooling */
-    float f0, f1;            /* dropout: p; batchnorm: momentum, eps; leaky relu: slope */
-    sg_rng rng;              /* dropout */
     sg_layer **child;        /* sequential: children; residual: body, shortcut (may be NULL) */
     int n_child, cap_child;
-    sg_layer_fn fn;          /* custom */
-    void *ctx;
     int out_ndim;            /* summary: shape of the last output (-1 = not run) */
     int out_shape[SG_MAX_DIMS];
+    union {                  /* the kind's own fields; tensors are the registry's */
+        struct { sg_tensor *W, *b; } linear;                 /* W (in,out), b (out) */
+        struct { sg_tensor *W, *b; int stride, pad; } conv;  /* W (FN,C,K,K), b (FN) */
+        struct {
+            sg_tensor *gamma, *beta;                         /* (C) trainable */
+            sg_tensor *running_mean, *running_var;           /* (C) buffers */
+            float momentum, eps;
+        } bn;
+        struct { float p; sg_rng rng; } dropout;             /* drop probability, own generator */
+        struct { int size, stride, pad; } pool;              /* maxpool2d, avgpool2d */
+        struct { float slope; } leaky;                       /* leaky_relu */
+        struct { sg_layer_fn fn; void *ctx; } custom;
+    };
 };
 
 struct sg_model {
@@ -451,9 +458,9 @@ sg_layer *sg_linear_new(sg_model *m, const char *name, int in, int out, sg_init 
     if (!l)
         return NULL;
     int n0 = m->n, wshape[2] = {in, out};
-    l->p[0] = layer_tensor(l, "W", 2, wshape, w_init, rng, true);
-    l->p[1] = l->p[0] ? layer_tensor(l, "b", 1, &out, SG_INIT_ZEROS, NULL, true) : NULL;
-    return l->p[1] ? l : layer_abort(l, n0);
+    l->linear.W = layer_tensor(l, "W", 2, wshape, w_init, rng, true);
+    l->linear.b = l->linear.W ? layer_tensor(l, "b", 1, &out, SG_INIT_ZEROS, NULL, true) : NULL;
+    return l->linear.b ? l : layer_abort(l, n0);
 }
 
 sg_layer *sg_conv2d_new(sg_model *m, const char *name, int in_ch, int out_ch, int k, int stride, int pad,
@@ -475,13 +482,12 @@ sg_layer *sg_conv2d_new(sg_model *m, const char *name, int in_ch, int out_ch, in
     sg_layer *l = layer_new(m, "conv2d_new", name, L_CONV2D);
     if (!l)
         return NULL;
-    l->ksize = k;
-    l->stride = stride;
-    l->pad = pad;
+    l->conv.stride = stride;
+    l->conv.pad = pad;
     int n0 = m->n, wshape[4] = {out_ch, in_ch, k, k};
-    l->p[0] = layer_tensor(l, "W", 4, wshape, w_init, rng, true);
-    l->p[1] = l->p[0] ? layer_tensor(l, "b", 1, &out_ch, SG_INIT_ZEROS, NULL, true) : NULL;
-    return l->p[1] ? l : layer_abort(l, n0);
+    l->conv.W = layer_tensor(l, "W", 4, wshape, w_init, rng, true);
+    l->conv.b = l->conv.W ? layer_tensor(l, "b", 1, &out_ch, SG_INIT_ZEROS, NULL, true) : NULL;
+    return l->conv.b ? l : layer_abort(l, n0);
 }
 
 static sg_layer *batchnorm_new(const char *op, sg_model *m, const char *name, int n, float momentum,
@@ -502,16 +508,14 @@ static sg_layer *batchnorm_new(const char *op, sg_model *m, const char *name, in
     sg_layer *l = layer_new(m, op, name, L_BATCHNORM);
     if (!l)
         return NULL;
-    l->f0 = momentum;
-    l->f1 = eps;
+    l->bn.momentum = momentum;
+    l->bn.eps = eps;
     int n0 = m->n;
-    static const char *const names[4] = {"gamma", "beta", "running_mean", "running_var"};
-    static const float values[4] = {1.f, 0.f, 0.f, 1.f};
-    for (int i = 0; i < 4; i++) {
-        l->p[i] = layer_tensor(l, names[i], 1, &n, SG_INIT_CONSTANT(values[i]), NULL, i < 2);
-        if (!l->p[i])
-            return layer_abort(l, n0);
-    }
+    if (!(l->bn.gamma = layer_tensor(l, "gamma", 1, &n, SG_INIT_CONSTANT(1.f), NULL, true)) ||
+        !(l->bn.beta = layer_tensor(l, "beta", 1, &n, SG_INIT_CONSTANT(0.f), NULL, true)) ||
+        !(l->bn.running_mean = layer_tensor(l, "running_mean", 1, &n, SG_INIT_CONSTANT(0.f), NULL, false)) ||
+        !(l->bn.running_var = layer_tensor(l, "running_var", 1, &n, SG_INIT_CONSTANT(1.f), NULL, false)))
+        return layer_abort(l, n0);
     return l;
 }
 
@@ -534,12 +538,12 @@ sg_layer *sg_dropout_new(sg_model *m, const char *name, float p, sg_rng *rng)
     sg_layer *l = layer_new(m, "dropout_new", name, L_DROPOUT);
     if (!l)
         return NULL;
-    l->f0 = p;
+    l->dropout.p = p;
     if (!rng)
         rng = sg_default_rng();
     uint64_t seed = (uint64_t)sg_rng_u32(rng) << 32;
     seed |= sg_rng_u32(rng);
-    sg_rng_seed(&l->rng, seed);
+    sg_rng_seed(&l->dropout.rng, seed);
     return l;
 }
 
@@ -555,9 +559,9 @@ static sg_layer *pool_new(sg_model *m, const char *op, const char *name, enum lk
     }
     sg_layer *l = layer_new(m, op, name, k);
     if (l) {
-        l->ksize = ksize;
-        l->stride = stride;
-        l->pad = pad;
+        l->pool.size = ksize;
+        l->pool.stride = stride;
+        l->pool.pad = pad;
     }
     return l;
 }
@@ -596,7 +600,7 @@ sg_layer *sg_leaky_relu_new(sg_model *m, const char *name, float slope)
     }
     sg_layer *l = layer_new(m, "leaky_relu_new", name, L_LEAKY_RELU);
     if (l)
-        l->f0 = slope;
+        l->leaky.slope = slope;
     return l;
 }
 
@@ -690,8 +694,8 @@ sg_layer *sg_layer_new(sg_model *m, const char *name, const char *kind, sg_layer
     sg_layer *l = layer_new(m, "layer_new", name, L_CUSTOM);
     if (!l)
         return NULL;
-    l->fn = fn;
-    l->ctx = ctx;
+    l->custom.fn = fn;
+    l->custom.ctx = ctx;
     if (kind && kind[0])
         snprintf(l->kind, sizeof l->kind, "%s", kind);
     return l;
@@ -740,13 +744,14 @@ static sg_tensor *leaf_forward(sg_layer *l, sg_tensor *x, bool training)
     case L_LINEAR:
         if (sg_ndim(x) > 2)
             x = sg_flatten(x);
-        return sg_linear(x, l->p[0], l->p[1]);
-    case L_CONV2D: return sg_conv2d(x, l->p[0], l->p[1], l->stride, l->pad);
+        return sg_linear(x, l->linear.W, l->linear.b);
+    case L_CONV2D: return sg_conv2d(x, l->conv.W, l->conv.b, l->conv.stride, l->conv.pad);
     case L_BATCHNORM:
-        return sg_batch_norm(x, l->p[0], l->p[1], l->p[2], l->p[3], training, l->f0, l->f1);
-    case L_DROPOUT: return sg_dropout(x, l->f0, training, &l->rng);
-    case L_MAXPOOL: return sg_max_pool2d(x, l->ksize, l->stride, l->pad);
-    case L_AVGPOOL: return sg_avg_pool2d(x, l->ksize, l->stride, l->pad);
+        return sg_batch_norm(x, l->bn.gamma, l->bn.beta, l->bn.running_mean, l->bn.running_var, training,
+                             l->bn.momentum, l->bn.eps);
+    case L_DROPOUT: return sg_dropout(x, l->dropout.p, training, &l->dropout.rng);
+    case L_MAXPOOL: return sg_max_pool2d(x, l->pool.size, l->pool.stride, l->pool.pad);
+    case L_AVGPOOL: return sg_avg_pool2d(x, l->pool.size, l->pool.stride, l->pool.pad);
     case L_FLATTEN: return sg_flatten(x);
     case L_GAP: return sg_global_avg_pool2d(x);
     case L_IDENTITY: return sg_identity(x);
@@ -754,10 +759,10 @@ static sg_tensor *leaf_forward(sg_layer *l, sg_tensor *x, bool training)
     case L_SIGMOID: return sg_sigmoid(x);
     case L_TANH: return sg_tanh(x);
     case L_RELU: return sg_relu(x);
-    case L_LEAKY_RELU: return sg_leaky_relu(x, l->f0);
+    case L_LEAKY_RELU: return sg_leaky_relu(x, l->leaky.slope);
     case L_SOFTMAX: return sg_softmax(x);
     case L_LOG_SOFTMAX: return sg_log_softmax(x);
-    case L_CUSTOM: return l->fn(l, x, training, l->ctx);
+    case L_CUSTOM: return l->custom.fn(l, x, training, l->custom.ctx);
     default: return NULL;
     }
 }
