@@ -142,10 +142,11 @@ static sg_layer *batchnorm_new(const char *op, sg_model *m, const char *name, in
         return NULL;
     l->bn.momentum = momentum;
     l->bn.eps = eps;
-    if (!(l->bn.gamma = sg_nn_layer_tensor(l, "gamma", 1, &n, SG_INIT_CONSTANT(1.f), NULL, true)) ||
-        !(l->bn.beta = sg_nn_layer_tensor(l, "beta", 1, &n, SG_INIT_CONSTANT(0.f), NULL, true)) ||
-        !(l->bn.running_mean = sg_nn_layer_tensor(l, "running_mean", 1, &n, SG_INIT_CONSTANT(0.f), NULL, false)) ||
-        !(l->bn.running_var = sg_nn_layer_tensor(l, "running_var", 1, &n, SG_INIT_CONSTANT(1.f), NULL, false)))
+    const sg_init ones = SG_INIT_CONSTANT(1.f), zeros = SG_INIT_CONSTANT(0.f);
+    if (!(l->bn.gamma = sg_nn_layer_tensor(l, "gamma", 1, &n, ones, NULL, true)) ||
+        !(l->bn.beta = sg_nn_layer_tensor(l, "beta", 1, &n, zeros, NULL, true)) ||
+        !(l->bn.running_mean = sg_nn_layer_tensor(l, "running_mean", 1, &n, zeros, NULL, false)) ||
+        !(l->bn.running_var = sg_nn_layer_tensor(l, "running_var", 1, &n, ones, NULL, false)))
         return sg_nn_layer_abort(l);
     return l;
 }
@@ -291,25 +292,42 @@ sg_layer *sg_flatten_new(sg_model *m, const char *name)
 {
     return sg_nn_layer_new(m, "flatten_new", name, SG_LAYER_FLATTEN);
 }
+
 sg_layer *sg_global_avgpool_new(sg_model *m, const char *name)
 {
     return sg_nn_layer_new(m, "global_avgpool_new", name, SG_LAYER_GAP);
 }
+
 sg_layer *sg_identity_new(sg_model *m, const char *name)
 {
     return sg_nn_layer_new(m, "identity_new", name, SG_LAYER_IDENTITY);
 }
-sg_layer *sg_step_new(sg_model *m, const char *name) { return sg_nn_layer_new(m, "step_new", name, SG_LAYER_STEP); }
+
+sg_layer *sg_step_new(sg_model *m, const char *name)
+{
+    return sg_nn_layer_new(m, "step_new", name, SG_LAYER_STEP);
+}
+
 sg_layer *sg_sigmoid_new(sg_model *m, const char *name)
 {
     return sg_nn_layer_new(m, "sigmoid_new", name, SG_LAYER_SIGMOID);
 }
-sg_layer *sg_tanh_new(sg_model *m, const char *name) { return sg_nn_layer_new(m, "tanh_new", name, SG_LAYER_TANH); }
-sg_layer *sg_relu_new(sg_model *m, const char *name) { return sg_nn_layer_new(m, "relu_new", name, SG_LAYER_RELU); }
+
+sg_layer *sg_tanh_new(sg_model *m, const char *name)
+{
+    return sg_nn_layer_new(m, "tanh_new", name, SG_LAYER_TANH);
+}
+
+sg_layer *sg_relu_new(sg_model *m, const char *name)
+{
+    return sg_nn_layer_new(m, "relu_new", name, SG_LAYER_RELU);
+}
+
 sg_layer *sg_softmax_new(sg_model *m, const char *name)
 {
     return sg_nn_layer_new(m, "softmax_new", name, SG_LAYER_SOFTMAX);
 }
+
 sg_layer *sg_log_softmax_new(sg_model *m, const char *name)
 {
     return sg_nn_layer_new(m, "log_softmax_new", name, SG_LAYER_LOG_SOFTMAX);

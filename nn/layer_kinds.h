@@ -83,8 +83,8 @@ struct sg_layer {
     char name[SG_LAYER_NAME_MAX];
     const char *label;       /* the kind as summaries print it: the row's name, or custom.label */
     const char *ctor;        /* the constructor that made it ("linear_new"), for messages */
-    sg_layer **child;        /* nesting kinds: sequential's layers in order; residual's body, shortcut (may be NULL) */
-    int n_child, cap_child;
+    sg_layer **child;        /* nesting kinds only: sequential's layers in order; */
+    int n_child, cap_child;  /* residual's body and shortcut (NULL: identity) */
     int out_ndim;            /* summary: shape of the last output (-1 = not run) */
     int out_shape[SG_MAX_DIMS];
     union {                  /* the kind's own fields; tensors are owned by the registry */
@@ -93,7 +93,8 @@ struct sg_layer {
         struct {
             sg_tensor *gamma, *beta;                         /* (C) trainable */
             sg_tensor *running_mean, *running_var;           /* (C) buffers */
-            float momentum, eps;                             /* running = (1-momentum) running + momentum batch */
+            float momentum; /* running = (1 - momentum) running + momentum batch */
+            float eps;      /* x_hat = (x - mean) / sqrt(var + eps) */
         } bn;
         struct { float p; sg_rng rng; } dropout;             /* drop probability, own generator */
         struct { int size, stride, pad; } pool;              /* maxpool2d, avgpool2d: size x size windows */
@@ -127,8 +128,5 @@ sg_tensor *sg_nn_layer_run(sg_layer *l, sg_tensor *x, bool training);
 
 /* The model's top-level sequence. */
 sg_layer *sg_nn_model_root(sg_model *m);
-
-/* "<op>: NULL <what>" unless an earlier message explains it. */
-void sg_nn_null_arg(const char *op, const char *what);
 
 #endif /* SG_LAYER_KINDS_H */

@@ -208,7 +208,7 @@ void sg_model_free(sg_model *m)
 /* A NULL argument of a query or setter: "<op>: NULL <what>" (unless an
  * earlier message explains it); the caller then returns its documented
  * answer for NULL. */
-void sg_nn_null_arg(const char *op, const char *what)
+static void null_arg(const char *op, const char *what)
 {
     if (!sg_has_error())
         sg_set_error("%s: NULL %s", op, what);
@@ -217,7 +217,7 @@ void sg_nn_null_arg(const char *op, const char *what)
 void sg_model_set_training(sg_model *m, bool training)
 {
     if (!m)
-        sg_nn_null_arg("model_set_training", "model");
+        null_arg("model_set_training", "model");
     else
         m->training = training;
 }
@@ -225,14 +225,14 @@ void sg_model_set_training(sg_model *m, bool training)
 bool sg_model_is_training(const sg_model *m)
 {
     if (!m)
-        sg_nn_null_arg("model_is_training", "model");
+        null_arg("model_is_training", "model");
     return m && m->training;
 }
 
 size_t sg_model_num_params(const sg_model *m, bool include_buffers)
 {
     if (!m)
-        sg_nn_null_arg("model_num_params", "model");
+        null_arg("model_num_params", "model");
     size_t total = 0;
     for (int i = 0; m && i < m->n; i++)
         if (m->entries[i]->trainable || include_buffers)
@@ -253,7 +253,7 @@ sg_tensor *sg_model_add_param(sg_model *m, const char *name, sg_tensor *value, b
 sg_tensor *sg_model_param(const sg_model *m, const char *name)
 {
     if (!m || !name)
-        sg_nn_null_arg("model_param", m ? "name" : "model");
+        null_arg("model_param", m ? "name" : "model");
     entry *e = m && name ? find_entry(m, name) : NULL;
     return e ? e->t : NULL;
 }
@@ -261,7 +261,7 @@ sg_tensor *sg_model_param(const sg_model *m, const char *name)
 const sg_named_param *sg_model_params(const sg_model *m, int *n)
 {
     if (!m)
-        sg_nn_null_arg("model_params", "model");
+        null_arg("model_params", "model");
     if (n)
         *n = m ? m->n : 0;
     return m ? m->view : NULL;
@@ -270,7 +270,7 @@ const sg_named_param *sg_model_params(const sg_model *m, int *n)
 int sg_model_trainable(const sg_model *m, sg_tensor **out, int cap)
 {
     if (!m)
-        sg_nn_null_arg("model_trainable", "model");
+        null_arg("model_trainable", "model");
     int k = 0;
     for (int i = 0; m && i < m->n; i++) {
         if (!m->entries[i]->trainable)
@@ -285,7 +285,7 @@ int sg_model_trainable(const sg_model *m, sg_tensor **out, int cap)
 sg_layer *sg_model_layer(const sg_model *m, const char *name)
 {
     if (!m || !name)
-        sg_nn_null_arg("model_layer", m ? "name" : "model");
+        null_arg("model_layer", m ? "name" : "model");
     for (int i = 0; m && name && i < m->n_layers; i++)
         if (strcmp(m->layers[i]->name, name) == 0)
             return m->layers[i];
@@ -402,7 +402,7 @@ sg_tensor *sg_layer_add_param(sg_layer *l, const char *short_name, sg_tensor *va
 sg_tensor *sg_layer_param(const sg_layer *l, const char *short_name)
 {
     if (!l || !short_name) {
-        sg_nn_null_arg("layer_param", l ? "name" : "layer");
+        null_arg("layer_param", l ? "name" : "layer");
         return NULL;
     }
     char full[SG_NN_NAME_MAX + 8];
@@ -425,21 +425,21 @@ sg_layer *sg_nn_model_root(sg_model *m) { return &m->root; }
 const char *sg_layer_name(const sg_layer *l)
 {
     if (!l)
-        sg_nn_null_arg("layer_name", "layer");
+        null_arg("layer_name", "layer");
     return l ? l->name : "";
 }
 
 const char *sg_layer_kind(const sg_layer *l)
 {
     if (!l)
-        sg_nn_null_arg("layer_kind", "layer");
+        null_arg("layer_kind", "layer");
     return l ? l->label : "";
 }
 
 size_t sg_layer_num_params(const sg_layer *l)
 {
     if (!l) {
-        sg_nn_null_arg("layer_num_params", "layer");
+        null_arg("layer_num_params", "layer");
         return 0;
     }
     size_t total = 0;
@@ -461,10 +461,10 @@ sg_tensor *sg_nn_layer_run(sg_layer *l, sg_tensor *x, bool training)
 {
     if (!x)
         return NULL;
-    const sg_layer_kind_row *kind = &sg_layer_kinds[l->kind];
+    const sg_layer_kind_row *row = &sg_layer_kinds[l->kind];
     /* a nesting layer's errors come from its children, which name themselves */
-    bool name_errors = !kind->nests && !sg_has_error();
-    sg_tensor *y = kind->forward(l, x, training);
+    bool name_errors = !row->nests && !sg_has_error();
+    sg_tensor *y = row->forward(l, x, training);
     if (!y && name_errors) { /* prefix the message with the layer it came from */
         char msg[512];
         snprintf(msg, sizeof msg, "%s", sg_has_error() ? sg_last_error() : "returned NULL");

@@ -53,7 +53,10 @@ static sg_layer *make_sequential(sg_model *m)
     sg_sequential_add(seq, sg_relu_new(m, "seq_child"));
     return seq;
 }
-static sg_layer *make_residual(sg_model *m) { return sg_residual_new(m, NULL, sg_tanh_new(m, "res_body"), NULL); }
+static sg_layer *make_residual(sg_model *m)
+{
+    return sg_residual_new(m, NULL, sg_tanh_new(m, "res_body"), NULL);
+}
 static sg_layer *make_custom(sg_model *m) { return sg_layer_new(m, NULL, NULL, halve, NULL); }
 
 static sg_layer *(*const make[SG_LAYER_KIND_COUNT])(sg_model *) = {
