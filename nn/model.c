@@ -1,6 +1,10 @@
 /*
  * model.c — models: a registry of named tensors, the layers that use them,
- * and a sequence that runs the layers.
+ * and a sequence that runs the layers. What each kind of layer computes and
+ * keeps (linear, conv2d, batchnorm, ...) is in layer_kinds.c; this file is
+ * the model's side of every layer: naming and registering it, running it
+ * (recording its output shape, naming it in errors), counting its
+ * parameters, printing the summary.
  *
  * Design
  *   - The registry owns every tensor. An entry (name, tensor, trainable,
@@ -14,23 +18,22 @@
  *     registry is the owner.
  *   - The model's top-level sequence is an unnamed sequential layer; nested
  *     sequences and residual blocks are layers holding child layers.
- *   - A layer's forward is a switch on its kind calling the functional
- *     layers (layers.c); user layers call their own function.
+ *   - A layer is run through its kind's row (sg_layer_kinds[l->kind].forward,
+ *     layer_kinds.h): nothing here depends on which kinds exist, except
+ *     that the root is a sequential.
  *
  * Invariants
  *   - Registry names are unique, each tensor appears once, and all were
  *     made with no scope open (persistent).
  *   - A constructor that fails leaves the registry and the layer list as
- *     they were (it rolls back to the counts it started from).
+ *     they were (sg_nn_layer_abort drops the layer and its tensors).
  *   - The layer graph of sequences is acyclic (sg_sequential_add refuses a
  *     cycle), so forward terminates.
  */
-#include "nn_internal.h"
+#include "layer_kinds.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,8 +44,6 @@ static _Thread_local bool hash_oom;
 #define uthash_nonfatal_oom(obj) (hash_oom = true)
 #include <uthash.h>
 
-#define LAYER_NAME_MAX 64 /* leaves room for ".running_mean" in a param name */
-
 typedef struct entry {
     char *name;
     sg_tensor *t;
@@ -50,40 +51,6 @@ typedef struct entry {
     sg_layer *owner; /* NULL for tensors added with sg_model_add_param */
     UT_hash_handle hh;
 } entry;
-
-enum lkind {
-    L_LINEAR, L_CONV2D, L_BATCHNORM, L_DROPOUT, L_MAXPOOL, L_AVGPOOL, L_FLATTEN, L_GAP,
-    L_IDENTITY, L_STEP, L_SIGMOID, L_TANH, L_RELU, L_LEAKY_RELU, L_SOFTMAX, L_LOG_SOFTMAX,
-    L_SEQUENTIAL, L_RESIDUAL, L_CUSTOM, L_COUNT
-};
-
-static const char *const kind_names[L_COUNT] = {
-    [L_LINEAR] = "linear", [L_CONV2D] = "conv2d", [L_BATCHNORM] = "batchnorm",
-    [L_DROPOUT] = "dropout", [L_MAXPOOL] = "maxpool2d", [L_AVGPOOL] = "avgpool2d",
-    [L_FLATTEN] = "flatten", [L_GAP] = "global_avgpool", [L_IDENTITY] = "identity",
-    [L_STEP] = "step", [L_SIGMOID] = "sigmoid", [L_TANH] = "tanh", [L_RELU] = "relu",
-    [L_LEAKY_RELU] = "leaky_relu", [L_SOFTMAX] = "softmax", [L_LOG_SOFTMAX] = "log_softmax",
-    [L_SEQUENTIAL] = "sequential", [L_RESIDUAL] = "residual", [L_CUSTOM] = "custom",
-};
-_Static_assert(sizeof kind_names / sizeof kind_names[0] == L_COUNT, "one name per layer kind");
-
-struct sg_layer {
-    sg_model *model;
-    enum lkind k;
-    char name[LAYER_NAME_MAX];
-    char kind[32];           /* label for summaries */
-    const char *ctor;        /* the constructor that made it ("linear_new"), for messages */
-    sg_tensor *p[4];         /* linear, conv: W, b; batchnorm: gamma, beta, running_mean, running_var */
-    int ksize, stride, pad;  /* conv2d, pooling */
-    float f0, f1;            /* dropout: p; batchnorm: momentum, eps; leaky relu: slope */
-    sg_rng rng;              /* dropout */
-    sg_layer **child;        /* sequential: children; residual: body, shortcut (may be NULL) */
-    int n_child, cap_child;
-    sg_layer_fn fn;          /* custom */
-    void *ctx;
-    int out_ndim;            /* summary: shape of the last output (-1 = not run) */
-    int out_shape[SG_MAX_DIMS];
-};
 
 struct sg_model {
     entry *table;            /* uthash head, keyed by name */
@@ -210,8 +177,8 @@ sg_model *sg_model_new(void)
     }
     m->training = true;
     m->root.model = m;
-    m->root.k = L_SEQUENTIAL;
-    snprintf(m->root.kind, sizeof m->root.kind, "sequential");
+    m->root.kind = SG_LAYER_SEQUENTIAL;
+    m->root.label = sg_layer_kinds[SG_LAYER_SEQUENTIAL].name;
     return m;
 }
 
@@ -328,8 +295,8 @@ sg_layer *sg_model_layer(const sg_model *m, const char *name)
 /* ------------------------------------------------------------------------- */
 /* layers: creation */
 
-/* A new layer owned by m, named name or "<kind><k>"; NULL with a message. */
-static sg_layer *layer_new(sg_model *m, const char *op, const char *name, enum lkind k)
+/* (layer_kinds.h) */
+sg_layer *sg_nn_layer_new(sg_model *m, const char *op, const char *name, sg_layer_kind_id kind)
 {
     if (!m) {
         if (!sg_has_error())
@@ -340,20 +307,20 @@ static sg_layer *layer_new(sg_model *m, const char *op, const char *name, enum l
         sg_set_error("%s: build models with no scope open (depth is %d)", op, sg_scope_depth());
         return NULL;
     }
-    char auto_name[LAYER_NAME_MAX];
+    char auto_name[SG_LAYER_NAME_MAX];
     if (!name) {
         int count = 1;
         for (int i = 0; i < m->n_layers; i++)
-            count += m->layers[i]->k == k;
+            count += m->layers[i]->kind == kind;
         do
-            snprintf(auto_name, sizeof auto_name, "%s%d", kind_names[k], count++);
+            snprintf(auto_name, sizeof auto_name, "%s%d", sg_layer_kinds[kind].name, count++);
         while (sg_model_layer(m, auto_name));
         name = auto_name;
     }
     if (!sg_nn_name_ok(op, name))
         return NULL;
-    if (strlen(name) >= LAYER_NAME_MAX) {
-        sg_set_error("%s: layer name \"%s\" is longer than %d bytes", op, name, LAYER_NAME_MAX - 1);
+    if (strlen(name) >= SG_LAYER_NAME_MAX) {
+        sg_set_error("%s: layer name \"%s\" is longer than %d bytes", op, name, SG_LAYER_NAME_MAX - 1);
         return NULL;
     }
     if (sg_model_layer(m, name)) {
@@ -376,27 +343,31 @@ static sg_layer *layer_new(sg_model *m, const char *op, const char *name, enum l
         return NULL;
     }
     l->model = m;
-    l->k = k;
+    l->kind = kind;
+    l->label = sg_layer_kinds[kind].name;
     l->ctor = op;
     l->out_ndim = -1;
     snprintf(l->name, sizeof l->name, "%s", name);
-    snprintf(l->kind, sizeof l->kind, "%s", kind_names[k]);
     m->layers[m->n_layers++] = l;
     return l;
 }
 
-/* Undo a layer_new (the last layer made) and any entries after n0. */
-static sg_layer *layer_abort(sg_layer *l, int n0)
+/* (layer_kinds.h) The layer is the last one made and its tensors are the
+ * last entries registered. */
+sg_layer *sg_nn_layer_abort(sg_layer *l)
 {
     sg_model *m = l->model;
+    int n0 = m->n;
+    while (n0 > 0 && m->entries[n0 - 1]->owner == l)
+        n0--;
     truncate_entries(m, n0);
     m->n_layers--;
     layer_free(l);
     return NULL;
 }
 
-/* Make a tensor of shape, initialised, registered as "<layer>.<short>". */
-static sg_tensor *layer_tensor(sg_layer *l, const char *short_name, int ndim, const int *shape,
+/* (layer_kinds.h) */
+sg_tensor *sg_nn_layer_tensor(sg_layer *l, const char *short_name, int ndim, const int *shape,
                                sg_init init, sg_rng *rng, bool trainable)
 {
     /* messages name the constructor the user called, not sg_zeros */
@@ -439,224 +410,6 @@ sg_tensor *sg_layer_param(const sg_layer *l, const char *short_name)
     return sg_model_param(l->model, full);
 }
 
-sg_layer *sg_linear_new(sg_model *m, const char *name, int in, int out, sg_init w_init, sg_rng *rng)
-{
-    if (m && (in < 1 || out < 1)) {
-        sg_set_error("linear_new: sizes in %d, out %d must be >= 1", in, out);
-        return NULL;
-    }
-    if (m && !sg_nn_init_ok("linear_new", w_init))
-        return NULL;
-    sg_layer *l = layer_new(m, "linear_new", name, L_LINEAR);
-    if (!l)
-        return NULL;
-    int n0 = m->n, wshape[2] = {in, out};
-    l->p[0] = layer_tensor(l, "W", 2, wshape, w_init, rng, true);
-    l->p[1] = l->p[0] ? layer_tensor(l, "b", 1, &out, SG_INIT_ZEROS, NULL, true) : NULL;
-    return l->p[1] ? l : layer_abort(l, n0);
-}
-
-sg_layer *sg_conv2d_new(sg_model *m, const char *name, int in_ch, int out_ch, int k, int stride, int pad,
-                        sg_init w_init, sg_rng *rng)
-{
-    if (m && (in_ch < 1 || out_ch < 1 || k < 1 || stride < 1 || pad < 0)) {
-        sg_set_error("conv2d_new: channels %d -> %d, kernel %d, stride %d, padding %d: sizes must be >= 1 "
-                     "and padding >= 0",
-                     in_ch, out_ch, k, stride, pad);
-        return NULL;
-    }
-    if (m && 2 * (int64_t)pad + k > INT_MAX) {
-        sg_set_error("conv2d_new: padding %d with kernel %d is too large (2*padding + kernel must be at most %d)",
-                     pad, k, INT_MAX);
-        return NULL;
-    }
-    if (m && !sg_nn_init_ok("conv2d_new", w_init))
-        return NULL;
-    sg_layer *l = layer_new(m, "conv2d_new", name, L_CONV2D);
-    if (!l)
-        return NULL;
-    l->ksize = k;
-    l->stride = stride;
-    l->pad = pad;
-    int n0 = m->n, wshape[4] = {out_ch, in_ch, k, k};
-    l->p[0] = layer_tensor(l, "W", 4, wshape, w_init, rng, true);
-    l->p[1] = l->p[0] ? layer_tensor(l, "b", 1, &out_ch, SG_INIT_ZEROS, NULL, true) : NULL;
-    return l->p[1] ? l : layer_abort(l, n0);
-}
-
-static sg_layer *batchnorm_new(const char *op, sg_model *m, const char *name, int n, float momentum,
-                               float eps)
-{
-    if (m && n < 1) {
-        sg_set_error("%s: %d features: need n >= 1", op, n);
-        return NULL;
-    }
-    if (m && !(momentum >= 0.f && momentum <= 1.f)) {
-        sg_set_error("%s: momentum %g is outside [0, 1]", op, momentum);
-        return NULL;
-    }
-    if (m && !(eps > 0.f && isfinite(eps))) {
-        sg_set_error("%s: eps %g %s", op, eps, isfinite(eps) ? "must be > 0" : "is not finite");
-        return NULL;
-    }
-    sg_layer *l = layer_new(m, op, name, L_BATCHNORM);
-    if (!l)
-        return NULL;
-    l->f0 = momentum;
-    l->f1 = eps;
-    int n0 = m->n;
-    static const char *const names[4] = {"gamma", "beta", "running_mean", "running_var"};
-    static const float values[4] = {1.f, 0.f, 0.f, 1.f};
-    for (int i = 0; i < 4; i++) {
-        l->p[i] = layer_tensor(l, names[i], 1, &n, SG_INIT_CONSTANT(values[i]), NULL, i < 2);
-        if (!l->p[i])
-            return layer_abort(l, n0);
-    }
-    return l;
-}
-
-sg_layer *sg_batchnorm_new_ex(sg_model *m, const char *name, int n, float momentum, float eps)
-{
-    return batchnorm_new("batchnorm_new_ex", m, name, n, momentum, eps);
-}
-
-sg_layer *sg_batchnorm_new(sg_model *m, const char *name, int n)
-{
-    return batchnorm_new("batchnorm_new", m, name, n, 0.1f, 1e-5f);
-}
-
-sg_layer *sg_dropout_new(sg_model *m, const char *name, float p, sg_rng *rng)
-{
-    if (m && !(p >= 0.f && p < 1.f)) {
-        sg_set_error("dropout_new: drop probability %g is outside [0, 1)", p);
-        return NULL;
-    }
-    sg_layer *l = layer_new(m, "dropout_new", name, L_DROPOUT);
-    if (!l)
-        return NULL;
-    l->f0 = p;
-    if (!rng)
-        rng = sg_default_rng();
-    uint64_t seed = (uint64_t)sg_rng_u32(rng) << 32;
-    seed |= sg_rng_u32(rng);
-    sg_rng_seed(&l->rng, seed);
-    return l;
-}
-
-static sg_layer *pool_new(sg_model *m, const char *op, const char *name, enum lkind k, int ksize,
-                          int stride, int pad)
-{
-    if (stride <= 0)
-        stride = ksize;
-    if (m && (ksize < 1 || pad < 0 || pad > ksize / 2)) {
-        sg_set_error("%s: window %d, padding %d: need window >= 1 and padding in [0, window/2]", op, ksize,
-                     pad);
-        return NULL;
-    }
-    sg_layer *l = layer_new(m, op, name, k);
-    if (l) {
-        l->ksize = ksize;
-        l->stride = stride;
-        l->pad = pad;
-    }
-    return l;
-}
-
-sg_layer *sg_maxpool2d_new(sg_model *m, const char *name, int k, int stride, int pad)
-{
-    return pool_new(m, "maxpool2d_new", name, L_MAXPOOL, k, stride, pad);
-}
-
-sg_layer *sg_avgpool2d_new(sg_model *m, const char *name, int k, int stride, int pad)
-{
-    return pool_new(m, "avgpool2d_new", name, L_AVGPOOL, k, stride, pad);
-}
-
-sg_layer *sg_flatten_new(sg_model *m, const char *name) { return layer_new(m, "flatten_new", name, L_FLATTEN); }
-sg_layer *sg_global_avgpool_new(sg_model *m, const char *name)
-{
-    return layer_new(m, "global_avgpool_new", name, L_GAP);
-}
-sg_layer *sg_identity_new(sg_model *m, const char *name) { return layer_new(m, "identity_new", name, L_IDENTITY); }
-sg_layer *sg_step_new(sg_model *m, const char *name) { return layer_new(m, "step_new", name, L_STEP); }
-sg_layer *sg_sigmoid_new(sg_model *m, const char *name) { return layer_new(m, "sigmoid_new", name, L_SIGMOID); }
-sg_layer *sg_tanh_new(sg_model *m, const char *name) { return layer_new(m, "tanh_new", name, L_TANH); }
-sg_layer *sg_relu_new(sg_model *m, const char *name) { return layer_new(m, "relu_new", name, L_RELU); }
-sg_layer *sg_softmax_new(sg_model *m, const char *name) { return layer_new(m, "softmax_new", name, L_SOFTMAX); }
-sg_layer *sg_log_softmax_new(sg_model *m, const char *name)
-{
-    return layer_new(m, "log_softmax_new", name, L_LOG_SOFTMAX);
-}
-
-sg_layer *sg_leaky_relu_new(sg_model *m, const char *name, float slope)
-{
-    if (m && !isfinite(slope)) {
-        sg_set_error("leaky_relu_new: slope %g is not finite", slope);
-        return NULL;
-    }
-    sg_layer *l = layer_new(m, "leaky_relu_new", name, L_LEAKY_RELU);
-    if (l)
-        l->f0 = slope;
-    return l;
-}
-
-sg_layer *sg_sequential_new(sg_model *m, const char *name)
-{
-    return layer_new(m, "sequential_new", name, L_SEQUENTIAL);
-}
-
-static int push_child(sg_layer *parent, sg_layer *child)
-{
-    if (parent->n_child == parent->cap_child) {
-        int cap = parent->cap_child ? parent->cap_child * 2 : 8;
-        sg_layer **nc = realloc(parent->child, (size_t)cap * sizeof *nc);
-        if (!nc) {
-            sg_set_error("sequential_add: out of memory");
-            return -1;
-        }
-        parent->child = nc;
-        parent->cap_child = cap;
-    }
-    parent->child[parent->n_child++] = child;
-    return 0;
-}
-
-/* True if `inner` is l or is reachable from l through children. */
-static bool contains(const sg_layer *l, const sg_layer *inner)
-{
-    if (!l)
-        return false;
-    if (l == inner)
-        return true;
-    for (int i = 0; i < l->n_child; i++)
-        if (contains(l->child[i], inner))
-            return true;
-    return false;
-}
-
-sg_layer *sg_sequential_add(sg_layer *seq, sg_layer *child)
-{
-    if (!seq || !child) {
-        if (!sg_has_error())
-            sg_set_error("sequential_add: NULL %s", seq ? "layer" : "sequence");
-        return NULL;
-    }
-    if (seq->k != L_SEQUENTIAL) {
-        sg_set_error("sequential_add: \"%s\" is a %s, not a sequential", seq->name, seq->kind);
-        return NULL;
-    }
-    if (child->model != seq->model) {
-        sg_set_error("sequential_add: layer \"%s\" belongs to another model", child->name);
-        return NULL;
-    }
-    if (contains(child, seq)) {
-        sg_set_error("sequential_add: adding \"%s\" to \"%s\" would make a cycle", child->name,
-                     seq == &seq->model->root ? "the model" : seq->name);
-        return NULL;
-    }
-    return push_child(seq, child) == 0 ? child : NULL;
-}
-
 sg_layer *sg_model_add(sg_model *m, sg_layer *layer)
 {
     if (!m || !layer) {
@@ -667,35 +420,7 @@ sg_layer *sg_model_add(sg_model *m, sg_layer *layer)
     return sg_sequential_add(&m->root, layer);
 }
 
-sg_layer *sg_residual_new(sg_model *m, const char *name, sg_layer *body, sg_layer *shortcut)
-{
-    if (m && (!body || body->model != m || (shortcut && shortcut->model != m))) {
-        sg_set_error("residual_new: %s", !body ? "NULL body" : "body and shortcut must be layers of this model");
-        return NULL;
-    }
-    sg_layer *l = layer_new(m, "residual_new", name, L_RESIDUAL);
-    if (!l)
-        return NULL;
-    if (push_child(l, body) < 0 || push_child(l, shortcut) < 0)
-        return layer_abort(l, m->n);
-    return l;
-}
-
-sg_layer *sg_layer_new(sg_model *m, const char *name, const char *kind, sg_layer_fn fn, void *ctx)
-{
-    if (m && !fn) {
-        sg_set_error("layer_new: NULL forward function");
-        return NULL;
-    }
-    sg_layer *l = layer_new(m, "layer_new", name, L_CUSTOM);
-    if (!l)
-        return NULL;
-    l->fn = fn;
-    l->ctx = ctx;
-    if (kind && kind[0])
-        snprintf(l->kind, sizeof l->kind, "%s", kind);
-    return l;
-}
+sg_layer *sg_nn_model_root(sg_model *m) { return &m->root; }
 
 const char *sg_layer_name(const sg_layer *l)
 {
@@ -708,7 +433,7 @@ const char *sg_layer_kind(const sg_layer *l)
 {
     if (!l)
         null_arg("layer_kind", "layer");
-    return l ? l->kind : "";
+    return l ? l->label : "";
 }
 
 size_t sg_layer_num_params(const sg_layer *l)
@@ -731,65 +456,20 @@ size_t sg_layer_num_params(const sg_layer *l)
 /* ------------------------------------------------------------------------- */
 /* forward */
 
-static sg_tensor *forward(sg_layer *l, sg_tensor *x, bool training);
-
-/* A leaf layer's own computation. */
-static sg_tensor *leaf_forward(sg_layer *l, sg_tensor *x, bool training)
-{
-    switch (l->k) {
-    case L_LINEAR:
-        if (sg_ndim(x) > 2)
-            x = sg_flatten(x);
-        return sg_linear(x, l->p[0], l->p[1]);
-    case L_CONV2D: return sg_conv2d(x, l->p[0], l->p[1], l->stride, l->pad);
-    case L_BATCHNORM:
-        return sg_batch_norm(x, l->p[0], l->p[1], l->p[2], l->p[3], training, l->f0, l->f1);
-    case L_DROPOUT: return sg_dropout(x, l->f0, training, &l->rng);
-    case L_MAXPOOL: return sg_max_pool2d(x, l->ksize, l->stride, l->pad);
-    case L_AVGPOOL: return sg_avg_pool2d(x, l->ksize, l->stride, l->pad);
-    case L_FLATTEN: return sg_flatten(x);
-    case L_GAP: return sg_global_avg_pool2d(x);
-    case L_IDENTITY: return sg_identity(x);
-    case L_STEP: return sg_step(x);
-    case L_SIGMOID: return sg_sigmoid(x);
-    case L_TANH: return sg_tanh(x);
-    case L_RELU: return sg_relu(x);
-    case L_LEAKY_RELU: return sg_leaky_relu(x, l->f0);
-    case L_SOFTMAX: return sg_softmax(x);
-    case L_LOG_SOFTMAX: return sg_log_softmax(x);
-    case L_CUSTOM: return l->fn(l, x, training, l->ctx);
-    default: return NULL;
-    }
-}
-
-static sg_tensor *forward(sg_layer *l, sg_tensor *x, bool training)
+/* (layer_kinds.h) */
+sg_tensor *sg_nn_layer_run(sg_layer *l, sg_tensor *x, bool training)
 {
     if (!x)
         return NULL;
-    sg_tensor *y;
-    if (l->k == L_SEQUENTIAL) {
-        y = x;
-        for (int i = 0; y && i < l->n_child; i++)
-            y = forward(l->child[i], y, training);
-    } else if (l->k == L_RESIDUAL) {
-        sg_tensor *fx = forward(l->child[0], x, training);
-        sg_tensor *sx = l->child[1] ? forward(l->child[1], x, training) : x;
-        y = sg_residual_add(sx, fx);
-        if (!y && fx && sx) { /* shape mismatch: say which block */
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", sg_last_error());
-            sg_clear_error();
-            sg_set_error("layer \"%s\" (residual): %s", l->name, msg);
-        }
-    } else {
-        bool had_error = sg_has_error();
-        y = leaf_forward(l, x, training);
-        if (!y && !had_error) { /* prefix the message with the layer it came from */
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", sg_has_error() ? sg_last_error() : "returned NULL");
-            sg_clear_error();
-            sg_set_error("layer \"%s\" (%s): %s", l->name, l->kind, msg);
-        }
+    const sg_layer_kind_row *row = &sg_layer_kinds[l->kind];
+    /* a nesting layer's errors come from its children, which name themselves */
+    bool name_errors = !row->nests && !sg_has_error();
+    sg_tensor *y = row->forward(l, x, training);
+    if (!y && name_errors) { /* prefix the message with the layer it came from */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", sg_has_error() ? sg_last_error() : "returned NULL");
+        sg_clear_error();
+        sg_set_error("layer \"%s\" (%s): %s", l->name, l->label, msg);
     }
     if (y) {
         l->out_ndim = sg_ndim(y);
@@ -807,7 +487,7 @@ sg_tensor *sg_layer_forward(sg_layer *l, sg_tensor *x, bool training)
     }
     if (!sg_check_tensor("layer_forward", x))
         return NULL;
-    return forward(l, x, training);
+    return sg_nn_layer_run(l, x, training);
 }
 
 sg_tensor *sg_model_forward(sg_model *m, sg_tensor *x)
@@ -819,7 +499,7 @@ sg_tensor *sg_model_forward(sg_model *m, sg_tensor *x)
     }
     if (!sg_check_tensor("model_forward", x))
         return NULL;
-    return forward(&m->root, x, m->training);
+    return sg_nn_layer_run(&m->root, x, m->training);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -854,7 +534,7 @@ static void print_rows(FILE *f, const sg_layer *l, int depth)
         if (!c)
             continue;
         char label[128], shape[96], count[32];
-        snprintf(label, sizeof label, "%*s%s (%s)", 2 * depth, "", c->name, c->kind);
+        snprintf(label, sizeof label, "%*s%s (%s)", 2 * depth, "", c->name, c->label);
         if (c->out_ndim >= 0) {
             shape[0] = '(';
             size_t o = 1;
@@ -866,7 +546,7 @@ static void print_rows(FILE *f, const sg_layer *l, int depth)
         }
         fmt_count(sg_layer_num_params(c), count, sizeof count);
         fprintf(f, "%-36s %-20s %12s\n", label, shape, count);
-        if (c->k == L_SEQUENTIAL || c->k == L_RESIDUAL)
+        if (sg_layer_kinds[c->kind].nests)
             print_rows(f, c, depth + 1);
     }
 }
@@ -882,7 +562,7 @@ int sg_model_summary(sg_model *m, FILE *f, int ndim, const int *input_shape)
         return -1;
     bool grad = sg_set_grad_enabled(false);
     sg_tensor *x = sg_zeros(ndim, input_shape);
-    sg_tensor *y = x ? forward(&m->root, x, false) : NULL;
+    sg_tensor *y = x ? sg_nn_layer_run(&m->root, x, false) : NULL;
     char in_shape[96];
     if (x)
         SG_NN_SHAPE(x, in_shape);
