@@ -17,6 +17,7 @@
  * key "data" holds an array of numbers), parses numbers without the C
  * locale's help (no strtod), and reports errors with byte offsets.
  */
+#include "datasets_internal.h"
 #include "sg_datasets.h"
 
 #include <errno.h>
@@ -165,7 +166,7 @@ static int parse_number(json_cursor *c, double *out)
     return 0;
 }
 
-/* Parse {"data": [...]} into images of digit `digit`. */
+/* Parse {"data": [...]} into images of one digit. */
 static int parse_digit_file(const char *path, const char *text, size_t len, digit_images *out)
 {
     json_cursor c = {path, text, text, text + len};
@@ -235,6 +236,16 @@ static int parse_digit_file(const char *path, const char *text, size_t len, digi
 fail:
     free(px);
     return -1;
+}
+
+int sg_mnist_json_parse(const char *name, const char *text, size_t len, uint8_t **px, int *count)
+{
+    digit_images d = {NULL, 0};
+    if (parse_digit_file(name, text, len, &d) != 0)
+        return -1;
+    *px = d.px;
+    *count = d.count;
+    return 0;
 }
 
 /* Training images of a digit with k images: round(0.8 k). */
