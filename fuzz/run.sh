@@ -45,5 +45,5 @@ for t in $targets; do
         echo "fuzz: $t FAILED (log: $out/$t.log)" >&2
         exit 1
     }
-    grep -E '^#[0-9]+ *DONE' "$out/$t.log" | tail -n 1
+    grep -E '^#[0-9]+[[:space:]]+DONE' "$out/$t.log" | tail -n 1
 done
