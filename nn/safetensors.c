@@ -204,12 +204,9 @@ static int read_entry(sg_json *j, ftensor *t, char *err, size_t errlen)
             HDR_FAIL("corrupt header: tensor \"%s\" has \"%s\" twice", name, known[k]);
         seen[k] = true;
         enum sg_json_type type = sg_json_peek(j);
-        if (k == 0) {
-            if (type == SG_JSON_STRING)
-                sg_json_string(j, &t->dtype, NULL);
-            else
-                bad[0] = true, sg_json_skip(j);
-        } else if (type != SG_JSON_ARRAY) {
+        if (k == 0 && type == SG_JSON_STRING) {
+            sg_json_string(j, &t->dtype, NULL);
+        } else if (k == 0 || type != SG_JSON_ARRAY) {
             bad[k] = true;
             sg_json_skip(j);
         } else {
