@@ -12,6 +12,7 @@
  * installs it); set SG_SKIP_FASHION=1 to leave those tests out elsewhere.
  */
 #include "datasets_internal.h"
+#include "file_internal.h"
 #include "sg_datasets.h"
 
 #include <check.h>
@@ -834,6 +835,29 @@ START_TEST(idx_not_regular_files)
 }
 END_TEST
 
+START_TEST(escape_rules)
+{
+    char w[32], b[16];
+    ck_assert_str_eq(sg_escape("a\x1b\n\\\x7f\xc3\xa9", w, sizeof w, false), "a\\x1b\\x0a\\\\\\x7f\xc3\xa9");
+    ck_assert_str_eq(sg_escape(NULL, w, sizeof w, false), "(null)");
+    /* cut to fit: at the end, or keeping the end; never inside an escape
+     * or a UTF-8 sequence */
+    ck_assert_str_eq(sg_escape("abcdefghijklmnopqrstuvwxyz", b, sizeof b, false), "abcdefghijkl...");
+    ck_assert_str_eq(sg_escape("abcdefghijklmnopqrstuvwxyz", b, sizeof b, true), "...opqrstuvwxyz");
+    ck_assert_str_eq(sg_escape("abcdefghij\x1b\x1bxyz", b, sizeof b, false), "abcdefghij...");
+    ck_assert_str_eq(sg_escape("\x1b\x1b\x1b\x1b\x1b/name", b, sizeof b, true), "...\\x1b/name");
+    ck_assert_str_eq(sg_escape("abcdefghijk\xc3\xa9xyz", b, sizeof b, false), "abcdefghijk...");
+    ck_assert_str_eq(sg_escape("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9x", b, sizeof b, true),
+                     "...\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9x");
+    for (size_t i = 0; i < 40; i++) { /* every length fits its buffer */
+        char in[41], out[12];
+        memset(in, '\x01', i);
+        in[i] = '\0';
+        ck_assert_uint_lt(strlen(sg_escape(in, out, sizeof out, i % 2)), sizeof out);
+    }
+}
+END_TEST
+
 START_TEST(idx_control_chars_escaped)
 {
     /* A path is echoed with its control characters as \xNN (and a backslash
@@ -1452,6 +1476,7 @@ static Suite *datasets_suite(void)
 
     tc = tcase_create("messages");
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, escape_rules);
     tcase_add_test(tc, idx_control_chars_escaped);
     suite_add_tcase(s, tc);
 
