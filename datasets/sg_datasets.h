@@ -98,8 +98,10 @@ void sg_dataset_free(sg_dataset *d);
  *  Checked: the magic (type byte 0x08, dimension count), 1 <= n <=
  *  SG_IDX_MAX_ITEMS, sides in [1, SG_IDX_MAX_SIDE], payload <=
  *  SG_IDX_MAX_BYTES, the data length against the header (neither shorter
- *  nor longer), gzip integrity, and that both files hold the same n. No
- *  memory is reserved for a size the file cannot hold.
+ *  nor longer: in a gzip file, nothing but further gzip members may follow
+ *  the compressed data), gzip integrity, and that both files hold the same
+ *  n. Only regular files are read (a directory, /dev/zero or a FIFO fails
+ *  by name). No memory is reserved for a size the file cannot hold.
  *  Returns a new set (free with sg_dataset_free()), or NULL + a message
  *  naming the file and the problem. */
 sg_dataset *sg_idx_load(const char *images_path, const char *labels_path);

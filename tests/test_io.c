@@ -8,6 +8,7 @@
  * Every corrupted-file case checks three things: the load fails, the
  * message names the problem, and the model's values are untouched.
  */
+#include "json_internal.h"
 #include "sg_autograd.h"
 #include "sg_nn.h"
 
@@ -18,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char tmpdir[64];
@@ -469,6 +472,217 @@ START_TEST(test_save_errors_and_generic_api)
 }
 END_TEST
 
+
+/* ---- bounded reading (issue 12, part 8) ---- */
+
+/* Peak resident memory of this process so far, in MB. */
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+    return (double)ru.ru_maxrss / 1024.0; /* kB on Linux */
+}
+
+START_TEST(test_load_not_regular_files)
+{
+    /* Only a regular file is read: /dev/zero never ends (it used to be read
+     * up to 4 GB), a FIFO may never answer, a directory is no data ("read
+     * error" before). Each message names the function, the path and why. */
+    sg_model *m = ab_model();
+    size_t count;
+    float *snap = snapshot(m, &count);
+    char want[400];
+    sg_clear_error();
+    ck_assert_int_eq(sg_model_load(m, "/dev/zero"), -1);
+    ck_assert_str_eq(sg_last_error(),
+                     "model_load: /dev/zero is not a regular file (a character device): only regular files are read");
+    sg_clear_error();
+    ck_assert_int_eq(sg_model_load(m, tmpdir), -1);
+    snprintf(want, sizeof want, "model_load: %s is a directory, not a file", tmpdir);
+    ck_assert_str_eq(sg_last_error(), want);
+    const char *fifo = tmp_path("fifo");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    sg_clear_error();
+    ck_assert_int_eq(sg_model_load(m, fifo), -1); /* returns at once: no writer is waited for */
+    snprintf(want, sizeof want, "model_load: %s is not a regular file (a FIFO (named pipe))", fifo);
+    ERR_HAS(want);
+    sg_named_param into = {"a", sg_model_param(m, "a"), true};
+    sg_clear_error();
+    ck_assert_int_eq(sg_safetensors_load("/dev/zero", &into, 1), -1);
+    ERR_HAS("safetensors_load: /dev/zero is not a regular file");
+    ck_assert(same_values(m, snap, count));
+    remove(fifo);
+    free(snap);
+    sg_model_free(m);
+}
+END_TEST
+
+START_TEST(test_header_memory_bounded)
+{
+    /* A 16 MB header holding 8 million integers under an unknown key of an
+     * entry (which the reader skips, as the reference reader does) loads
+     * with memory of the order of the header itself; the old tree parser
+     * spent ~56 bytes per value (~450 MB here) before looking at any. */
+    const size_t n_ints = 8u << 20;
+    size_t cap = 2 * n_ints + 256;
+    char *h = malloc(cap);
+    ck_assert_ptr_nonnull(h);
+    int o = snprintf(h, cap, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":[");
+    for (size_t i = 0; i < n_ints; i++) {
+        h[o++] = '0';
+        h[o++] = ',';
+    }
+    o--; /* the last comma */
+    snprintf(h + o, cap - (size_t)o, "]}," B_OK "}");
+    unsigned char data[20];
+    le_floats(data, (float[]){10, 11, 12, 13, 14}, 5);
+    const char *path = tmp_path("big-header.safetensors");
+    write_st(path, h, data, sizeof data);
+    free(h);
+    sg_model *m = ab_model();
+    double before = peak_rss_mb();
+    sg_clear_error();
+    ck_assert_msg(sg_model_load(m, path) == 0, "%s", sg_last_error());
+    double grew = peak_rss_mb() - before;
+    ck_assert_float_eq(sg_data(sg_model_param(m, "b"))[2], 14.f);
+    /* the header (16 MB) plus slack for the allocator and sanitizers */
+    ck_assert_msg(grew < 100.0, "loading a 16 MB header raised the peak memory by %.0f MB", grew);
+    remove(path);
+    sg_model_free(m);
+}
+END_TEST
+
+START_TEST(test_entry_key_twice)
+{
+    /* a key given twice inside an entry: which one counts would be a guess */
+    sg_model *m = ab_model();
+    unsigned char data[20] = {0};
+    const char *path = tmp_path("bad.safetensors");
+    write_st(path, "{" A_OK ",\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"shape\":[5],\"data_offsets\":[8,20]}}", data,
+             20);
+    sg_clear_error();
+    ck_assert_int_eq(sg_model_load(m, path), -1);
+    ERR_HAS("corrupt header: tensor \"b\" has \"shape\" twice");
+    sg_model_free(m);
+}
+END_TEST
+
+/* ---- messages (issue 12, part 7): user-given names are escaped ---- */
+
+START_TEST(test_control_chars_escaped)
+{
+    sg_model *m = ab_model();
+    unsigned char data[32] = {0};
+    const char *path = tmp_path("bad.safetensors");
+    /* a tensor name from the file, with ESC [31m (red) in it */
+    write_st(path, "{" A_OK "," B_OK ",\"c\\u001b[31m\\n\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[20,24]}}",
+             data, 24);
+    sg_clear_error();
+    ck_assert_int_eq(sg_model_load(m, path), -1);
+    ERR_HAS("extra tensor \"c\\x1b[31m\\x0a\"");
+    ck_assert_ptr_null(strchr(sg_last_error(), '\x1b'));
+    ck_assert_ptr_null(strchr(sg_last_error(), '\n'));
+    /* a path with control characters and a backslash */
+    char bad_path[300];
+    snprintf(bad_path, sizeof bad_path, "%s/x\x1b]0;title\x07\\y", tmpdir);
+    sg_clear_error();
+    ck_assert_int_eq(sg_model_load(m, bad_path), -1);
+    ERR_HAS("/x\\x1b]0;title\\x07\\\\y: cannot open");
+    ck_assert_ptr_null(strchr(sg_last_error(), '\x1b'));
+    ck_assert_ptr_null(strchr(sg_last_error(), '\x07'));
+    /* a caller's name refused on save */
+    sg_named_param bad = {"bad\x01name", sg_model_param(m, "a"), true};
+    sg_clear_error();
+    ck_assert_int_eq(sg_safetensors_save(tmp_path("g.safetensors"), &bad, 1), -1);
+    ERR_HAS("name \"bad\\x01name\" contains a control character");
+    ck_assert_ptr_null(strchr(sg_last_error(), '\x01'));
+    sg_model_free(m);
+}
+END_TEST
+
+/* ---- the JSON pull parser (nn/json.c) ---- */
+
+START_TEST(test_json_walk)
+{
+    static const char text[] = " {\"k\\u00e9y\": [1, -2, 9223372036854775807], \"s\": \"a\\\"b\\ud83d\\ude00\","
+                               " \"skip\": {\"x\": [[], {}, \"\\n\"]}} ";
+    sg_json j;
+    sg_json_init(&j, text, sizeof text - 1);
+    ck_assert_int_eq(sg_json_peek(&j), SG_JSON_OBJECT);
+    ck_assert_int_eq(sg_json_enter(&j), 0);
+    const char *key, *str;
+    size_t len;
+    long long v[3];
+    ck_assert_int_eq(sg_json_next(&j, &key), 1);
+    ck_assert_str_eq(key, "k\xc3\xa9y");
+    ck_assert_int_eq(sg_json_enter(&j), 0);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(sg_json_next(&j, NULL), 1);
+        ck_assert_int_eq(sg_json_int(&j, &v[i]), 0);
+    }
+    ck_assert_int_eq(sg_json_next(&j, NULL), 0);
+    ck_assert(v[0] == 1 && v[1] == -2 && v[2] == 9223372036854775807LL);
+    ck_assert_int_eq(sg_json_next(&j, &key), 1);
+    ck_assert_str_eq(key, "s");
+    ck_assert_int_eq(sg_json_string(&j, &str, &len), 0);
+    ck_assert_str_eq(str, "a\"b\xf0\x9f\x98\x80");
+    ck_assert_uint_eq(len, 7);
+    ck_assert_int_eq(sg_json_next(&j, &key), 1);
+    ck_assert_str_eq(key, "skip");
+    size_t pool = j.pool_used;
+    ck_assert_int_eq(sg_json_skip(&j), 0);
+    ck_assert_uint_eq(j.pool_used, pool); /* a skipped value keeps nothing */
+    ck_assert_int_eq(sg_json_next(&j, &key), 0);
+    ck_assert_int_eq(sg_json_finish(&j), 0);
+    ck_assert_str_eq(j.err, "");
+    sg_json_free(&j);
+}
+END_TEST
+
+START_TEST(test_json_errors)
+{
+    static const struct {
+        const char *text, *err;
+    } cases[] = {
+        {"", "unexpected end at byte 0"},
+        {"[1,]", "unexpected character ']' at byte 3"},
+        {"[1 2]", "expected ',' or ']' at byte 3"},
+        {"{\"a\" 1}", "expected ':' after a key at byte 5"},
+        {"{1:2}", "expected a quoted key at byte 1"},
+        {"[01]", "number with a leading zero at byte 1"},
+        {"[1.5]", "non-integer number (only integers are expected) at byte 2"},
+        {"[-]", "bad number at byte 2"},
+        {"[9223372036854775808]", "integer too large at byte 19"},
+        {"[null]", "unsupported JSON value (true, false or null) at byte 1"},
+        {"[\"\\u0000\"]", "\\u0000 in a string at byte 8"},
+        {"[\"\\udc00\"]", "unpaired surrogate in a \\u escape at byte 8"},
+        {"[\"\xc0\xaf\"]", "invalid UTF-8 in a string at byte 2"},
+        {"[\"\x1f\"]", "control character 0x1f in a string at byte 2"},
+        {"[1] x", "unexpected data after the JSON value at byte 4"},
+        {"[[1]", "unterminated array at byte 4"},
+        {"[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]", "nested deeper than 16 levels at byte 17"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        sg_json j;
+        sg_json_init(&j, cases[k].text, strlen(cases[k].text));
+        ck_assert_msg(sg_json_skip(&j) < 0 || sg_json_finish(&j) < 0, "case %zu passed", k);
+        ck_assert_msg(strcmp(j.err, cases[k].err) == 0, "case %zu: \"%s\", expected \"%s\"", k, j.err,
+                      cases[k].err);
+        ck_assert_int_eq(sg_json_next(&j, NULL), -1); /* sticky */
+        sg_json_free(&j);
+    }
+    /* 17 levels are fine */
+    sg_json j;
+    sg_json_init(&j, "[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]", 34);
+    ck_assert_int_eq(sg_json_skip(&j), 0);
+    ck_assert_int_eq(sg_json_finish(&j), 0);
+    /* the length is the end, not a NUL */
+    sg_json_init(&j, "[12]", 3);
+    ck_assert_int_eq(sg_json_skip(&j), -1);
+    ck_assert_str_eq(j.err, "unterminated array at byte 3");
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -481,13 +695,31 @@ static Suite *io_suite(void)
     tcase_add_test(tc, test_partial_file_changes_nothing);
     tcase_add_test(tc, test_save_errors_and_generic_api);
     suite_add_tcase(s, tc);
+
+    tc = tcase_create("bounded_reading");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 60); /* the 16 MB header under valgrind */
+    tcase_add_test(tc, test_load_not_regular_files);
+    tcase_add_test(tc, test_header_memory_bounded);
+    tcase_add_test(tc, test_entry_key_twice);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("messages");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, test_control_chars_escaped);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("json");
+    tcase_add_test(tc, test_json_walk);
+    tcase_add_test(tc, test_json_errors);
+    suite_add_tcase(s, tc);
     return s;
 }
 
 static void remove_tree(void)
 {
     const char *names[] = {"roundtrip.safetensors", "ref.safetensors", "empty.safetensors", "python.safetensors",
-                           "bad.safetensors", "good.safetensors", "partial.safetensors", "g.safetensors"};
+                           "bad.safetensors", "good.safetensors", "partial.safetensors", "g.safetensors", "fifo", "big-header.safetensors"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         remove(tmp_path(names[i]));
     rmdir(tmpdir);
