@@ -294,10 +294,26 @@ int sg_mnist_json_to_idx(const char *json_dir, const char *out_dir, int *n_train
     char *path = malloc(cap);
     char *tmp[4] = {NULL, NULL, NULL, NULL}, *final[4] = {NULL, NULL, NULL, NULL};
     bool written[4] = {false, false, false, false};
-    if (!path) {
+    /* The four files are written into a new private directory beside their
+     * targets (mkdtemp: a unique name, mode 0700), then renamed into place:
+     * no fixed temporary name that a planted link could redirect or that
+     * two runs could share. */
+    char *stage = malloc(cap);
+    bool staged = false;
+    if (!path || !stage) {
+        free(path);
+        free(stage);
         sg_set_error("mnist_json_to_idx: out of memory");
         return -1;
     }
+    snprintf(stage, cap, "%s/.mnist_json.XXXXXX", out_dir);
+    if (!mkdtemp(stage)) {
+        char eo[SG_ESCAPE_MAX];
+        sg_set_error("mnist_json_to_idx: %s: cannot create a temporary directory there: %s",
+                     sg_escape(out_dir, eo, sizeof eo, true), strerror(errno));
+        goto done;
+    }
+    staged = true;
     for (int i = 0; i < 4; i++) {
         tmp[i] = malloc(cap);
         final[i] = malloc(cap);
@@ -306,7 +322,7 @@ int sg_mnist_json_to_idx(const char *json_dir, const char *out_dir, int *n_train
             goto done;
         }
         snprintf(final[i], cap, "%s/%s", out_dir, out_names[i]);
-        snprintf(tmp[i], cap, "%s/%s.tmp", out_dir, out_names[i]);
+        snprintf(tmp[i], cap, "%s/%s", stage, out_names[i]);
     }
 
     int counts[2] = {0, 0};
@@ -365,6 +381,9 @@ done:
         free(tmp[i]);
         free(final[i]);
     }
+    if (staged)
+        rmdir(stage);
+    free(stage);
     for (int s = 0; s < 2; s++)
         sg_dataset_free(sets[s]);
     for (int digit = 0; digit < N_DIGITS; digit++)

@@ -259,7 +259,8 @@ int sg_noisy_sine(int n, float noise, sg_rng *rng, sg_tensor **x, sg_tensor **t)
  *  to test (8,000 / 2,000 for the package). Order in each file: round-robin
  *  over the digits (image 0 of digits 0..9, then image 1 of each digit that
  *  has one, ...), so any prefix is nearly class-balanced. Files are written
- *  under temporary names and renamed when all four are complete.
+ *  into a new private directory in out_dir (mkdtemp) and renamed into place
+ *  when all four are complete; the directory is removed.
  *  n_train / n_test (may be NULL) receive the counts. Returns 0, or -1 + a
  *  message naming the file and the problem (a missing file, a syntax error
  *  with its byte offset, a value outside [0, 1], a count that is not a

