@@ -9,6 +9,7 @@
 
 static _Thread_local char error_msg[512];
 static _Thread_local bool error_set;
+static _Thread_local const char *sg_tl_api; /* sg_api_enter's name, or NULL */
 
 const char *sg_last_error(void) { return error_set ? error_msg : ""; }
 

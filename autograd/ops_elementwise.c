@@ -104,7 +104,7 @@ static sg_tensor *binary(sg_kbin k, enum sg_op op, sg_tensor *a, sg_tensor *b)
     int n = sg_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, shape);
     if (n < 0 || n > SG_MAX_DIMS) {
         char ba[96], bb[96];
-        sg_set_error("%s: shapes %s and %s cannot be broadcast together", sg_api_name(bin_name[k]),
+        sg_set_error("%s: shapes %s and %s cannot be broadcast together", bin_name[k],
                      sg_shape_str(a, ba, sizeof ba), sg_shape_str(b, bb, sizeof bb));
         return NULL;
     }

@@ -189,7 +189,7 @@ static void reduce_data(float *restrict y, const float *restrict x, int ndim, co
 
 static sg_tensor *reduce(enum sg_op op, sg_tensor *x, const int *axes, int n_axes, bool keep)
 {
-    const char *name = sg_api_name(sg_op_table[op].name);
+    const char *name = sg_op_table[op].name;
     SG_CHECK_INPUT(name, x);
     uint32_t mask;
     if (sg_axes_mask(name, x->ndim, axes, n_axes, &mask) < 0)

@@ -295,7 +295,6 @@ static void oom(const char *op, int ndim, const int *shape, size_t bytes)
 
 sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, int ndim, const int *shape)
 {
-    op = sg_api_name(op);
     if (!sg_shape_check(op, ndim, shape))
         return NULL;
     size_t size = sg_shape_size(ndim, shape);
@@ -338,7 +337,6 @@ sg_tensor *sg_alloc(const char *op, int ndim, const int *shape)
 
 sg_tensor *sg_alloc_view(const char *op, sg_tensor *x, int ndim, const int *shape)
 {
-    op = sg_api_name(op);
     if (!sg_shape_check(op, ndim, shape))
         return NULL;
     sg_arena *arena = sg_current_arena();

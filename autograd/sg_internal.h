@@ -193,11 +193,9 @@ void sg_grad_settle(sg_tensor *x, const sg_arena *ending);
 /* ---- naming the function the user called ----
  * A public function made of other public ones (sqrt = pow, mean = sum then
  * scale, rsub_scalar = neg then add_scalar) names itself in every message
- * its parts produce: while it runs, sg_tl_api holds its name (the outermost
- * wins; sg_api_enter/leave, error.c) and sg_set_error() puts it in place of
- * the part's own; sg_api_name() gives it to code that formats a name. */
-extern _Thread_local const char *sg_tl_api;
-static inline const char *sg_api_name(const char *op) { return sg_tl_api ? sg_tl_api : op; }
+ * its parts produce: while it runs, error.c holds its name (the outermost
+ * wins; sg_api_enter/leave) and sg_set_error() puts it in place of the
+ * part's own leading "name:". */
 #define SG_API_BEGIN(name) const char *const sg_api_token_ = sg_api_enter(name)
 #define SG_API_END() sg_api_leave(sg_api_token_)
 
@@ -208,7 +206,7 @@ bool sg_check_file(const char *func, FILE *f);
  * use-after-scope, sg_check_tensor()); messages name the function called. */
 #define SG_CHECK_INPUT(op, x)                           \
     do {                                                \
-        if (!sg_check_tensor(sg_api_name(op), (x)))     \
+        if (!sg_check_tensor((op), (x)))                \
             return NULL;                                \
     } while (0)
 

@@ -9,7 +9,6 @@
 _Thread_local bool sg_tl_grad_enabled = true;
 _Thread_local bool sg_tl_nan_check;
 _Thread_local uint32_t sg_tl_next_id;
-_Thread_local const char *sg_tl_api;
 
 /* ---- shape helpers ---- */
 
@@ -193,13 +192,13 @@ sg_tensor *sg_normal(sg_rng *rng, float mean, float std, int ndim, const int *sh
 sg_tensor *sg_zeros_like(const sg_tensor *x)
 {
     SG_CHECK_INPUT("zeros_like", x);
-    return full(sg_api_name("zeros_like"), 0.f, x->ndim, x->shape);
+    return full("zeros_like", 0.f, x->ndim, x->shape);
 }
 
 sg_tensor *sg_ones_like(const sg_tensor *x)
 {
     SG_CHECK_INPUT("ones_like", x);
-    return full(sg_api_name("ones_like"), 1.f, x->ndim, x->shape);
+    return full("ones_like", 1.f, x->ndim, x->shape);
 }
 
 sg_tensor *sg_copy(const sg_tensor *x)
