@@ -60,8 +60,8 @@ bool sg_check_tensor(const char *func, const sg_tensor *x)
         return false;
     }
     if (x->magic != SG_TENSOR_LIVE) {
-        /* the first failure wins as always, but a stale tensor is a bug of
-         * its own: say so even after an unrelated message */
+        /* recorded like any other error (the first one since the last
+         * sg_clear_error() is kept) */
         sg_set_error("%s: tensor used after its scope ended", func);
         return false;
     }
