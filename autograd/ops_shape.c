@@ -274,9 +274,12 @@ sg_tensor *sg_slice(sg_tensor *x, int axis, int start, int stop)
 
 sg_tensor *sg_concat(sg_tensor *const *xs, int n, int axis)
 {
-    if (!xs || n < 1) {
-        if (!sg_has_error())
-            sg_set_error("concat: needs at least one tensor");
+    if (n < 1) {
+        sg_set_error("concat: needs at least one tensor, got %d", n);
+        return NULL;
+    }
+    if (!xs) {
+        sg_set_error("concat: NULL array of %d tensors", n);
         return NULL;
     }
     for (int i = 0; i < n; i++)

@@ -239,9 +239,12 @@ sg_tensor *sg_set_name(sg_tensor *x, const char *name);
 const char *sg_name(const sg_tensor *x);
 /** True if the shapes are equal. */
 bool sg_same_shape(const sg_tensor *a, const sg_tensor *b);
-/** Write "(2,3)" into buf; returns buf. */
+/** Write "(2,3)" into buf; returns buf. "(null)" for NULL (no message);
+ *  "(dead)" and a message for a tensor whose scope ended. */
 char *sg_shape_str(const sg_tensor *x, char *buf, size_t len);
-/** NumPy-like printer: `[[1. 2.]\n [3. 4.]]`; long dims are elided. */
+/** NumPy-like printer: `[[1. 2.]\n [3. 4.]]`; long dims are elided. x NULL
+ *  prints "(null)" without a message (as printf's %s does); a NULL f is
+ *  refused ("print: NULL file"), as is a tensor whose scope ended. */
 void sg_print(FILE *f, const sg_tensor *x);
 
 /* ------------------------------------------------------------------------- */

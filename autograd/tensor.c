@@ -37,6 +37,10 @@ char *sg_shape_str(const sg_tensor *x, char *buf, size_t len)
         snprintf(buf, len, "(null)");
         return buf;
     }
+    if (!sg_check_tensor("shape_str", x)) { /* a dead header's shape is stale */
+        snprintf(buf, len, "(dead)");
+        return buf;
+    }
     return sg_fmt_shape(x->ndim, x->shape, buf, len);
 }
 
@@ -259,7 +263,13 @@ void sg_zero_grad(sg_tensor *x)
     sg_grad_reset(x); /* an owned buffer is zeroed, a shared one dropped */
 }
 
-sg_tensor *sg_param(sg_tensor *x) { return sg_set_requires_grad(x, true); }
+sg_tensor *sg_param(sg_tensor *x)
+{
+    SG_API_BEGIN("param");
+    sg_tensor *y = sg_set_requires_grad(x, true);
+    SG_API_END();
+    return y;
+}
 
 sg_tensor *sg_set_requires_grad(sg_tensor *x, bool on)
 {

@@ -278,7 +278,9 @@ START_TEST(test_reshape_permute_slice)
     ck_assert_ptr_null(sg_concat((sg_tensor *[]){x, sg_ones(SG_DIMS(2, 3, 1))}, 2, 1));
     ASSERT_ERROR("concat: shapes (2,3) and (2,3,1) differ outside axis 1");
     ck_assert_ptr_null(sg_concat(NULL, 0, 0));
-    ASSERT_ERROR("concat: needs at least one tensor");
+    ASSERT_ERROR("concat: needs at least one tensor, got 0");
+    ck_assert_ptr_null(sg_concat(NULL, 2, 0));
+    ASSERT_ERROR("concat: NULL array of 2 tensors");
 }
 END_TEST
 

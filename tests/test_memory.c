@@ -422,6 +422,11 @@ START_TEST(test_use_after_scope_small)
     ASSERT_STALE("ndim");
     ck_assert_ptr_null(sg_keep(a));
     ASSERT_STALE("keep");
+    ck_assert_ptr_null(sg_param(a));
+    ASSERT_STALE("param");
+    char buf[32];
+    ck_assert_str_eq(sg_shape_str(a, buf, sizeof buf), "(dead)");
+    ASSERT_STALE("shape_str");
     ck_assert_ptr_null(sg_reshape(a, SG_DIMS(1, 1)));
     ASSERT_STALE("reshape");
     /* still caught after many newer tensors (fewer than the quarantine) */
