@@ -137,7 +137,7 @@ static void usage(FILE *f)
           "  --train-limit N          use only the first N training images\n"
           "  --save FILE              save the weights (safetensors) after training\n"
           "  --load FILE              load weights before training / evaluating\n"
-          "  --eval-only              evaluate the (loaded) model on the test set\n"
+          "  --eval-only              evaluate the model given by --load on the test set\n"
           "  --log FILE               CSV log per epoch (default train_log.csv)\n"
           "  --plot FILE              PNG of the curves (default train_curves.png)\n"
           "  --quiet                  no progress bar\n"
@@ -289,6 +289,10 @@ static int parse_args(int argc, char **argv, config *c)
         fprintf(stderr, "train: --save has nothing to save with --eval-only (no training)\n");
         return -1;
     }
+    if (c->eval_only && !c->load) {
+        fprintf(stderr, "train: --eval-only needs --load FILE (it evaluates saved weights)\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -345,9 +349,34 @@ static bool output_ok(const char *opt, const char *path, bool by_rename)
     return !why;
 }
 
-/* The outputs this run will write (log, picture, weights). */
+/* Can the weights given by --load be read: a regular file we may open?
+ * (model_load checks the same and more, but only after the data set is
+ * read; a typo should cost nothing.) Prints one line if not. */
+static bool input_ok(const char *opt, const char *path)
+{
+    struct stat st;
+    const char *why = NULL;
+    if (!path[0])
+        why = "the path is empty";
+    else if (stat(path, &st) != 0)
+        why = strerror(errno);
+    else if (S_ISDIR(st.st_mode))
+        why = "it is a directory";
+    else if (!S_ISREG(st.st_mode))
+        why = "it is not a regular file";
+    else if (access(path, R_OK) != 0)
+        why = strerror(errno);
+    if (why)
+        fprintf(stderr, "train: %s %s: cannot read it: %s\n", opt, path, why);
+    return !why;
+}
+
+/* The file this run reads (weights) and the ones it will write (log,
+ * picture, weights). */
 static bool outputs_ok(const config *c)
 {
+    if (c->load && !input_ok("--load", c->load))
+        return false;
     if (c->eval_only)
         return true;
     if (!output_ok("--log", c->log, false))

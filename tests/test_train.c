@@ -314,6 +314,11 @@ START_TEST(bad_options_say_one_line_and_exit_2)
         {"--save tiny", "--save tiny: cannot write there: it is a directory"},
         {"--log tiny", "--log tiny: cannot write there: it is a directory"},
         {"--plot \"it's.png\"", "quotes and line breaks are not allowed"},
+        {"--load tiny", "--load tiny: cannot read it: it is a directory"},
+        {"--load /dev/zero", "--load /dev/zero: cannot read it: it is not a regular file"},
+        {"--load \"\"", "cannot read it: the path is empty"},
+        {"--load no-such.safetensors", "--load no-such.safetensors: cannot read it: No such file"},
+        {"--eval-only", "--eval-only needs --load FILE"},
     };
     char args[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
