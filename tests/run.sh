@@ -17,7 +17,8 @@ cd "$(dirname "$0")/.."
 sh .ci/deps.sh
 [ -d build ] || meson setup build
 meson compile -C build
-meson compile -C build isa-check # compile-only, -march = x86-64, -v2, -v3, -v4
+[ -d build-isa ] || meson setup build-isa -Disa_check=true
+meson compile -C build-isa isa-check # compile-only, -march = x86-64, -v2, -v3, -v4
 meson test -C build --print-errorlogs
 sh tests/cpu-kinds.sh build      # the same build on emulated baseline, v2 and Zen 3 CPUs
 
