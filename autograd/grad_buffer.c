@@ -72,7 +72,7 @@ static void add_into(sg_tensor *dx, const sg_tensor *g)
  * not x's to write). */
 static int own_sum(sg_tensor *x, const sg_tensor *g, sg_arena *home)
 {
-    sg_tensor *buf = sg_alloc_in(home, "backward", x->ndim, x->shape);
+    sg_tensor *buf = sg_alloc_in(home, "backward", x->dtype, x->ndim, x->shape);
     if (!buf)
         return -1;
     if (x->grad)
@@ -263,7 +263,7 @@ void sg_grad_settle(sg_tensor *x, const sg_arena *ending)
 {
     if (!x->grad || x->grad->arena != ending)
         return;
-    sg_tensor *g = sg_alloc_in(x->arena, "scope_end", x->ndim, x->shape);
+    sg_tensor *g = sg_alloc_in(x->arena, "scope_end", x->dtype, x->ndim, x->shape);
     if (g)
         memcpy(g->data, x->grad->data, x->size * sizeof(float));
     set_grad(x, g, SG_GRAD_OWNED);

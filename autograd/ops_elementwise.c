@@ -108,7 +108,7 @@ static sg_tensor *binary(sg_kbin k, enum sg_op op, sg_tensor *a, sg_tensor *b)
                      sg_shape_str(a, ba, sizeof ba), sg_shape_str(b, bb, sizeof bb));
         return NULL;
     }
-    sg_tensor *y = sg_alloc(bin_name[k], n, shape);
+    sg_tensor *y = sg_alloc(bin_name[k], a->dtype, n, shape);
     if (!y)
         return NULL;
     if (y->size == 0) {
@@ -154,7 +154,7 @@ static sg_tensor *unary(sg_kun k, enum sg_op op, sg_tensor *x, float p)
 {
     const char *name = sg_op_table[op].name;
     SG_CHECK_INPUT(name, x);
-    sg_tensor *y = sg_alloc(name, x->ndim, x->shape);
+    sg_tensor *y = sg_alloc(name, x->dtype, x->ndim, x->shape);
     if (!y)
         return NULL;
     un_ctx c = {.k = k, .y = y->data, .x = x->data, .p = p};
@@ -167,13 +167,13 @@ sg_tensor *sg_neg(sg_tensor *x) { return unary(SG_KUN_NEG, SG_OP_NEG, x, 0.f); }
 sg_tensor *sg_exp(sg_tensor *x) { return unary(SG_KUN_EXP, SG_OP_EXP, x, 0.f); }
 sg_tensor *sg_log(sg_tensor *x) { return unary(SG_KUN_LOG, SG_OP_LOG, x, 0.f); }
 sg_tensor *sg_relu(sg_tensor *x) { return unary(SG_KUN_RELU, SG_OP_RELU, x, 0.f); }
-sg_tensor *sg_pow(sg_tensor *x, float p) { return unary(SG_KUN_POW, SG_OP_POW, x, p); }
-sg_tensor *sg_add_scalar(sg_tensor *x, float s) { return unary(SG_KUN_ADDS, SG_OP_ADD_SCALAR, x, s); }
-sg_tensor *sg_mul_scalar(sg_tensor *x, float s) { return unary(SG_KUN_MULS, SG_OP_MUL_SCALAR, x, s); }
+sg_tensor *sg_pow(sg_tensor *x, double p) { return unary(SG_KUN_POW, SG_OP_POW, x, p); }
+sg_tensor *sg_add_scalar(sg_tensor *x, double s) { return unary(SG_KUN_ADDS, SG_OP_ADD_SCALAR, x, s); }
+sg_tensor *sg_mul_scalar(sg_tensor *x, double s) { return unary(SG_KUN_MULS, SG_OP_MUL_SCALAR, x, s); }
 
 /* derived conveniences: compositions, no backward of their own */
 /* wrappers: their messages name them, not the primitives they are made of */
-sg_tensor *sg_rsub_scalar(float s, sg_tensor *x)
+sg_tensor *sg_rsub_scalar(double s, sg_tensor *x)
 {
     SG_API_BEGIN("rsub_scalar");
     sg_tensor *y = sg_add_scalar(sg_neg(x), s);
@@ -181,7 +181,7 @@ sg_tensor *sg_rsub_scalar(float s, sg_tensor *x)
     return y;
 }
 
-sg_tensor *sg_rdiv_scalar(float s, sg_tensor *x)
+sg_tensor *sg_rdiv_scalar(double s, sg_tensor *x)
 {
     SG_API_BEGIN("rdiv_scalar");
     sg_tensor *y = sg_mul_scalar(sg_pow(x, -1.f), s);
@@ -309,7 +309,7 @@ static sg_tensor *relu_grad(sg_tensor *x, sg_tensor *gy)
 {
     if (!gy)
         return NULL;
-    sg_tensor *g = sg_alloc("relu_backward", x->ndim, x->shape);
+    sg_tensor *g = sg_alloc("relu_backward", x->dtype, x->ndim, x->shape);
     if (!g)
         return NULL;
     relu_grad_ctx c = {.g = g->data, .x = x->data, .gy = gy->data};

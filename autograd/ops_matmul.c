@@ -66,7 +66,7 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
             return NULL;
         }
     }
-    sg_tensor *y = sg_alloc(op, batched->ndim, shape);
+    sg_tensor *y = sg_alloc(op, batched->dtype, batched->ndim, shape);
     if (!y)
         return NULL;
     bool acc = c != NULL; /* start from c, add the products to it */

@@ -207,7 +207,7 @@ static sg_tensor *reduce(enum sg_op op, sg_tensor *x, const int *axes, int n_axe
     }
     int shape[SG_MAX_DIMS];
     int nd = sg_reduced_shape(x->ndim, x->shape, mask, keep, shape);
-    sg_tensor *y = sg_alloc(name, nd, shape);
+    sg_tensor *y = sg_alloc(name, x->dtype, nd, shape);
     if (!y)
         return NULL;
     reduce_data(y->data, x->data, x->ndim, x->shape, mask, op == SG_OP_SUM ? 0 : 1);
@@ -279,7 +279,7 @@ sg_tensor *sg_sum_to(sg_tensor *x, int ndim, const int *shape)
         }
         mask |= 1u << i;
     }
-    sg_tensor *y = sg_alloc("sum_to", ndim, shape);
+    sg_tensor *y = sg_alloc("sum_to", x->dtype, ndim, shape);
     if (!y)
         return NULL;
     /* y holds x's shape without the reduced dims (the leading ones vanish) */
@@ -343,7 +343,7 @@ static void max_grad_range(void *arg, size_t lo, size_t hi)
 static sg_tensor *max_grad_rows(sg_tensor *y, sg_tensor *gy, size_t inner)
 {
     sg_tensor *x = y->in[0];
-    sg_tensor *g = sg_alloc("max_backward", x->ndim, x->shape);
+    sg_tensor *g = sg_alloc("max_backward", x->dtype, x->ndim, x->shape);
     if (!g)
         return NULL;
     max_grad_ctx c = {.g = g->data, .x = x->data, .y = y->data, .gy = gy->data, .inner = inner};
@@ -360,7 +360,7 @@ static void max_grad_windows_range(void *arg, size_t lo, size_t hi)
 static sg_tensor *max_grad_windows(sg_tensor *y, sg_tensor *gy, const size_t *gsize)
 {
     sg_tensor *x = y->in[0];
-    sg_tensor *g = sg_alloc("max_backward", x->ndim, x->shape);
+    sg_tensor *g = sg_alloc("max_backward", x->dtype, x->ndim, x->shape);
     if (!g)
         return NULL;
     max_grad_ctx c = {.g = g->data, .x = x->data, .y = y->data, .gy = gy->data,

@@ -180,7 +180,7 @@ sg_tensor *sg_permute(sg_tensor *x, const int *perm)
         seen |= 1u << perm[i];
         shape[i] = x->shape[perm[i]];
     }
-    sg_tensor *y = sg_alloc("permute", n, shape);
+    sg_tensor *y = sg_alloc("permute", x->dtype, n, shape);
     if (!y)
         return NULL;
     memcpy(y->attr.perm, perm, (size_t)n * sizeof(int));
@@ -217,7 +217,7 @@ sg_tensor *sg_broadcast_to(sg_tensor *x, int ndim, const int *shape)
                      shape ? sg_fmt_shape(ndim, shape, bs, sizeof bs) : "(null)");
         return NULL;
     }
-    sg_tensor *y = sg_alloc("broadcast_to", ndim, shape);
+    sg_tensor *y = sg_alloc("broadcast_to", x->dtype, ndim, shape);
     if (!y)
         return NULL;
     sg_broadcast_fill(x, y);
@@ -258,7 +258,7 @@ sg_tensor *sg_slice(sg_tensor *x, int axis, int start, int stop)
     int shape[SG_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[ax] = stop - start;
-    sg_tensor *y = sg_alloc("slice", x->ndim, shape);
+    sg_tensor *y = sg_alloc("slice", x->dtype, x->ndim, shape);
     if (!y)
         return NULL;
     size_t outer, inner;
@@ -309,7 +309,7 @@ sg_tensor *sg_concat(sg_tensor *const *xs, int n, int axis)
     }
     if (!sg_shape_fits("concat", "output", nd, dims, shape))
         return NULL;
-    sg_tensor *y = sg_alloc("concat", nd, shape);
+    sg_tensor *y = sg_alloc("concat", xs[0]->dtype, nd, shape);
     if (!y)
         return NULL;
     size_t outer, inner;

@@ -91,7 +91,7 @@ sg_tensor *sg_unfold(sg_tensor *x, sg_window w)
     int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], OH, OW, shape[2];
     if (!window_ok("unfold", &w, N, C, H, W, &OH, &OW, shape))
         return NULL;
-    sg_tensor *y = sg_alloc("unfold", 2, shape);
+    sg_tensor *y = sg_alloc("unfold", x->dtype, 2, shape);
     if (!y)
         return NULL;
     window_job c = {.src = x->data, .dst = y->data,
@@ -129,7 +129,7 @@ sg_tensor *sg_fold(sg_tensor *cols, int N, int C, int H, int W, sg_window w)
         return NULL;
     }
     int shape[4] = {N, C, H, W};
-    sg_tensor *y = sg_alloc("fold", 4, shape);
+    sg_tensor *y = sg_alloc("fold", cols->dtype, 4, shape);
     if (!y)
         return NULL;
     window_job c = {.src = cols->data, .dst = y->data,

@@ -293,16 +293,16 @@ static void oom(const char *op, int ndim, const int *shape, size_t bytes)
                  bytes);
 }
 
-sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, int ndim, const int *shape)
+sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, sg_dtype dtype, int ndim, const int *shape)
 {
     if (!sg_shape_check(op, ndim, shape))
         return NULL;
     size_t size = sg_shape_size(ndim, shape);
-    size_t data_bytes = (size * sizeof(float) + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1);
+    size_t data_bytes = (size * sg_dtype_size(dtype) + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1);
     sg_tensor *t;
     if (arena) {
         t = header_get();
-        float *d = t ? arena_alloc(arena, data_bytes) : NULL;
+        void *d = t ? arena_alloc(arena, data_bytes) : NULL;
         if (!d) {
             if (t) { /* back to the quarantine, never handed out live */
                 t->magic = SG_TENSOR_DEAD;
@@ -313,10 +313,10 @@ sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, int ndim, const int *sha
             return NULL;
         }
         init_header(t, arena, ndim, shape);
-        t->data = d;
+        t->bytes = d;
     } else {
         t = malloc(sizeof *t);
-        float *d = aligned_alloc(SG_ALIGN, data_bytes ? data_bytes : SG_ALIGN);
+        void *d = aligned_alloc(SG_ALIGN, data_bytes ? data_bytes : SG_ALIGN);
         if (!t || !d) {
             free(t);
             free(d);
@@ -324,15 +324,16 @@ sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, int ndim, const int *sha
             return NULL;
         }
         init_header(t, NULL, ndim, shape);
-        t->data = d;
+        t->bytes = d;
         t->owns_data = true;
     }
+    t->dtype = dtype;
     return t;
 }
 
-sg_tensor *sg_alloc(const char *op, int ndim, const int *shape)
+sg_tensor *sg_alloc(const char *op, sg_dtype dtype, int ndim, const int *shape)
 {
-    return sg_alloc_in(sg_current_arena(), op, ndim, shape);
+    return sg_alloc_in(sg_current_arena(), op, dtype, ndim, shape);
 }
 
 sg_tensor *sg_alloc_view(const char *op, sg_tensor *x, int ndim, const int *shape)
@@ -346,7 +347,8 @@ sg_tensor *sg_alloc_view(const char *op, sg_tensor *x, int ndim, const int *shap
         return NULL;
     }
     init_header(t, arena, ndim, shape);
-    t->data = x->data;
+    t->bytes = x->bytes;
+    t->dtype = x->dtype;
     t->is_view = true;
     return t;
 }
@@ -358,7 +360,7 @@ void sg_tensor_free(sg_tensor *x)
     sg_grad_release(x);
     x->magic = SG_TENSOR_DEAD;
     if (x->owns_data)
-        free(x->data);
+        free(x->bytes);
     if (x->in != x->in_small)
         free(x->in);
     free(x);
@@ -369,8 +371,8 @@ sg_tensor *sg_keep(const sg_tensor *x)
     if (!sg_check_tensor("keep", x))
         return NULL;
     sg_arena *outer = depth >= 2 ? &arenas[depth - 2] : NULL;
-    sg_tensor *y = sg_alloc_in(outer, "keep", x->ndim, x->shape);
+    sg_tensor *y = sg_alloc_in(outer, "keep", x->dtype, x->ndim, x->shape);
     if (y)
-        memcpy(y->data, x->data, x->size * sizeof(float));
+        memcpy(y->bytes, x->bytes, x->size * sg_dtype_size(x->dtype));
     return y;
 }

@@ -3,7 +3,8 @@
  * ops, reverse-mode backward, gradient checking, tracing.
  *
  * Overview
- *   A tensor is float32, row-major and contiguous, with up to SG_MAX_DIMS dims.
+ *   A tensor is float32 (the default) or float64, row-major and contiguous,
+ *   with up to SG_MAX_DIMS dims.
  *   Every op computes its result at once (define-by-run). When gradient
  *   recording is on and an input requires a gradient, the result remembers its
  *   op, its inputs and the attributes the op needs: that is the graph.
@@ -67,6 +68,17 @@ extern "C" {
 
 /** Opaque tensor (and graph node). */
 typedef struct sg_tensor sg_tensor;
+
+/**
+ * A tensor's element type. float32 is the default and what training uses;
+ * float64 is for checking gradients (central differences in float32
+ * confirm a derivative only to about 1e-3 relative; docs/design.md,
+ * "Data types"). Gradients have their tensor's dtype.
+ */
+typedef enum sg_dtype {
+    SG_FLOAT32, /**< 4-byte IEEE float (torch.float32) */
+    SG_FLOAT64  /**< 8-byte IEEE double (torch.float64) */
+} sg_dtype;
 
 /**
  * Shape helper: SG_DIMS(2, 3) expands to `2, (const int[]){2, 3}`, the
@@ -167,6 +179,8 @@ sg_rng *sg_default_rng(void);
 /** @name Creation
  *  All creation functions return a tensor owned by the innermost open scope
  *  (or a persistent tensor if none is open) that requires no gradient.
+ *  Those that name no dtype make the thread's default dtype
+ *  (sg_set_default_dtype(), float32 unless set); the *_like ones make x's.
  *  On bad arguments (ndim out of range, a dim < 0, NULL shape) they return
  *  NULL with a message. A dim of 0 is allowed (an empty tensor). */
 /** Zeros of the given shape; ndim 0 makes a scalar. */
@@ -176,24 +190,33 @@ sg_tensor *sg_zeros(int ndim, const int *shape);
 sg_tensor *sg_empty(int ndim, const int *shape);
 /** Ones of the given shape. */
 sg_tensor *sg_ones(int ndim, const int *shape);
-/** Every element = value. */
-sg_tensor *sg_full(float value, int ndim, const int *shape);
+/** Every element = value (rounded to float32 in a float32 tensor). */
+sg_tensor *sg_full(double value, int ndim, const int *shape);
+/** Every element = value, of the given dtype whatever the default. */
+sg_tensor *sg_full_dtype(sg_dtype dtype, double value, int ndim, const int *shape);
 /** A 0-d tensor holding v. */
-sg_tensor *sg_scalar(float v);
-/** Copy of `data` (size = product of shape, row-major). data may be NULL
+sg_tensor *sg_scalar(double v);
+/** Copy of `data` (size = product of shape, row-major), into a tensor of
+ *  the default dtype (converted when that is float64). data may be NULL
  *  only for an empty shape. */
 sg_tensor *sg_from_data(const float *data, int ndim, const int *shape);
+/** Copy of float64 `data` into a float64 tensor (whatever the default). */
+sg_tensor *sg_from_data64(const double *data, int ndim, const int *shape);
 /** 1-D [start, start+step, ...) below stop (above for step < 0). */
-sg_tensor *sg_arange(float start, float stop, float step);
-/** Uniform in [lo, hi) from rng (NULL = default generator). */
-sg_tensor *sg_uniform(sg_rng *rng, float lo, float hi, int ndim, const int *shape);
+sg_tensor *sg_arange(double start, double stop, double step);
+/** Uniform in [lo, hi) from rng (NULL = default generator), drawn in
+ *  double and rounded to the dtype. */
+sg_tensor *sg_uniform(sg_rng *rng, double lo, double hi, int ndim, const int *shape);
 /** Normal(mean, std) from rng (NULL = default generator). */
-sg_tensor *sg_normal(sg_rng *rng, float mean, float std, int ndim, const int *shape);
-/** Zeros with the shape of x. */
+sg_tensor *sg_normal(sg_rng *rng, double mean, double std, int ndim, const int *shape);
+/** Zeros with the shape and dtype of x. */
 sg_tensor *sg_zeros_like(const sg_tensor *x);
-/** Ones with the shape of x. */
+/** Ones with the shape and dtype of x. */
 sg_tensor *sg_ones_like(const sg_tensor *x);
-/** A copy of x's values with no history and requires_grad off. */
+/** value everywhere, with the shape and dtype of x (torch.full_like): how a
+ *  local derivative makes a constant that matches its input. */
+sg_tensor *sg_full_like(const sg_tensor *x, double value);
+/** A copy of x's values (same dtype) with no history and requires_grad off. */
 sg_tensor *sg_copy(const sg_tensor *x);
 /** A tensor sharing x's values, cut from its history (no gradient flows to x).
  *  The result must not outlive x. */
@@ -201,6 +224,28 @@ sg_tensor *sg_detach(sg_tensor *x);
 /** Free a persistent tensor and its gradient. Tensors owned by a scope are
  *  freed by sg_scope_end(); passing one here does nothing. NULL is fine. */
 void sg_tensor_free(sg_tensor *x);
+
+/* ------------------------------------------------------------------------- */
+/** @name Data types
+ *  Every primitive works in both dtypes. An op whose tensor inputs have
+ *  different dtypes promotes like PyTorch: the result is float64, unless
+ *  one input is 0-d and the other is not, in which case the result has the
+ *  dimensioned input's dtype (torch.result_type). The converted input goes
+ *  through sg_to_dtype(), so its gradient comes back in its own dtype. */
+/** Set this thread's default dtype for creation functions (like
+ *  torch.set_default_dtype); returns the previous one. An unknown value is
+ *  refused with a message and changes nothing. */
+sg_dtype sg_set_default_dtype(sg_dtype dtype);
+/** This thread's default dtype (SG_FLOAT32 unless set). */
+sg_dtype sg_default_dtype(void);
+/** x's dtype (SG_FLOAT32 for NULL). */
+sg_dtype sg_dtype_of(const sg_tensor *x);
+/** "float32" or "float64" ("?" for an unknown value). */
+const char *sg_dtype_name(sg_dtype dtype);
+/** x converted to dtype (x itself when it has it already), a primitive
+ *  ("cast") so gradients flow back converted to x's dtype (like
+ *  torch.Tensor.to(dtype)). float64 -> float32 rounds to nearest. */
+sg_tensor *sg_to_dtype(sg_tensor *x, sg_dtype dtype);
 
 /* ------------------------------------------------------------------------- */
 /** @name Access */
@@ -212,15 +257,27 @@ const int *sg_shape(const sg_tensor *x);
 int sg_dim(const sg_tensor *x, int d);
 /** Number of elements. */
 size_t sg_size(const sg_tensor *x);
-/** The values (row-major). Writable: writing to a tensor that is part of a
- *  recorded graph invalidates that graph's gradients. */
+/** The values (row-major) of a float32 tensor. Writable: writing to a
+ *  tensor that is part of a recorded graph invalidates that graph's
+ *  gradients. NULL with a message ("data: the tensor is float64; use
+ *  sg_data64") for a float64 tensor. */
 float *sg_data(sg_tensor *x);
-/** The single value of a one-element tensor (NaN + error otherwise). */
+/** The values of a float64 tensor, as sg_data() (NULL with a message for a
+ *  float32 one). */
+double *sg_data64(sg_tensor *x);
+/** The single value of a one-element tensor (NaN + error otherwise); a
+ *  float64 value is rounded to float. */
 float sg_item(const sg_tensor *x);
+/** The single value of a one-element tensor of either dtype, as a double
+ *  (exact for both). */
+double sg_item64(const sg_tensor *x);
 /** The gradient tensor, or NULL before backward reached x. */
 sg_tensor *sg_grad(const sg_tensor *x);
-/** The gradient values, or NULL before backward reached x. */
+/** The gradient values of a float32 tensor, or NULL before backward reached
+ *  x (and NULL with a message for a float64 one: sg_grad_data64). */
 float *sg_grad_data(const sg_tensor *x);
+/** The gradient values of a float64 tensor, as sg_grad_data(). */
+double *sg_grad_data64(const sg_tensor *x);
 /** Set x's gradient to zero (keeps the buffer). NULL is fine. */
 void sg_zero_grad(sg_tensor *x);
 /** Mark x as needing a gradient (a leaf the graph tracks). Returns x. */
@@ -301,7 +358,7 @@ sg_tensor *sg_div(sg_tensor *a, sg_tensor *b);
 /** y = -x;      dx = -dy */
 sg_tensor *sg_neg(sg_tensor *x);
 /** y = x^p (scalar p);  dx = dy * p * x^(p-1) */
-sg_tensor *sg_pow(sg_tensor *x, float p);
+sg_tensor *sg_pow(sg_tensor *x, double p);
 /** y = exp(x);  dx = dy * y */
 sg_tensor *sg_exp(sg_tensor *x);
 /** y = log(x);  dx = dy / x */
@@ -314,10 +371,10 @@ sg_tensor *sg_gt(sg_tensor *a, sg_tensor *b);
 sg_tensor *sg_eq(sg_tensor *a, sg_tensor *b);
 
 /** Scalar conveniences, composed of the primitives above. */
-sg_tensor *sg_add_scalar(sg_tensor *x, float s); /**< x + s */
-sg_tensor *sg_mul_scalar(sg_tensor *x, float s); /**< x * s */
-sg_tensor *sg_rsub_scalar(float s, sg_tensor *x); /**< s - x */
-sg_tensor *sg_rdiv_scalar(float s, sg_tensor *x); /**< s / x */
+sg_tensor *sg_add_scalar(sg_tensor *x, double s); /**< x + s */
+sg_tensor *sg_mul_scalar(sg_tensor *x, double s); /**< x * s */
+sg_tensor *sg_rsub_scalar(double s, sg_tensor *x); /**< s - x */
+sg_tensor *sg_rdiv_scalar(double s, sg_tensor *x); /**< s / x */
 sg_tensor *sg_sqrt(sg_tensor *x);                /**< x^0.5 */
 sg_tensor *sg_square(sg_tensor *x);              /**< x^2 */
 

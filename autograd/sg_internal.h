@@ -3,7 +3,8 @@
  * enum and table, the scope arenas, and helpers shared by the op files.
  *
  * Invariants
- *   - data is contiguous row-major with `size` floats, 64-byte aligned.
+ *   - data is contiguous row-major with `size` elements of `dtype` (float or
+ *     double: data or data64), 64-byte aligned.
  *   - op == SG_OP_LEAF  <=>  n_in == 0 (a leaf has no history).
  *   - A recorded node has requires_grad set; its inputs outlive it (they were
  *     made before it, in the same or an outer scope).
@@ -38,7 +39,12 @@ enum sg_grad_state {
 };
 
 struct sg_tensor {
-    float *data;              /* (size) values, row-major */
+    union {                   /* (size) values, row-major, of type dtype: */
+        float *data;          /*   SG_FLOAT32 */
+        double *data64;       /*   SG_FLOAT64 */
+        void *bytes;          /*   either, for copies (sg_dtype_size bytes each) */
+    };
+    sg_dtype dtype;
     sg_tensor *grad;          /* same shape, or NULL; see grad_state */
     size_t size;              /* product of shape */
     int ndim;
@@ -53,7 +59,7 @@ struct sg_tensor {
     sg_tensor **in;           /* inputs: in_small or an arena array */
     sg_tensor *in_small[2];
     union {                   /* attributes the op's backward needs */
-        float p;                                  /* pow, add/mul scalar */
+        double p;                                 /* pow, add/mul scalar */
         struct { uint32_t mask; bool keep; } red; /* sum, max */
         int perm[SG_MAX_DIMS];                    /* permute */
         struct { bool ta, tb; } mm;               /* matmul */
@@ -95,10 +101,16 @@ extern const sg_op_info sg_op_table[SG_OP_COUNT];
 /* ---- allocation (scope.c, tensor.c) ---- */
 /* A new tensor of the given shape in the current scope (or heap); values
  * uninitialised. NULL with a message naming `op` on bad shape / no memory. */
-sg_tensor *sg_alloc(const char *op, int ndim, const int *shape);
+sg_tensor *sg_alloc(const char *op, sg_dtype dtype, int ndim, const int *shape);
 /* Same, owned by `arena` (NULL = heap) rather than the current scope. */
-sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, int ndim, const int *shape);
-/* A tensor header sharing x's data (for views: reshape, detach). */
+sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, sg_dtype dtype, int ndim, const int *shape);
+/* Element i of x as a double, and setting it, whatever x's dtype (for
+ * code where speed does not matter: printing, checks, gradcheck). */
+double sg_value_at(const sg_tensor *x, size_t i);
+void sg_set_value_at(sg_tensor *x, size_t i, double v);
+/* Bytes of one element of dtype (4 or 8). */
+static inline size_t sg_dtype_size(sg_dtype dt) { return dt == SG_FLOAT64 ? sizeof(double) : sizeof(float); }
+/* A tensor header sharing x's data and dtype (for views: reshape, detach). */
 sg_tensor *sg_alloc_view(const char *op, sg_tensor *x, int ndim, const int *shape);
 /* Raw bytes from the current scope (or NULL if none is open). */
 void *sg_scope_alloc(size_t bytes);

@@ -97,35 +97,89 @@ int sg_reduced_shape(int ndim, const int *shape, uint32_t mask, bool keep, int *
     return n;
 }
 
+/* ---- dtypes ---- */
+
+/* The dtype creation functions use when none is named (torch's
+ * set_default_dtype); per thread, like the grad mode. */
+static _Thread_local sg_dtype tl_default_dtype = SG_FLOAT32;
+
+sg_dtype sg_set_default_dtype(sg_dtype dt)
+{
+    sg_dtype prev = tl_default_dtype;
+    if (dt != SG_FLOAT32 && dt != SG_FLOAT64) {
+        sg_set_error("set_default_dtype: unknown dtype %d", (int)dt);
+        return prev;
+    }
+    tl_default_dtype = dt;
+    return prev;
+}
+
+sg_dtype sg_default_dtype(void) { return tl_default_dtype; }
+
+const char *sg_dtype_name(sg_dtype dt)
+{
+    return dt == SG_FLOAT32 ? "float32" : dt == SG_FLOAT64 ? "float64" : "?";
+}
+
+sg_dtype sg_dtype_of(const sg_tensor *x) { return x && sg_check_tensor("dtype_of", x) ? x->dtype : SG_FLOAT32; }
+
+double sg_value_at(const sg_tensor *x, size_t i)
+{
+    return x->dtype == SG_FLOAT64 ? x->data64[i] : (double)x->data[i];
+}
+
+void sg_set_value_at(sg_tensor *x, size_t i, double v)
+{
+    if (x->dtype == SG_FLOAT64)
+        x->data64[i] = v;
+    else
+        x->data[i] = (float)v;
+}
+
 /* ---- creation ---- */
 
 /* a new tensor filled with value; errors name op, the function called */
-static sg_tensor *full(const char *op, float value, int ndim, const int *shape)
+static sg_tensor *full(const char *op, sg_dtype dt, double value, int ndim, const int *shape)
 {
-    sg_tensor *t = sg_alloc(op, ndim, shape);
+    sg_tensor *t = sg_alloc(op, dt, ndim, shape);
     if (!t)
         return NULL;
-    if (value == 0.f)
-        memset(t->data, 0, t->size * sizeof(float));
+    if (value == 0.0 && !signbit(value))
+        memset(t->bytes, 0, t->size * sg_dtype_size(dt));
+    else if (dt == SG_FLOAT64)
+        for (size_t i = 0; i < t->size; i++)
+            t->data64[i] = value;
     else
         for (size_t i = 0; i < t->size; i++)
-            t->data[i] = value;
+            t->data[i] = (float)value;
     return t;
 }
 
-sg_tensor *sg_zeros(int ndim, const int *shape) { return full("zeros", 0.f, ndim, shape); }
+sg_tensor *sg_zeros(int ndim, const int *shape) { return full("zeros", tl_default_dtype, 0.0, ndim, shape); }
 
-sg_tensor *sg_empty(int ndim, const int *shape) { return sg_alloc("empty", ndim, shape); }
+sg_tensor *sg_empty(int ndim, const int *shape) { return sg_alloc("empty", tl_default_dtype, ndim, shape); }
 
-sg_tensor *sg_ones(int ndim, const int *shape) { return full("ones", 1.f, ndim, shape); }
+sg_tensor *sg_ones(int ndim, const int *shape) { return full("ones", tl_default_dtype, 1.0, ndim, shape); }
 
-sg_tensor *sg_full(float value, int ndim, const int *shape) { return full("full", value, ndim, shape); }
+sg_tensor *sg_full(double value, int ndim, const int *shape)
+{
+    return full("full", tl_default_dtype, value, ndim, shape);
+}
 
-sg_tensor *sg_scalar(float v) { return full("scalar", v, 0, NULL); }
+sg_tensor *sg_full_dtype(sg_dtype dt, double value, int ndim, const int *shape)
+{
+    if (dt != SG_FLOAT32 && dt != SG_FLOAT64) {
+        sg_set_error("full_dtype: unknown dtype %d", (int)dt);
+        return NULL;
+    }
+    return full("full_dtype", dt, value, ndim, shape);
+}
+
+sg_tensor *sg_scalar(double v) { return full("scalar", tl_default_dtype, v, 0, NULL); }
 
 sg_tensor *sg_from_data(const float *data, int ndim, const int *shape)
 {
-    sg_tensor *t = sg_alloc("from_data", ndim, shape);
+    sg_tensor *t = sg_alloc("from_data", tl_default_dtype, ndim, shape);
     if (!t)
         return NULL;
     if (!data && t->size) {
@@ -133,19 +187,37 @@ sg_tensor *sg_from_data(const float *data, int ndim, const int *shape)
         sg_tensor_free(t); /* a heap one; an arena one is reclaimed with its scope */
         return NULL;
     }
-    if (t->size)
+    if (t->dtype == SG_FLOAT64)
+        for (size_t i = 0; i < t->size; i++)
+            t->data64[i] = data[i];
+    else if (t->size)
         memcpy(t->data, data, t->size * sizeof(float));
     return t;
 }
 
-sg_tensor *sg_arange(float start, float stop, float step)
+sg_tensor *sg_from_data64(const double *data, int ndim, const int *shape)
 {
-    if (step == 0.f || isnan(start) || isnan(stop) || isnan(step)) {
+    sg_tensor *t = sg_alloc("from_data64", SG_FLOAT64, ndim, shape);
+    if (!t)
+        return NULL;
+    if (!data && t->size) {
+        sg_set_error("from_data64: NULL data for %zu elements", t->size);
+        sg_tensor_free(t);
+        return NULL;
+    }
+    if (t->size)
+        memcpy(t->data64, data, t->size * sizeof(double));
+    return t;
+}
+
+sg_tensor *sg_arange(double start, double stop, double step)
+{
+    if (step == 0.0 || !isfinite(start) || !isfinite(stop) || !isfinite(step)) {
         sg_set_error("arange: step must be nonzero and bounds finite (start %g, stop %g, step %g)",
                      start, stop, step);
         return NULL;
     }
-    double n = ceil(((double)stop - start) / step);
+    double n = ceil((stop - start) / step);
     if (n < 0)
         n = 0;
     if (n > SG_MAX_ELEMENTS) {
@@ -153,64 +225,70 @@ sg_tensor *sg_arange(float start, float stop, float step)
         return NULL;
     }
     int len = (int)n;
-    sg_tensor *t = sg_alloc("arange", 1, &len);
+    sg_tensor *t = sg_alloc("arange", tl_default_dtype, 1, &len);
     if (!t)
         return NULL;
     for (int i = 0; i < len; i++)
-        t->data[i] = (float)(start + (double)i * step);
+        sg_set_value_at(t, (size_t)i, start + (double)i * step);
     return t;
 }
 
-sg_tensor *sg_uniform(sg_rng *rng, float lo, float hi, int ndim, const int *shape)
+sg_tensor *sg_uniform(sg_rng *rng, double lo, double hi, int ndim, const int *shape)
 {
     if (!(lo <= hi)) {
         sg_set_error("uniform: low %g is above high %g", lo, hi);
         return NULL;
     }
-    sg_tensor *t = sg_alloc("uniform", ndim, shape);
+    sg_tensor *t = sg_alloc("uniform", tl_default_dtype, ndim, shape);
     if (!t)
         return NULL;
     if (!rng)
         rng = sg_default_rng();
     for (size_t i = 0; i < t->size; i++)
-        t->data[i] = (float)(lo + (hi - (double)lo) * sg_rng_uniform(rng));
+        sg_set_value_at(t, i, lo + (hi - lo) * sg_rng_uniform(rng));
     return t;
 }
 
-sg_tensor *sg_normal(sg_rng *rng, float mean, float std, int ndim, const int *shape)
+sg_tensor *sg_normal(sg_rng *rng, double mean, double std, int ndim, const int *shape)
 {
-    if (!(std >= 0.f)) {
+    if (!(std >= 0.0)) {
         sg_set_error("normal: std %g must be >= 0", std);
         return NULL;
     }
-    sg_tensor *t = sg_alloc("normal", ndim, shape);
+    sg_tensor *t = sg_alloc("normal", tl_default_dtype, ndim, shape);
     if (!t)
         return NULL;
     if (!rng)
         rng = sg_default_rng();
     for (size_t i = 0; i < t->size; i++)
-        t->data[i] = (float)(mean + std * sg_rng_normal(rng));
+        sg_set_value_at(t, i, mean + std * sg_rng_normal(rng));
     return t;
 }
 
 sg_tensor *sg_zeros_like(const sg_tensor *x)
 {
     SG_CHECK_INPUT("zeros_like", x);
-    return full("zeros_like", 0.f, x->ndim, x->shape);
+    return full("zeros_like", x->dtype, 0.0, x->ndim, x->shape);
 }
 
 sg_tensor *sg_ones_like(const sg_tensor *x)
 {
     SG_CHECK_INPUT("ones_like", x);
-    return full("ones_like", 1.f, x->ndim, x->shape);
+    return full("ones_like", x->dtype, 1.0, x->ndim, x->shape);
+}
+
+sg_tensor *sg_full_like(const sg_tensor *x, double value)
+{
+    SG_CHECK_INPUT("full_like", x);
+    return full("full_like", x->dtype, value, x->ndim, x->shape);
 }
 
 sg_tensor *sg_copy(const sg_tensor *x)
 {
     SG_CHECK_INPUT("copy", x);
-    sg_tensor *y = sg_alloc("copy", x->ndim, x->shape);
+    sg_tensor *y = sg_alloc("copy", x->dtype, x->ndim, x->shape);
     if (y && y->size)
-        memcpy(y->data, x->data, y->size * sizeof(float));
+        memcpy(y->bytes, x->bytes, y->size * sg_dtype_size(x->dtype));
     return y;
 }
 
@@ -239,9 +317,23 @@ int sg_dim(const sg_tensor *x, int d)
 }
 
 size_t sg_size(const sg_tensor *x) { return readable("size", x) ? x->size : 0; }
-float *sg_data(sg_tensor *x) { return readable("data", x) ? x->data : NULL; }
 
-float sg_item(const sg_tensor *x)
+/* The typed pointer of x's values, or NULL with a message naming the other
+ * accessor when x has the other dtype (a float * to doubles would read
+ * garbage). */
+static void *typed_data(const char *func, const sg_tensor *x, sg_dtype want)
+{
+    if (x->dtype == want)
+        return x->bytes;
+    sg_set_error("%s: the tensor is %s; use sg_%s%s", func, sg_dtype_name(x->dtype), func,
+                 x->dtype == SG_FLOAT64 ? "64" : "");
+    return NULL;
+}
+
+float *sg_data(sg_tensor *x) { return readable("data", x) ? typed_data("data", x, SG_FLOAT32) : NULL; }
+double *sg_data64(sg_tensor *x) { return readable("data64", x) ? typed_data("data", x, SG_FLOAT64) : NULL; }
+
+double sg_item64(const sg_tensor *x)
 {
     if (!sg_check_tensor("item", x))
         return NAN;
@@ -250,11 +342,26 @@ float sg_item(const sg_tensor *x)
         sg_set_error("item: expected one element, got shape %s", sg_shape_str(x, b, sizeof b));
         return NAN;
     }
-    return x->data[0];
+    return sg_value_at(x, 0);
+}
+
+float sg_item(const sg_tensor *x)
+{
+    SG_API_BEGIN("item");
+    float v = (float)sg_item64(x);
+    SG_API_END();
+    return v;
 }
 
 sg_tensor *sg_grad(const sg_tensor *x) { return readable("grad", x) ? x->grad : NULL; }
-float *sg_grad_data(const sg_tensor *x) { return readable("grad_data", x) && x->grad ? x->grad->data : NULL; }
+float *sg_grad_data(const sg_tensor *x)
+{
+    return readable("grad_data", x) && x->grad ? typed_data("grad_data", x->grad, SG_FLOAT32) : NULL;
+}
+double *sg_grad_data64(const sg_tensor *x)
+{
+    return readable("grad_data64", x) && x->grad ? typed_data("grad_data", x->grad, SG_FLOAT64) : NULL;
+}
 
 void sg_zero_grad(sg_tensor *x)
 {
@@ -308,20 +415,23 @@ bool sg_same_shape(const sg_tensor *a, const sg_tensor *b)
 
 /* ---- printer ---- */
 
-static void print_value(FILE *f, float v)
+/* Whole numbers as NumPy writes them ("2.", "-0."); the range test comes
+ * first so NaN/Inf never reach a float-to-integer conversion. Others with
+ * the digits their dtype carries: 6 for float32 (as before), 15 for
+ * float64 (NumPy prints up to 16; 15 is what every double round-trips to
+ * a decimal and back). */
+static void print_value(FILE *f, double v, sg_dtype dt)
 {
-    /* whole numbers as NumPy writes them ("2.", "-0."); the range test comes
-     * first so NaN/Inf never reach a float-to-integer conversion */
-    if (fabsf(v) < 1e7f && v == truncf(v))
-        fprintf(f, "%.0f.", (double)v);
+    if (fabs(v) < 1e7 && v == trunc(v))
+        fprintf(f, "%.0f.", v);
     else
-        fprintf(f, "%.6g", (double)v);
+        fprintf(f, dt == SG_FLOAT64 ? "%.15g" : "%.6g", v);
 }
 
 static void print_rec(FILE *f, const sg_tensor *x, int dim, size_t off, int indent)
 {
     if (dim == x->ndim) {
-        print_value(f, x->data[off]);
+        print_value(f, sg_value_at(x, off), x->dtype);
         return;
     }
     size_t stride = 1;
@@ -390,7 +500,7 @@ bool sg_set_nan_check(bool on)
 static bool all_finite(const sg_tensor *x)
 {
     for (size_t i = 0; i < x->size; i++)
-        if (!isfinite(x->data[i]))
+        if (!isfinite(sg_value_at(x, i)))
             return false;
     return true;
 }
@@ -404,10 +514,10 @@ sg_tensor *sg_check_finite(sg_tensor *y, const char *op, sg_tensor *const *in, i
             return y; /* not the first op to go wrong */
     char b[96];
     size_t bad = 0;
-    while (isfinite(y->data[bad]))
+    while (isfinite(sg_value_at(y, bad)))
         bad++;
     sg_set_error("%s: produced %s at index %zu of a %s result from finite inputs", op,
-                 isnan(y->data[bad]) ? "NaN" : "Inf", bad, sg_shape_str(y, b, sizeof b));
+                 isnan(sg_value_at(y, bad)) ? "NaN" : "Inf", bad, sg_shape_str(y, b, sizeof b));
     sg_tensor_free(y); /* not recorded yet; a heap result would leak */
     return NULL;
 }
