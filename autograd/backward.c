@@ -99,7 +99,7 @@ static void trace_values(FILE *f, const sg_tensor *t)
     size_t n = t->size < 6 ? t->size : 6;
     fputs(t->size == 1 ? "" : "[", f);
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s%.6g", i ? " " : "", t->data[i]);
+        fprintf(f, "%s%.6g", i ? " " : "", sg_value_at(t, i));
     fputs(t->size > n ? " ...]" : t->size == 1 ? "" : "]", f);
 }
 
@@ -192,7 +192,7 @@ static int order_graph(sg_tensor *y, sg_tensor ***order)
 static int walk(sg_grad_pass *pass, sg_tensor *const *order, int n, sg_tensor *y, const sg_backward_opts *opts,
                 bool release)
 {
-    sg_tensor *seed = opts->grad ? opts->grad : sg_ones(y->ndim, y->shape); /* dy/dy = 1 */
+    sg_tensor *seed = opts->grad ? opts->grad : sg_ones_like(y); /* dy/dy = 1 */
     if (!seed || sg_grad_seed(pass, y, seed) < 0)
         return -1;
     for (int i = n - 1; i >= 0; i--) {
@@ -220,7 +220,7 @@ static void answer(sg_tensor *const *xs, int nx, sg_tensor **grads, bool failed)
 {
     for (int j = 0; j < nx; j++) {
         bool reached = xs[j]->requires_grad && xs[j]->mark == epoch && xs[j]->grad;
-        grads[j] = failed ? NULL : reached ? xs[j]->grad : sg_zeros(xs[j]->ndim, xs[j]->shape);
+        grads[j] = failed ? NULL : reached ? xs[j]->grad : sg_zeros_like(xs[j]);
     }
 }
 

@@ -62,6 +62,13 @@ static void set_grad(sg_tensor *x, sg_tensor *g, enum sg_grad_state state)
 /* dx += g, element by element (same size). */
 static void add_into(sg_tensor *dx, const sg_tensor *g)
 {
+    if (dx->dtype == SG_FLOAT64) {
+        double *restrict d = dx->data64;
+        const double *restrict s = g->data64;
+        for (size_t i = 0; i < dx->size; i++)
+            d[i] += s[i];
+        return;
+    }
     float *restrict d = dx->data;
     const float *restrict s = g->data;
     for (size_t i = 0; i < dx->size; i++)
@@ -75,11 +82,9 @@ static int own_sum(sg_tensor *x, const sg_tensor *g, sg_arena *home)
     sg_tensor *buf = sg_alloc_in(home, "backward", x->dtype, x->ndim, x->shape);
     if (!buf)
         return -1;
+    memcpy(buf->bytes, g->bytes, x->size * sg_dtype_size(x->dtype));
     if (x->grad)
-        for (size_t i = 0; i < x->size; i++)
-            buf->data[i] = x->grad->data[i] + g->data[i];
-    else
-        memcpy(buf->data, g->data, x->size * sizeof(float));
+        add_into(buf, x->grad); /* old + g, the same sum as g + old */
     set_grad(x, buf, SG_GRAD_OWNED);
     return 0;
 }
@@ -114,6 +119,14 @@ static int accumulate(const sg_grad_pass *p, sg_tensor *x, sg_tensor *g, enum or
         sg_set_error("backward: gradient %s does not match %s input %s", sg_shape_str(g, bg, sizeof bg),
                      sg_op_table[x->op].name, sg_shape_str(x, bx, sizeof bx));
         return -1;
+    }
+    if (g->dtype != x->dtype) {
+        /* a gradient has its tensor's dtype: a seed or a local derivative
+         * of the other dtype is converted (as PyTorch's engine does) */
+        g = sg_to_dtype(g, x->dtype);
+        if (!g)
+            return -1;
+        from = FROM_ELSEWHERE;
     }
     if (p->create)
         return add_recorded(p, x, g);
@@ -191,7 +204,11 @@ static bool is_fresh(const sg_grad_pass *p, sg_tensor *const *dx, int k)
 static bool within_grad_of(const sg_tensor *g, const sg_tensor *y)
 {
     const sg_tensor *dy = y->grad;
-    return dy && g->data >= dy->data && g->data + g->size <= dy->data + dy->size;
+    if (!dy || g->dtype != dy->dtype)
+        return false;
+    size_t esz = sg_dtype_size(g->dtype);
+    const char *gb = g->bytes, *db = dy->bytes;
+    return gb >= db && gb + g->size * esz <= db + dy->size * esz;
 }
 
 int sg_grad_accumulate_inputs(const sg_grad_pass *p, sg_tensor *y, sg_tensor *const *dx)
@@ -247,7 +264,7 @@ int sg_grad_pass_end(const sg_grad_pass *p)
 void sg_grad_reset(sg_tensor *x)
 {
     if (x->grad_state == SG_GRAD_OWNED)
-        memset(x->grad->data, 0, x->size * sizeof(float));
+        memset(x->grad->bytes, 0, x->size * sg_dtype_size(x->grad->dtype));
     else /* borrowed or recorded, perhaps shared: drop the link, not the values */
         set_grad(x, NULL, SG_GRAD_NONE);
 }
@@ -265,6 +282,6 @@ void sg_grad_settle(sg_tensor *x, const sg_arena *ending)
         return;
     sg_tensor *g = sg_alloc_in(x->arena, "scope_end", x->dtype, x->ndim, x->shape);
     if (g)
-        memcpy(g->data, x->grad->data, x->size * sizeof(float));
+        memcpy(g->bytes, x->grad->bytes, x->size * sg_dtype_size(x->dtype));
     set_grad(x, g, SG_GRAD_OWNED);
 }

@@ -5,7 +5,13 @@
  * random weights r (so every output element matters and errors cannot cancel
  * by symmetry). The analytic gradient comes from sg_grad_of; the numeric one
  * perturbs each input element by ±eps and evaluates L in float64, dividing
- * by the perturbation actually stored in float32.
+ * by the perturbation actually stored (in float32, x ± eps is rounded).
+ *
+ * Precision: when every input that requires a gradient is float64, the
+ * function runs in float64 and the defaults are PyTorch's gradcheck ones
+ * (eps 1e-6, atol 1e-5, rtol 1e-3); otherwise float32's (eps 1e-3, atol
+ * 1e-3, rtol 1e-2), which is what float32 rounding allows: a central
+ * difference of step h has rounding error about ulp(f)/h.
  *
  * gradgradcheck checks the gradient itself: it runs gradcheck on
  *   G(x) = sum_i sum(dL/dx_i * v_i)
@@ -15,18 +21,28 @@
 
 #include <math.h>
 
+/* Fixed random weights in [0.5, 1.5) of y's shape and dtype. */
 static sg_tensor *weights_like(const sg_tensor *y, uint64_t seed)
 {
     sg_rng rng;
     sg_rng_seed(&rng, seed);
-    return sg_uniform(&rng, 0.5f, 1.5f, y->ndim, y->shape);
+    sg_dtype prev = sg_set_default_dtype(y->dtype);
+    sg_tensor *r = sg_uniform(&rng, 0.5, 1.5, y->ndim, y->shape);
+    sg_set_default_dtype(prev);
+    return r;
+}
+
+/* The seed of the reduction: 1 for a one-element y, else weights. */
+static sg_tensor *seed_like(const sg_tensor *y)
+{
+    return y->size == 1 ? sg_ones_like(y) : weights_like(y, 20240611);
 }
 
 static double weighted_sum(const sg_tensor *y, const sg_tensor *r)
 {
     double acc = 0.0;
     for (size_t i = 0; i < y->size; i++)
-        acc += (double)y->data[i] * (double)r->data[i];
+        acc += sg_value_at(y, i) * sg_value_at(r, i);
     return acc;
 }
 
@@ -42,12 +58,20 @@ static double eval_loss(sg_fn f, sg_tensor *const *inputs, int n, void *ctx, con
     return v;
 }
 
-static void fill_defaults(sg_gradcheck_opts *o, const sg_gradcheck_opts *user)
+static void fill_defaults(sg_gradcheck_opts *o, const sg_gradcheck_opts *user, bool f64)
 {
-    o->eps = user && user->eps > 0 ? user->eps : 1e-3;
-    o->atol = user && user->atol > 0 ? user->atol : 1e-3;
-    o->rtol = user && user->rtol > 0 ? user->rtol : 1e-2;
+    o->eps = user && user->eps > 0 ? user->eps : f64 ? 1e-6 : 1e-3;
+    o->atol = user && user->atol > 0 ? user->atol : f64 ? 1e-5 : 1e-3;
+    o->rtol = user && user->rtol > 0 ? user->rtol : f64 ? 1e-3 : 1e-2;
     o->verbose = user && user->verbose;
+}
+
+/* x[j] = v + d as x's dtype stores it; returns the stored value. */
+static double perturb(sg_tensor *x, size_t j, double v, double d)
+{
+    if (x->dtype == SG_FLOAT64)
+        return x->data64[j] = v + d;
+    return x->data[j] = (float)(v + d);
 }
 
 bool sg_gradcheck(sg_fn f, sg_tensor *const *inputs, int n, void *ctx, const sg_gradcheck_opts *user,
@@ -67,8 +91,12 @@ bool sg_gradcheck(sg_fn f, sg_tensor *const *inputs, int n, void *ctx, const sg_
             snprintf(rep->message, sizeof rep->message, "%s (input %d)", sg_last_error(), i);
             return false;
         }
+    bool f64 = true; /* every input that requires a gradient is float64 */
+    for (int i = 0; i < n; i++)
+        if (inputs[i] && inputs[i]->requires_grad && inputs[i]->dtype != SG_FLOAT64)
+            f64 = false;
     sg_gradcheck_opts o;
-    fill_defaults(&o, user);
+    fill_defaults(&o, user, f64);
     sg_scope_begin();
     bool ok = true;
     sg_tensor **grads = sg_scope_alloc((size_t)n * sizeof *grads);
@@ -82,7 +110,7 @@ bool sg_gradcheck(sg_fn f, sg_tensor *const *inputs, int n, void *ctx, const sg_
         }
     }
     sg_tensor *y = grads && nw ? f(inputs, n, ctx) : NULL;
-    sg_tensor *r = y ? (y->size == 1 ? sg_ones(y->ndim, y->shape) : weights_like(y, 20240611)) : NULL;
+    sg_tensor *r = y ? seed_like(y) : NULL;
     if (!y || !r || !y->requires_grad) {
         snprintf(rep->message, sizeof rep->message, "gradcheck: %s",
                  !nw ? "no input requires a gradient"
@@ -103,15 +131,14 @@ bool sg_gradcheck(sg_fn f, sg_tensor *const *inputs, int n, void *ctx, const sg_
         sg_tensor *x = wrt[k];
         double input_max = 0.0;
         for (size_t j = 0; j < x->size; j++) {
-            float v = x->data[j];
-            float xp = (float)(v + o.eps), xm = (float)(v - o.eps);
-            x->data[j] = xp;
+            double v = sg_value_at(x, j);
+            double xp = perturb(x, j, v, o.eps);
             double lp = eval_loss(f, inputs, n, ctx, r);
-            x->data[j] = xm;
+            double xm = perturb(x, j, v, -o.eps);
             double lm = eval_loss(f, inputs, n, ctx, r);
-            x->data[j] = v;
-            double num = (lp - lm) / ((double)xp - (double)xm);
-            double ana = grads[k]->data[j];
+            perturb(x, j, v, 0.0);
+            double num = (lp - lm) / (xp - xm);
+            double ana = sg_value_at(grads[k], j);
             double err = fabs(ana - num), tol = o.atol + o.rtol * fabs(num);
             if (isnan(num)) {
                 snprintf(rep->message, sizeof rep->message,
@@ -161,7 +188,7 @@ static sg_tensor *grad_dot(sg_tensor *const *inputs, int n, void *vctx)
     gg_ctx *c = vctx;
     bool was = sg_set_grad_enabled(true); /* the inner backward needs a graph */
     sg_tensor *y = c->f(inputs, n, c->ctx);
-    sg_tensor *r = y ? (y->size == 1 ? sg_ones(y->ndim, y->shape) : weights_like(y, 20240611)) : NULL;
+    sg_tensor *r = y ? seed_like(y) : NULL;
     sg_tensor *wrt[SG_MAX_DIMS * 4], *g[SG_MAX_DIMS * 4];
     int nw = 0;
     for (int i = 0; i < n && nw < (int)(sizeof wrt / sizeof wrt[0]); i++)

@@ -11,6 +11,7 @@
  * relu's local derivative is dy * (x > 0); without create_graph (nothing to
  * record) it runs as one fused pass with the same values.
  */
+#include "sg_float64.h"
 #include "sg_internal.h"
 #include "sg_kernels.h"
 #include "sg_parallel.h"
@@ -100,6 +101,8 @@ static sg_tensor *binary(sg_kbin k, enum sg_op op, sg_tensor *a, sg_tensor *b)
 {
     SG_CHECK_INPUT(bin_name[k], a);
     SG_CHECK_INPUT(bin_name[k], b);
+    if (sg_promote(&a, &b) < 0)
+        return NULL;
     int shape[SG_MAX_DIMS];
     int n = sg_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, shape);
     if (n < 0 || n > SG_MAX_DIMS) {
@@ -113,6 +116,8 @@ static sg_tensor *binary(sg_kbin k, enum sg_op op, sg_tensor *a, sg_tensor *b)
         return NULL;
     if (y->size == 0) {
         /* nothing to compute */
+    } else if (y->dtype == SG_FLOAT64) {
+        sg64_binary(k, y, a, b);
     } else if (a->size == y->size && b->size == y->size) {
         bin_blocks(k, y->data, a->data, 1, b->data, 1, y->size);
     } else if (b->size == 1 && a->size == y->size) {
@@ -141,7 +146,7 @@ typedef struct un_ctx {
     sg_kun k;
     float *y;
     const float *x;
-    float p;
+    float p; /* the float32 kernels compute with p rounded to float */
 } un_ctx;
 
 static void un_block_range(void *arg, size_t lo, size_t hi)
@@ -150,23 +155,27 @@ static void un_block_range(void *arg, size_t lo, size_t hi)
     sg_kern->unary(c->k, c->y + lo, c->x + lo, c->p, hi - lo);
 }
 
-static sg_tensor *unary(sg_kun k, enum sg_op op, sg_tensor *x, float p)
+static sg_tensor *unary(sg_kun k, enum sg_op op, sg_tensor *x, double p)
 {
     const char *name = sg_op_table[op].name;
     SG_CHECK_INPUT(name, x);
     sg_tensor *y = sg_alloc(name, x->dtype, x->ndim, x->shape);
     if (!y)
         return NULL;
-    un_ctx c = {.k = k, .y = y->data, .x = x->data, .p = p};
-    sg_parallel_for_elems(x->size, x->size, un_block_range, &c);
+    if (x->dtype == SG_FLOAT64) {
+        sg64_unary(k, y->data64, x->data64, p, x->size);
+    } else {
+        un_ctx c = {.k = k, .y = y->data, .x = x->data, .p = (float)p};
+        sg_parallel_for_elems(x->size, x->size, un_block_range, &c);
+    }
     y->attr.p = p;
     return sg_finish(y, op, &x, 1);
 }
 
-sg_tensor *sg_neg(sg_tensor *x) { return unary(SG_KUN_NEG, SG_OP_NEG, x, 0.f); }
-sg_tensor *sg_exp(sg_tensor *x) { return unary(SG_KUN_EXP, SG_OP_EXP, x, 0.f); }
-sg_tensor *sg_log(sg_tensor *x) { return unary(SG_KUN_LOG, SG_OP_LOG, x, 0.f); }
-sg_tensor *sg_relu(sg_tensor *x) { return unary(SG_KUN_RELU, SG_OP_RELU, x, 0.f); }
+sg_tensor *sg_neg(sg_tensor *x) { return unary(SG_KUN_NEG, SG_OP_NEG, x, 0.0); }
+sg_tensor *sg_exp(sg_tensor *x) { return unary(SG_KUN_EXP, SG_OP_EXP, x, 0.0); }
+sg_tensor *sg_log(sg_tensor *x) { return unary(SG_KUN_LOG, SG_OP_LOG, x, 0.0); }
+sg_tensor *sg_relu(sg_tensor *x) { return unary(SG_KUN_RELU, SG_OP_RELU, x, 0.0); }
 sg_tensor *sg_pow(sg_tensor *x, double p) { return unary(SG_KUN_POW, SG_OP_POW, x, p); }
 sg_tensor *sg_add_scalar(sg_tensor *x, double s) { return unary(SG_KUN_ADDS, SG_OP_ADD_SCALAR, x, s); }
 sg_tensor *sg_mul_scalar(sg_tensor *x, double s) { return unary(SG_KUN_MULS, SG_OP_MUL_SCALAR, x, s); }
@@ -184,7 +193,7 @@ sg_tensor *sg_rsub_scalar(double s, sg_tensor *x)
 sg_tensor *sg_rdiv_scalar(double s, sg_tensor *x)
 {
     SG_API_BEGIN("rdiv_scalar");
-    sg_tensor *y = sg_mul_scalar(sg_pow(x, -1.f), s);
+    sg_tensor *y = sg_mul_scalar(sg_pow(x, -1.0), s);
     SG_API_END();
     return y;
 }
@@ -192,7 +201,7 @@ sg_tensor *sg_rdiv_scalar(double s, sg_tensor *x)
 sg_tensor *sg_sqrt(sg_tensor *x)
 {
     SG_API_BEGIN("sqrt");
-    sg_tensor *y = sg_pow(x, 0.5f);
+    sg_tensor *y = sg_pow(x, 0.5);
     SG_API_END();
     return y;
 }
@@ -200,7 +209,7 @@ sg_tensor *sg_sqrt(sg_tensor *x)
 sg_tensor *sg_square(sg_tensor *x)
 {
     SG_API_BEGIN("square");
-    sg_tensor *y = sg_pow(x, 2.f);
+    sg_tensor *y = sg_pow(x, 2.0);
     SG_API_END();
     return y;
 }
@@ -260,13 +269,15 @@ void sg_bw_neg(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
  * with a non-integer p is NaN in the forward pass and in the derivative. */
 void sg_bw_pow(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
-    float p = y->attr.p;
+    double p = y->attr.p;
     sg_tensor *x = y->in[0];
-    if (p == 0.f) {
-        gx[0] = gy ? sg_zeros(x->ndim, x->shape) : NULL;
+    if (p == 0.0) {
+        gx[0] = gy ? sg_zeros_like(x) : NULL;
         return;
     }
-    gx[0] = sg_mul(gy, sg_mul_scalar(sg_pow(x, p - 1.f), p));
+    /* p - 1 in the tensor's precision: for float32 as before (float) */
+    double pm1 = x->dtype == SG_FLOAT64 ? p - 1.0 : (double)((float)p - 1.f);
+    gx[0] = sg_mul(gy, sg_mul_scalar(sg_pow(x, pm1), p));
 }
 
 void sg_bw_add_scalar(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
@@ -321,11 +332,11 @@ static sg_tensor *relu_grad(sg_tensor *x, sg_tensor *gy)
  * constant, so every higher derivative is 0. */
 void sg_bw_relu(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
-    if (!sg_tl_grad_enabled && sg_same_shape(gy, y)) {
+    if (!sg_tl_grad_enabled && y->dtype == SG_FLOAT32 && sg_same_shape(gy, y)) {
         /* no graph to record (no create_graph): the fused kernel */
         gx[0] = relu_grad(y->in[0], gy);
         return;
     }
-    sg_tensor *zero = sg_scalar(0.f);
+    sg_tensor *zero = sg_full_dtype(y->dtype, 0.0, 0, NULL);
     gx[0] = sg_mul(gy, sg_gt(y->in[0], zero));
 }

@@ -9,6 +9,7 @@
  * The flags let backward express dA = dY op(B)^T and dB = op(A)^T dY without
  * materialising a transpose.
  */
+#include "sg_float64.h"
 #include "sg_internal.h"
 #include "sg_kernels.h"
 
@@ -76,7 +77,7 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
      * first). Outside a scope (no scratch) y is filled first. */
     bool per_matrix = !(shared_b && !ta) && K != 0;
     float *start = NULL;
-    if (c && per_matrix && batch > 1 && c->ndim <= 2)
+    if (c && per_matrix && batch > 1 && c->ndim <= 2 && y->dtype == SG_FLOAT32)
         start = sg_scope_alloc((size_t)M * N * sizeof(float));
     if (start) {
         sg_tensor block = *y;
@@ -91,6 +92,10 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
     }
     if (y->size == 0) {
         /* nothing to compute (and batch * M may not fit an int) */
+    } else if (y->dtype == SG_FLOAT64) {
+        size_t sa = shared_a ? 0 : (size_t)ar * ac, sb = shared_b ? 0 : (size_t)br * bc, sy = (size_t)M * N;
+        for (size_t i = 0; i < batch; i++)
+            sg64_gemm(ta, tb, M, N, K, a->data64 + i * sa, ac, b->data64 + i * sb, bc, y->data64 + i * sy, N, acc);
     } else if (shared_b && !ta) {
         /* (..., M, K) @ (K, N): one product with the batch folded into M */
         int rows = (int)(batch * (size_t)M); /* not a->size / K: K may be 0 */
@@ -114,6 +119,8 @@ sg_tensor *sg_matmul_t(sg_tensor *a, sg_tensor *b, bool ta, bool tb)
 {
     SG_CHECK_INPUT("matmul", a);
     SG_CHECK_INPUT("matmul", b);
+    if (sg_promote(&a, &b) < 0)
+        return NULL;
     sg_tensor *in[2] = {a, b};
     return sg_finish(product("matmul", NULL, a, b, ta, tb), SG_OP_MATMUL, in, 2);
 }
@@ -123,6 +130,15 @@ sg_tensor *sg_addmm_t(sg_tensor *c, sg_tensor *a, sg_tensor *b, bool ta, bool tb
     SG_CHECK_INPUT("addmm", c);
     SG_CHECK_INPUT("addmm", a);
     SG_CHECK_INPUT("addmm", b);
+    /* torch.result_type of the three: a 0-d c takes the product's dtype */
+    if (sg_promote(&a, &b) < 0)
+        return NULL;
+    if (c->dtype != a->dtype && c->ndim == 0)
+        c = sg_to_dtype(c, a->dtype);
+    else if (c->dtype != a->dtype && (sg_promote(&c, &a) < 0 || sg_promote(&a, &b) < 0))
+        return NULL;
+    if (!c)
+        return NULL;
     sg_tensor *in[3] = {c, a, b};
     return sg_finish(product("addmm", c, a, b, ta, tb), SG_OP_ADDMM, in, 3);
 }

@@ -21,6 +21,7 @@
  * evenly among ties); without create_graph, when the reduced dims trail or
  * form windows, it runs as one pass that computes the same values.
  */
+#include "sg_float64.h"
 #include "sg_internal.h"
 #include "sg_kernels.h"
 #include "sg_parallel.h"
@@ -210,7 +211,10 @@ static sg_tensor *reduce(enum sg_op op, sg_tensor *x, const int *axes, int n_axe
     sg_tensor *y = sg_alloc(name, x->dtype, nd, shape);
     if (!y)
         return NULL;
-    reduce_data(y->data, x->data, x->ndim, x->shape, mask, op == SG_OP_SUM ? 0 : 1);
+    if (x->dtype == SG_FLOAT64)
+        sg64_reduce(y->data64, x->data64, x->ndim, x->shape, mask, op == SG_OP_SUM ? 0 : 1);
+    else
+        reduce_data(y->data, x->data, x->ndim, x->shape, mask, op == SG_OP_SUM ? 0 : 1);
     y->attr.red.mask = mask;
     y->attr.red.keep = keep;
     return sg_finish(y, op, &x, 1);
@@ -232,7 +236,9 @@ sg_tensor *sg_mean(sg_tensor *x, const int *axes, int n_axes, bool keepdims)
     sg_tensor *s = sg_sum(x, axes, n_axes, keepdims), *y = NULL;
     if (s) {
         size_t count = s->size ? x->size / s->size : 0;
-        y = sg_mul_scalar(s, count ? 1.f / (float)count : NAN);
+        /* 1/count in the tensor's precision (float32: as it always was) */
+        double scale = !count ? NAN : x->dtype == SG_FLOAT64 ? 1.0 / (double)count : (double)(1.f / (float)count);
+        y = sg_mul_scalar(s, scale);
     }
     SG_API_END();
     return y;
@@ -283,7 +289,10 @@ sg_tensor *sg_sum_to(sg_tensor *x, int ndim, const int *shape)
     if (!y)
         return NULL;
     /* y holds x's shape without the reduced dims (the leading ones vanish) */
-    reduce_data(y->data, x->data, x->ndim, x->shape, mask, 0);
+    if (x->dtype == SG_FLOAT64)
+        sg64_reduce(y->data64, x->data64, x->ndim, x->shape, mask, 0);
+    else
+        reduce_data(y->data, x->data, x->ndim, x->shape, mask, 0);
     return sg_finish(y, SG_OP_SUM_TO, &x, 1);
 }
 
@@ -376,7 +385,7 @@ static sg_tensor *max_grad_windows(sg_tensor *y, sg_tensor *gy, const size_t *gs
 void sg_bw_max(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
 {
     sg_tensor *x = y->in[0];
-    if (!sg_tl_grad_enabled && gy && gy->size == y->size && x->size > 0) {
+    if (!sg_tl_grad_enabled && x->dtype == SG_FLOAT32 && gy && gy->size == y->size && x->size > 0) {
         /* no graph to record (no create_graph): one pass for rows or windows */
         size_t inner = max_row_length(y, x), gsize[SG_MAX_DIMS];
         bool gred[SG_MAX_DIMS];

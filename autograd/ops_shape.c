@@ -10,6 +10,7 @@
  * in 8x8 register tiles across threads. Other permutations walk the output
  * in order with an odometer over the input.
  */
+#include "sg_float64.h"
 #include "sg_internal.h"
 #include "sg_kernels.h"
 #include "sg_parallel.h"
@@ -184,7 +185,9 @@ sg_tensor *sg_permute(sg_tensor *x, const int *perm)
     if (!y)
         return NULL;
     memcpy(y->attr.perm, perm, (size_t)n * sizeof(int));
-    if (y->size)
+    if (y->size && x->dtype == SG_FLOAT64)
+        sg64_permute(y->data64, x->data64, n, x->shape, perm);
+    else if (y->size)
         permute_data(y->data, x->data, n, x->shape, perm);
     return sg_finish(y, SG_OP_PERMUTE, &x, 1);
 }
@@ -226,7 +229,10 @@ sg_tensor *sg_broadcast_to(sg_tensor *x, int ndim, const int *shape)
 
 void sg_broadcast_fill(const sg_tensor *x, sg_tensor *y)
 {
-    sg_kern->broadcast(y->data, x->data, y->ndim, y->shape, x->ndim, x->shape);
+    if (y->dtype == SG_FLOAT64)
+        sg64_broadcast(y, x);
+    else
+        sg_kern->broadcast(y->data, x->data, y->ndim, y->shape, x->ndim, x->shape);
 }
 
 /* outer = prod(shape[:axis]), inner = prod(shape[axis+1:]) */
@@ -263,14 +269,17 @@ sg_tensor *sg_slice(sg_tensor *x, int axis, int start, int stop)
         return NULL;
     size_t outer, inner;
     split_at(x, ax, &outer, &inner);
-    size_t chunk = (size_t)(stop - start) * inner;
+    size_t chunk = (size_t)(stop - start) * inner, esz = sg_dtype_size(x->dtype);
+    char *yb = y->bytes;
+    const char *xb = x->bytes;
     for (size_t o = 0; o < outer; o++)
-        memcpy(y->data + o * chunk, x->data + (o * (size_t)len + (size_t)start) * inner,
-               chunk * sizeof(float));
+        memcpy(yb + o * chunk * esz, xb + (o * (size_t)len + (size_t)start) * inner * esz, chunk * esz);
     y->attr.sl.axis = ax;
     y->attr.sl.start = start;
     return sg_finish(y, SG_OP_SLICE, &x, 1);
 }
+
+static sg_tensor *concat_promoted(sg_tensor *const *xs, int n, int axis);
 
 sg_tensor *sg_concat(sg_tensor *const *xs, int n, int axis)
 {
@@ -284,6 +293,9 @@ sg_tensor *sg_concat(sg_tensor *const *xs, int n, int axis)
     }
     for (int i = 0; i < n; i++)
         SG_CHECK_INPUT("concat", xs[i]);
+    for (int i = 1; i < n; i++)
+        if (xs[i]->dtype != xs[0]->dtype)
+            return concat_promoted(xs, n, axis);
     char b0[96], bi[96];
     int nd = xs[0]->ndim;
     int ax = axis < 0 ? axis + nd : axis;
@@ -314,15 +326,32 @@ sg_tensor *sg_concat(sg_tensor *const *xs, int n, int axis)
         return NULL;
     size_t outer, inner;
     split_at(y, ax, &outer, &inner);
-    size_t row = (size_t)shape[ax] * inner, at = 0;
+    size_t row = (size_t)shape[ax] * inner, at = 0, esz = sg_dtype_size(y->dtype);
+    char *yb = y->bytes;
     for (int i = 0; i < n; i++) {
         size_t chunk = (size_t)xs[i]->shape[ax] * inner;
+        const char *xb = xs[i]->bytes;
         for (size_t o = 0; o < outer; o++)
-            memcpy(y->data + o * row + at, xs[i]->data + o * chunk, chunk * sizeof(float));
+            memcpy(yb + (o * row + at) * esz, xb + o * chunk * esz, chunk * esz);
         at += chunk;
     }
     y->attr.axis = ax;
     return sg_finish(y, SG_OP_CONCAT, xs, n);
+}
+
+/* Inputs of both dtypes: concat their float64 conversions (a recorded
+ * cast each, so gradients go back in each input's dtype). */
+static sg_tensor *concat_promoted(sg_tensor *const *xs, int n, int axis)
+{
+    sg_tensor **conv = malloc((size_t)n * sizeof *conv);
+    if (!conv) {
+        sg_set_error("concat: out of memory for %d inputs", n);
+        return NULL;
+    }
+    memcpy(conv, xs, (size_t)n * sizeof *conv);
+    sg_tensor *y = sg_promote_all(conv, n) == 0 ? sg_concat(conv, n, axis) : NULL;
+    free(conv);
+    return y;
 }
 
 /* ---- local derivatives ---- */
@@ -358,12 +387,12 @@ void sg_bw_slice(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
     memcpy(shape, x->shape, sizeof shape);
     if (start > 0) {
         shape[ax] = start;
-        parts[n++] = sg_zeros(x->ndim, shape);
+        parts[n++] = sg_full_dtype(gy ? gy->dtype : x->dtype, 0.0, x->ndim, shape);
     }
     parts[n++] = gy;
     if (stop < x->shape[ax]) {
         shape[ax] = x->shape[ax] - stop;
-        parts[n++] = sg_zeros(x->ndim, shape);
+        parts[n++] = sg_full_dtype(gy ? gy->dtype : x->dtype, 0.0, x->ndim, shape);
     }
     gx[0] = n == 1 ? gy : sg_concat(parts, n, ax);
 }

@@ -17,6 +17,7 @@
  * (Pooling whose windows tile the input does not come here: nn/ reduces a
  * reshaped view instead.)
  */
+#include "sg_float64.h"
 #include "sg_internal.h"
 #include "sg_kernels.h"
 #include "sg_parallel.h"
@@ -96,7 +97,10 @@ sg_tensor *sg_unfold(sg_tensor *x, sg_window w)
         return NULL;
     window_job c = {.src = x->data, .dst = y->data,
                     .g = {.C = C, .H = H, .W = W, .OH = OH, .OW = OW, .w = w}};
-    sg_parallel_for((size_t)N * OH, y->size, unfold_bands, &c);
+    if (x->dtype == SG_FLOAT64)
+        sg64_window(false, y->data64, x->data64, &c.g, N);
+    else
+        sg_parallel_for((size_t)N * OH, y->size, unfold_bands, &c);
     y->attr.win = w;
     /* unfold only copies values: the one non-finite value it can make is a
      * -inf pad_value, which max pooling asks for, so the NaN debug check
@@ -134,7 +138,10 @@ sg_tensor *sg_fold(sg_tensor *cols, int N, int C, int H, int W, sg_window w)
         return NULL;
     window_job c = {.src = cols->data, .dst = y->data,
                     .g = {.C = C, .H = H, .W = W, .OH = OH, .OW = OW, .w = w}};
-    sg_parallel_for((size_t)N, cols->size + y->size, fold_images, &c);
+    if (cols->dtype == SG_FLOAT64)
+        sg64_window(true, cols->data64, y->data64, &c.g, N);
+    else
+        sg_parallel_for((size_t)N, cols->size + y->size, fold_images, &c);
     y->attr.win = w;
     return sg_finish(y, SG_OP_FOLD, &cols, 1);
 }

@@ -480,11 +480,14 @@ int sg_grad_of(sg_tensor *y, sg_tensor *const *xs, int n, sg_tensor **grads,
 /** @name Gradient checking */
 /** A user function of tensors: returns the output (any shape) or NULL. */
 typedef sg_tensor *(*sg_fn)(sg_tensor *const *inputs, int n, void *ctx);
-/** Options of sg_gradcheck(); zero fields take the defaults. */
+/** Options of sg_gradcheck(); zero fields take the defaults, which depend
+ *  on the inputs' dtype: float64 (every input that requires a gradient is
+ *  float64) uses PyTorch's gradcheck defaults, float32 wider ones that its
+ *  rounding allows. */
 typedef struct sg_gradcheck_opts {
-    double eps;  /**< central-difference step (default 1e-3) */
-    double atol; /**< absolute tolerance (default 1e-3) */
-    double rtol; /**< relative tolerance (default 1e-2) */
+    double eps;  /**< central-difference step (default 1e-6 float64, 1e-3 float32) */
+    double atol; /**< absolute tolerance (default 1e-5 float64, 1e-3 float32) */
+    double rtol; /**< relative tolerance (default 1e-3 float64, 1e-2 float32) */
     bool verbose; /**< print a line per input */
 } sg_gradcheck_opts;
 /** What sg_gradcheck() found: the worst element and a summary. */
@@ -500,6 +503,10 @@ typedef struct sg_gradcheck_report {
 /** Compare backward's gradient of f with central differences (float64
  *  accumulation) for every element of every input that requires a gradient.
  *  A non-scalar output is reduced as sum(y * r) with fixed random r.
+ *  Give float64 inputs (sg_to_dtype, or sg_set_default_dtype before making
+ *  them) to check in float64: f then runs in float64 (its ops follow their
+ *  inputs' dtype), and a derivative wrong by 1e-4 relative is caught, which
+ *  float32's rounding hides (docs/tutorial.md, "Checking in float64").
  *  Returns true if all agree; the report (may be NULL) names the worst one. */
 bool sg_gradcheck(sg_fn f, sg_tensor *const *inputs, int n, void *ctx,
                   const sg_gradcheck_opts *opts, sg_gradcheck_report *report);

@@ -6,7 +6,7 @@
 
 enum { SMALL = 6 }; /* tensors up to this size show their values */
 
-static void print_values(FILE *f, const float *v, size_t n, const char *sep)
+static void print_values(FILE *f, const sg_tensor *v, size_t n, const char *sep)
 {
     if (!v) {
         fputs("-", f);
@@ -16,7 +16,7 @@ static void print_values(FILE *f, const float *v, size_t n, const char *sep)
         fputc('[', f);
     size_t shown = n < SMALL ? n : SMALL;
     for (size_t i = 0; i < shown; i++)
-        fprintf(f, "%s%.6g", i ? sep : "", v[i]);
+        fprintf(f, "%s%.6g", i ? sep : "", sg_value_at(v, i));
     if (shown < n)
         fprintf(f, "%s...", sep);
     if (n != 1)
@@ -59,9 +59,9 @@ void sg_trace(FILE *f, sg_tensor *y)
             fputc(')', f);
         }
         fprintf(f, "  #%u %s  value ", (unsigned)t->id, sg_shape_str(t, b, sizeof b));
-        print_values(f, t->data, t->size, " ");
+        print_values(f, t, t->size, " ");
         fputs("  grad ", f);
-        print_values(f, t->grad ? t->grad->data : NULL, t->size, " ");
+        print_values(f, t->grad, t->size, " ");
         fputc('\n', f);
     }
 }
@@ -85,10 +85,10 @@ int sg_write_dot(FILE *f, sg_tensor *y)
         if (t->name[0])
             fprintf(f, "%s\\n", t->name);
         fprintf(f, "%s\\nvalue ", sg_shape_str(t, b, sizeof b));
-        print_values(f, t->data, t->size, ", ");
+        print_values(f, t, t->size, ", ");
         if (t->grad) {
             fputs("\\ngrad ", f);
-            print_values(f, t->grad->data, t->size, ", ");
+            print_values(f, t->grad, t->size, ", ");
         }
         fprintf(f, "\"%s];\n", t->op == SG_OP_LEAF && t->requires_grad ? ", color=blue" : "");
         if (t->op != SG_OP_LEAF) {

@@ -17,6 +17,13 @@
  *
  * Expected values of the micrograd expressions are PyTorch's (as printed in
  * micrograd's README and test_engine.py).
+ *
+ * Both dtypes: the primitive and second-order cases run twice, once as they
+ * are (float32, gradcheck's float32 tolerances) and once with the default
+ * dtype set to float64 (every input is made through creation functions
+ * that follow it), at gradcheck's float64 defaults — PyTorch's eps 1e-6,
+ * atol 1e-5, rtol 1e-3. gc() asserts that a float64 run really computes in
+ * float64.
  */
 #include "sg_autograd.h"
 
@@ -35,15 +42,27 @@ static void setup(void)
 {
     sg_clear_error();
     sg_set_grad_enabled(true);
+    sg_set_default_dtype(SG_FLOAT32);
     sg_rng_seed(&rng, 1234);
     sg_scope_begin();
+}
+
+static void setup64(void)
+{
+    setup();
+    sg_set_default_dtype(SG_FLOAT64);
 }
 
 static void teardown(void)
 {
     while (sg_scope_depth() > 0)
         sg_scope_end();
+    sg_set_default_dtype(SG_FLOAT32);
 }
+
+/* x (a float32 tensor, edited through sg_data) as a parameter of the
+ * default dtype. */
+static sg_tensor *param_default(sg_tensor *x) { return sg_param(sg_to_dtype(x, sg_default_dtype())); }
 
 /* A parameter with values uniform in [lo, hi). */
 static sg_tensor *rand_param(float lo, float hi, int ndim, const int *shape)
@@ -55,18 +74,20 @@ static sg_tensor *rand_param(float lo, float hi, int ndim, const int *shape)
 /* |values| in [0.2, 1), signs alternating: safe for relu's kink at 0. */
 static sg_tensor *away_from_zero(int ndim, const int *shape)
 {
+    sg_dtype dt = sg_set_default_dtype(SG_FLOAT32);
     sg_tensor *x = sg_uniform(&rng, 0.2f, 1.f, ndim, shape);
+    sg_set_default_dtype(dt);
     float *d = sg_data(x);
     for (size_t i = 0; i < sg_size(x); i += 2)
         d[i] = -d[i];
-    return sg_param(x);
+    return param_default(x);
 }
 #define AWAY(...) away_from_zero(SG_DIMS(__VA_ARGS__))
 
 /* Distinct values 0.25 apart in shuffled order: no ties for max. */
 static sg_tensor *distinct(int ndim, const int *shape)
 {
-    sg_tensor *x = sg_zeros(ndim, shape);
+    sg_tensor *x = sg_full_dtype(SG_FLOAT32, 0.0, ndim, shape);
     float *d = sg_data(x);
     size_t n = sg_size(x);
     for (size_t i = 0; i < n; i++)
@@ -77,7 +98,7 @@ static sg_tensor *distinct(int ndim, const int *shape)
         d[i - 1] = d[j];
         d[j] = t;
     }
-    return sg_param(x);
+    return param_default(x);
 }
 #define DISTINCT(...) distinct(SG_DIMS(__VA_ARGS__))
 
@@ -101,11 +122,28 @@ static void assert_graph_has(const char *op, sg_fn f, sg_tensor *const *in, int 
     ck_assert_msg(found, "the graph checked for '%s' contains no %s node", op, op);
 }
 
+/* In a float64 run, every input and the output must be float64 (else the
+ * check would silently run at float32's tolerances). */
+static void assert_dtype_of_run(sg_fn f, sg_tensor *const *in, int n, void *ctx)
+{
+    if (sg_default_dtype() != SG_FLOAT64)
+        return;
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(sg_dtype_of(in[i]) == SG_FLOAT64, "input %d is %s in a float64 run", i,
+                      sg_dtype_name(sg_dtype_of(in[i])));
+    sg_scope_begin();
+    sg_tensor *y = f(in, n, ctx);
+    ck_assert_msg(y && sg_dtype_of(y) == SG_FLOAT64, "the output is %s in a float64 run",
+                  y ? sg_dtype_name(sg_dtype_of(y)) : "NULL");
+    sg_scope_end();
+}
+
 static void gc_opts(const char *op, sg_fn f, sg_tensor *const *in, int n, void *ctx,
                     const sg_gradcheck_opts *opts)
 {
     if (op)
         assert_graph_has(op, f, in, n, ctx);
+    assert_dtype_of_run(f, in, n, ctx);
     sg_gradcheck_report rep;
     bool ok = sg_gradcheck(f, in, n, ctx, opts, &rep);
     ck_assert_msg(ok, "gradcheck of %s: %s [%s]", op ? op : "?", rep.message, sg_last_error());
@@ -123,6 +161,7 @@ static void ggc(const char *op, sg_fn f, sg_tensor *const *in, int n, void *ctx)
 {
     if (op)
         assert_graph_has(op, f, in, n, ctx);
+    assert_dtype_of_run(f, in, n, ctx);
     sg_gradcheck_report rep;
     bool ok = sg_gradgradcheck(f, in, n, ctx, NULL, &rep);
     ck_assert_msg(ok, "gradgradcheck of %s: %s [%s]", op ? op : "?", rep.message, sg_last_error());
@@ -226,6 +265,49 @@ FN(f_fold)
 
 /* ------------------------------------------------------------------------- */
 /* One check per primitive */
+
+/* cast: x converted to the other dtype and back, x (other) x: the product
+ * makes the derivative depend on the cast's values. */
+static sg_dtype other_dtype(const sg_tensor *x)
+{
+    return sg_dtype_of(x) == SG_FLOAT32 ? SG_FLOAT64 : SG_FLOAT32;
+}
+FN(f_cast_square)
+{
+    UNUSED_ARGS;
+    sg_tensor *c = sg_to_dtype(in[0], other_dtype(in[0]));
+    return sg_mul(c, c);
+}
+FN(f_cast_roundtrip)
+{
+    UNUSED_ARGS;
+    sg_tensor *c = sg_to_dtype(sg_to_dtype(in[0], other_dtype(in[0])), sg_dtype_of(in[0]));
+    return sg_mul(c, in[0]);
+}
+FN(f_promoted_add) { UNUSED_ARGS; return sg_mul(sg_add(in[0], in[1]), in[1]); }
+
+static void check_cast(void)
+{
+    sg_tensor *x = RAND(-1, 1, 2, 3);
+    /* the product runs in the other dtype: float32 -> float64 is exact and
+     * the check is float32's; float64 -> float32 rounds, so that one needs
+     * float32's tolerances, which the dtype of its output calls for */
+    sg_gradcheck_report rep;
+    sg_gradcheck_opts f32_tol = {.eps = 1e-3, .atol = 1e-3, .rtol = 1e-2};
+    assert_graph_has("cast", f_cast_square, &x, 1, NULL);
+    ck_assert_msg(sg_gradcheck(f_cast_square, &x, 1, NULL, &f32_tol, &rep), "%s", rep.message);
+    if (sg_dtype_of(x) == SG_FLOAT32) /* float32 -> float64 -> float32 is exact */
+        gc("cast", f_cast_roundtrip, &x, 1, NULL);
+    else /* float64 -> float32 -> float64 rounds: a step function at float64's eps */
+        ck_assert_msg(sg_gradcheck(f_cast_roundtrip, &x, 1, NULL, &f32_tol, &rep), "%s", rep.message);
+    /* promotion: (2,3) of one dtype + (3) of the other gives float64, and
+     * each gradient comes back in its input's dtype */
+    sg_tensor *a = RAND(-1, 1, 2, 3);
+    sg_tensor *b = sg_param(sg_to_dtype(sg_uniform(&rng, -1, 1, SG_DIMS(3)), other_dtype(a)));
+    ck_assert_int_eq(sg_dtype_of(sg_add(a, b)), SG_FLOAT64);
+    assert_graph_has("cast", f_promoted_add, (sg_tensor *[]){a, b}, 2, NULL);
+    ck_assert_msg(sg_gradcheck(f_promoted_add, (sg_tensor *[]){a, b}, 2, NULL, &f32_tol, &rep), "%s", rep.message);
+}
 
 static void check_add(void)
 {
@@ -490,6 +572,7 @@ typedef struct op_check {
 
 /* The coverage table: every primitive of the op table must appear here. */
 static const op_check op_checks[] = {
+    {"cast", check_cast},
     {"add", check_add},
     {"sub", check_sub},
     {"mul", check_mul},
@@ -943,6 +1026,19 @@ static Suite *gradcheck_suite(void)
     tcase_add_test(second, test_gradgrad_reduce_shape);
     tcase_add_test(second, test_gradgrad_matmul_unfold);
     suite_add_tcase(s, second);
+
+    /* the same cases in float64, at PyTorch's gradcheck tolerances */
+    TCase *ops64 = tcase_create("primitives_float64");
+    tcase_add_checked_fixture(ops64, setup64, teardown);
+    tcase_add_loop_test(ops64, test_op_gradcheck, 0, N_OP_CHECKS);
+    suite_add_tcase(s, ops64);
+
+    TCase *second64 = tcase_create("second_order_float64");
+    tcase_add_checked_fixture(second64, setup64, teardown);
+    tcase_add_test(second64, test_gradgrad_elementwise);
+    tcase_add_test(second64, test_gradgrad_reduce_shape);
+    tcase_add_test(second64, test_gradgrad_matmul_unfold);
+    suite_add_tcase(s, second64);
 
     TCase *comp = tcase_create("composite");
     tcase_add_checked_fixture(comp, setup, teardown);
