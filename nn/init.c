@@ -117,17 +117,29 @@ int sg_init_fill(sg_tensor *t, sg_init init, sg_rng *rng)
         default: scale = sqrt(2.0 / fan_in); break; /* he_normal */
         }
     }
-    float *d = sg_data(t);
+    /* float32 (training) or float64 (checking gradients): the same draws */
+    const bool f64 = sg_dtype_of(t) == SG_FLOAT64;
+    float *d = f64 ? NULL : sg_data(t);
+    double *d64 = f64 ? sg_data64(t) : NULL;
     const size_t n = sg_size(t);
     if (init.kind == SG_INIT_KIND_ZEROS || init.kind == SG_INIT_KIND_CONSTANT) {
         const float v = init.kind == SG_INIT_KIND_ZEROS ? 0.f : init.value;
-        for (size_t i = 0; i < n; i++)
-            d[i] = v;
+        for (size_t i = 0; i < n; i++) {
+            if (f64)
+                d64[i] = v;
+            else
+                d[i] = v;
+        }
         return 0;
     }
     if (!rng)
         rng = sg_default_rng();
-    for (size_t i = 0; i < n; i++)
-        d[i] = uniform ? (float)(scale * (2.0 * sg_rng_uniform(rng) - 1.0)) : (float)(scale * sg_rng_normal(rng));
+    for (size_t i = 0; i < n; i++) {
+        double v = uniform ? scale * (2.0 * sg_rng_uniform(rng) - 1.0) : scale * sg_rng_normal(rng);
+        if (f64)
+            d64[i] = v;
+        else
+            d[i] = (float)v;
+    }
     return 0;
 }

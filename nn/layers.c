@@ -231,10 +231,16 @@ static sg_tensor *dropout_body(sg_tensor *x, float p, bool training, sg_rng *rng
     const double keep = 1.0 - (double)p;
     const float scale = keep > 0.0 ? (float)(1.0 / keep) : 0.f;
     sg_tensor *mask = sg_zeros_like(x); /* a constant: mask / keep */
-    float *md = sg_data(mask);
-    if (!md)
+    if (!mask)
         return NULL;
     const size_t n = sg_size(x);
+    if (sg_dtype_of(x) == SG_FLOAT64) {
+        double *md = sg_data64(mask);
+        for (size_t i = 0; i < n; i++)
+            md[i] = sg_rng_uniform(rng) < keep ? 1.0 / keep : 0.0;
+        return sg_mul(x, mask);
+    }
+    float *md = sg_data(mask);
     for (size_t i = 0; i < n; i++)
         md[i] = sg_rng_uniform(rng) < keep ? scale : 0.f;
     return sg_mul(x, mask);
@@ -257,6 +263,45 @@ static bool feature_vec_ok(const char *what, sg_tensor *v, int C, sg_tensor *x)
     sg_set_error("batch_norm: %s %s does not match the %d features of input %s", what, SG_NN_SHAPE(v, bv),
                  C, SG_NN_SHAPE(x, bx));
     return false;
+}
+
+/* running = (1 - momentum) running + momentum batch (var unbiased), as
+ * torch.nn.BatchNorm; float32 statistics with float arithmetic as always,
+ * float64 ones in double. The running buffers must have x's dtype. */
+static int update_running(sg_tensor *mu, sg_tensor *var, sg_tensor *running_mean, sg_tensor *running_var, int C,
+                          size_t count, float momentum)
+{
+    sg_dtype dt = sg_dtype_of(mu);
+    for (sg_tensor *r = running_mean; r; r = r == running_mean ? running_var : NULL) {
+        if (sg_dtype_of(r) != dt) {
+            sg_set_error("batch_norm: running statistics are %s, the input is %s", sg_dtype_name(sg_dtype_of(r)),
+                         sg_dtype_name(dt));
+            return -1;
+        }
+    }
+    if (dt == SG_FLOAT64) {
+        const double *m = sg_data64(mu), *v = sg_data64(var), unbias = (double)count / (double)(count - 1);
+        double *rm = running_mean ? sg_data64(running_mean) : NULL;
+        double *rv = running_var ? sg_data64(running_var) : NULL;
+        for (int c = 0; c < C; c++) {
+            if (rm)
+                rm[c] = (1.0 - momentum) * rm[c] + momentum * m[c];
+            if (rv)
+                rv[c] = (1.0 - momentum) * rv[c] + momentum * v[c] * unbias;
+        }
+        return 0;
+    }
+    const float *m = sg_data(mu), *v = sg_data(var);
+    const float unbias = (float)((double)count / (double)(count - 1));
+    float *rm = running_mean ? sg_data(running_mean) : NULL;
+    float *rv = running_var ? sg_data(running_var) : NULL;
+    for (int c = 0; c < C; c++) {
+        if (rm)
+            rm[c] = (1.f - momentum) * rm[c] + momentum * m[c];
+        if (rv)
+            rv[c] = (1.f - momentum) * rv[c] + momentum * v[c] * unbias;
+    }
+    return 0;
 }
 
 static sg_tensor *batch_norm_body(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_tensor *running_mean,
@@ -296,16 +341,8 @@ static sg_tensor *batch_norm_body(sg_tensor *x, sg_tensor *gamma, sg_tensor *bet
         xn = sg_mul(xc, sg_pow(sg_add_scalar(var, eps), -0.5f));
         if (!xn)
             return NULL;
-        const float *m = sg_data(mu), *v = sg_data(var);
-        const float unbias = (float)((double)count / (double)(count - 1));
-        float *rm = running_mean ? sg_data(running_mean) : NULL;
-        float *rv = running_var ? sg_data(running_var) : NULL;
-        for (int c = 0; c < C; c++) {
-            if (rm)
-                rm[c] = (1.f - momentum) * rm[c] + momentum * m[c];
-            if (rv)
-                rv[c] = (1.f - momentum) * rv[c] + momentum * v[c] * unbias;
-        }
+        if (update_running(mu, var, running_mean, running_var, C, count, momentum) < 0)
+            return NULL;
     } else {
         if (!running_mean || !running_var) {
             sg_set_error("batch_norm: evaluation mode needs running_mean and running_var");

@@ -102,12 +102,16 @@ static sg_tensor *one_hot_like(const char *op, sg_tensor *y, const int *labels, 
             return NULL;
         }
     }
-    sg_tensor *t = sg_zeros(sg_ndim(y), sg_shape(y));
-    float *d = sg_data(t);
-    if (!d)
+    sg_tensor *t = sg_zeros_like(y); /* y's dtype */
+    if (!t)
         return NULL;
-    for (int i = 0; i < n; i++)
-        d[(size_t)i * (size_t)K + (size_t)labels[i]] = 1.f;
+    for (int i = 0; i < n; i++) {
+        size_t at = (size_t)i * (size_t)K + (size_t)labels[i];
+        if (sg_dtype_of(t) == SG_FLOAT64)
+            sg_data64(t)[at] = 1.0;
+        else
+            sg_data(t)[at] = 1.f;
+    }
     return t;
 }
 
@@ -129,7 +133,10 @@ static sg_tensor *target_like(const char *op, sg_tensor *y, sg_tensor *t)
                      SG_NN_SHAPE(t, bt), SG_NN_SHAPE(y, by), N);
         return NULL;
     }
-    const float *v = sg_data(t);
+    sg_tensor *t32 = sg_to_dtype(t, SG_FLOAT32); /* indices are whole numbers: exact */
+    const float *v = t32 ? sg_data(t32) : NULL;
+    if (!v)
+        return NULL;
     int small[64];
     int *labels = N <= 64 ? small : malloc((size_t)N * sizeof *labels);
     if (!labels) {
@@ -148,6 +155,8 @@ static sg_tensor *target_like(const char *op, sg_tensor *y, sg_tensor *t)
     }
     if (i == N)
         r = one_hot_like(op, y, labels, N);
+    if (t32 != t)
+        sg_tensor_free(t32);
     if (labels != small)
         free(labels);
     return r;
@@ -156,7 +165,9 @@ static sg_tensor *target_like(const char *op, sg_tensor *y, sg_tensor *t)
 /* -sum(t * logp) / N */
 static sg_tensor *nll(sg_tensor *logp, sg_tensor *t, int N)
 {
-    return sg_mul_scalar(sg_sum_all(sg_mul(t, logp)), -1.f / (float)N);
+    /* -1/N in the tensor's precision (float32: as it always was) */
+    double s = sg_dtype_of(logp) == SG_FLOAT64 ? -1.0 / (double)N : (double)(-1.f / (float)N);
+    return sg_mul_scalar(sg_sum_all(sg_mul(t, logp)), s);
 }
 
 static sg_tensor *cross_entropy_body(sg_tensor *y, sg_tensor *t)
@@ -241,21 +252,45 @@ sg_tensor *sg_one_hot(const int *labels, int n, int k)
     const char *token = sg_api_enter("one_hot");
     sg_tensor *t = sg_zeros(2, shape);
     sg_api_leave(token);
-    float *d = sg_data(t);
-    if (!d)
+    if (!t)
         return NULL;
-    for (int i = 0; i < n; i++)
-        d[(size_t)i * (size_t)k + (size_t)labels[i]] = 1.f;
+    for (int i = 0; i < n; i++) {
+        size_t at = (size_t)i * (size_t)k + (size_t)labels[i];
+        if (sg_dtype_of(t) == SG_FLOAT64)
+            sg_data64(t)[at] = 1.0;
+        else
+            sg_data(t)[at] = 1.f;
+    }
     return t;
 }
 
-static size_t argmax_row(const float *row, int K)
+/* The first index of the largest value of a row of K (float32 data, or
+ * float64 when row64 is given). */
+static size_t argmax_row(const float *row, const double *row64, int K)
 {
     size_t best = 0;
     for (int j = 1; j < K; j++)
-        if (row[j] > row[best])
+        if (row64 ? row64[j] > row64[best] : row[j] > row[best])
             best = (size_t)j;
     return best;
+}
+
+static float accuracy_of(const float *yd, const double *yd64, const float *td, bool one_hot, int N, int K)
+{
+    for (int i = 0; !one_hot && i < N; i++) { /* the losses' rule for class indices */
+        if (!(td[i] >= 0.f && td[i] < (float)K && td[i] == floorf(td[i]))) {
+            sg_set_error("accuracy: target %g of sample %d is not a class index in [0, %d)", td[i], i, K);
+            return NAN;
+        }
+    }
+    int correct = 0;
+    for (int i = 0; i < N; i++) {
+        size_t at = (size_t)i * (size_t)K;
+        size_t pred = argmax_row(yd ? yd + at : NULL, yd64 ? yd64 + at : NULL, K);
+        size_t want = one_hot ? argmax_row(td + at, NULL, K) : (size_t)td[i];
+        correct += pred == want;
+    }
+    return (float)correct / (float)N;
 }
 
 float sg_accuracy(sg_tensor *y, sg_tensor *t)
@@ -272,18 +307,18 @@ float sg_accuracy(sg_tensor *y, sg_tensor *t)
                      SG_NN_SHAPE(t, bt), SG_NN_SHAPE(y, by), N);
         return NAN;
     }
-    const float *yd = sg_data(y), *td = sg_data(t);
-    for (int i = 0; !one_hot && i < N; i++) { /* the losses' rule for class indices */
-        if (!(td[i] >= 0.f && td[i] < (float)K && td[i] == floorf(td[i]))) {
-            sg_set_error("accuracy: target %g of sample %d is not a class index in [0, %d)", td[i], i, K);
-            return NAN;
-        }
-    }
-    int correct = 0;
-    for (int i = 0; i < N; i++) {
-        size_t pred = argmax_row(yd + (size_t)i * (size_t)K, K);
-        size_t want = one_hot ? argmax_row(td + (size_t)i * (size_t)K, K) : (size_t)td[i];
-        correct += pred == want;
-    }
-    return (float)correct / (float)N;
+    /* float64 predictions are compared in float64; targets are 0/1 or
+     * whole numbers, exact in float32 */
+    const bool f64 = sg_dtype_of(y) == SG_FLOAT64;
+    const float *yd = f64 ? NULL : sg_data(y);
+    const double *yd64 = f64 ? sg_data64(y) : NULL;
+    sg_tensor *t32 = sg_to_dtype(t, SG_FLOAT32);
+    const float *td = t32 ? sg_data(t32) : NULL;
+    float acc = NAN;
+    if ((yd || yd64) && td)
+        acc = accuracy_of(yd, yd64, td, one_hot, N, K);
+    if (t32 != t)
+        sg_tensor_free(t32); /* a persistent copy when no scope is open; else its scope frees it */
+    return acc;
 }
+

@@ -401,6 +401,35 @@ static int read_exact(FILE *f, void *buf, size_t n, const char *what, char *err,
     return -1;
 }
 
+/* dst's values from little-endian F32 or F64 bytes (already checked to be
+ * dst's element count), converted to dst's dtype when the file's differs
+ * (as torch's load_state_dict copies into a parameter of its own dtype). */
+static void read_values(sg_tensor *dst, const unsigned char *src, bool f64_file)
+{
+    const size_t count = sg_size(dst), esz = f64_file ? 8 : 4;
+    const bool f64_dst = sg_dtype_of(dst) == SG_FLOAT64;
+    float *d = f64_dst ? NULL : sg_data(dst);
+    double *d64 = f64_dst ? sg_data64(dst) : NULL;
+    for (size_t k = 0; k < count; k++, src += esz) {
+        uint64_t bits = 0;
+        for (size_t b = 0; b < esz; b++)
+            bits |= (uint64_t)src[b] << (8 * b);
+        double v;
+        if (f64_file) {
+            memcpy(&v, &bits, 8);
+        } else {
+            uint32_t b32 = (uint32_t)bits;
+            float f;
+            memcpy(&f, &b32, 4);
+            v = f;
+        }
+        if (f64_dst)
+            d64[k] = v;
+        else
+            d[k] = (float)v;
+    }
+}
+
 static int load_impl(const char *op, const char *path, const sg_named_param *params, int n)
 {
     if (!path || n < 0 || (n > 0 && !params)) {
@@ -486,9 +515,9 @@ static int load_impl(const char *op, const char *path, const sg_named_param *par
     for (int i = 0; i < nt; i++) {
         const ftensor *t = &ft[i];
         sg_tensor *dst = params[t->param].tensor;
-        if (strcmp(t->dtype, "F32") != 0) {
-            snprintf(err, sizeof err, "tensor \"%s\" has dtype %s; only F32 can be loaded", ename(t->name, en),
-                     t->dtype);
+        if (strcmp(t->dtype, "F32") != 0 && strcmp(t->dtype, "F64") != 0) {
+            snprintf(err, sizeof err, "tensor \"%s\" has dtype %s; only F32 and F64 can be loaded",
+                     ename(t->name, en), t->dtype);
             goto done;
         }
         bool same = sg_ndim(dst) == t->ndim;
@@ -519,16 +548,8 @@ static int load_impl(const char *op, const char *path, const sg_named_param *par
         snprintf(err, sizeof err, "the file grew while being read (more than %llu bytes)", (unsigned long long)size);
         goto done;
     }
-    for (int i = 0; i < nt; i++) {
-        float *d = sg_data(params[ft[i].param].tensor);
-        const unsigned char *src = data + ft[i].begin;
-        size_t count = (size_t)((ft[i].end - ft[i].begin) / 4);
-        for (size_t k = 0; k < count; k++, src += 4) {
-            uint32_t bits = (uint32_t)src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16 |
-                            (uint32_t)src[3] << 24;
-            memcpy(&d[k], &bits, 4);
-        }
-    }
+    for (int i = 0; i < nt; i++)
+        read_values(params[ft[i].param].tensor, data + ft[i].begin, strcmp(ft[i].dtype, "F64") == 0);
     rc = 0;
 done:
     if (rc < 0)
@@ -654,12 +675,13 @@ static int save_impl(const char *op, const char *path, const sg_named_param *par
         if (k)
             sb_str(&h, ",");
         sb_json_string(&h, p->name);
-        sb_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        bool f64 = sg_dtype_of(p->tensor) == SG_FLOAT64;
+        sb_str(&h, f64 ? ":{\"dtype\":\"F64\",\"shape\":[" : ":{\"dtype\":\"F32\",\"shape\":[");
         for (int d = 0; d < sg_ndim(p->tensor); d++) {
             snprintf(num, sizeof num, d ? ",%d" : "%d", sg_dim(p->tensor, d));
             sb_str(&h, num);
         }
-        uint64_t bytes = (uint64_t)sg_size(p->tensor) * 4;
+        uint64_t bytes = (uint64_t)sg_size(p->tensor) * (f64 ? 8 : 4);
         snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
                  (unsigned long long)(offset + bytes));
         sb_str(&h, num);
@@ -683,12 +705,20 @@ static int save_impl(const char *op, const char *path, const sg_named_param *par
     unsigned char chunk[4096];
     for (int k = 0; ok && k < n; k++) {
         sg_tensor *t = params[order[k]].tensor;
-        const float *d = sg_data(t);
+        bool f64 = sg_dtype_of(t) == SG_FLOAT64;
+        const float *d = f64 ? NULL : sg_data(t);
+        const double *d64 = f64 ? sg_data64(t) : NULL;
         size_t count = sg_size(t), fill = 0;
         for (size_t i = 0; ok && i < count; i++) {
-            uint32_t bits;
-            memcpy(&bits, &d[i], 4);
-            for (int b = 0; b < 4; b++)
+            uint64_t bits = 0;
+            if (f64) {
+                memcpy(&bits, &d64[i], 8);
+            } else {
+                uint32_t b32;
+                memcpy(&b32, &d[i], 4);
+                bits = b32;
+            }
+            for (int b = 0; b < (f64 ? 8 : 4); b++) /* little-endian, whatever the host */
                 chunk[fill++] = (unsigned char)(bits >> (8 * b));
             if (fill == sizeof chunk || i + 1 == count) {
                 ok = fwrite(chunk, 1, fill, f) == fill;

@@ -456,6 +456,13 @@ int sg_optim_step(sg_optim *opt, sg_tensor *const *params, int n)
             sg_set_error("optim_step: %s params[%d] is NULL", name, i);
             return -1;
         }
+        if (sg_dtype_of(p) != SG_FLOAT32) {
+            /* the update kernels are float32's; float64 is for checking
+             * gradients (docs/design.md, "Data types") */
+            sg_set_error("optim_step: %s params[%d] is %s; optimizers update float32 parameters", name, i,
+                         sg_dtype_name(sg_dtype_of(p)));
+            return -1;
+        }
         if (!sg_grad_data(p))
             continue;
         param_state *st = state_of(opt, p, i);
