@@ -321,17 +321,20 @@ size_t sg_size(const sg_tensor *x) { return readable("size", x) ? x->size : 0; }
 /* The typed pointer of x's values, or NULL with a message naming the other
  * accessor when x has the other dtype (a float * to doubles would read
  * garbage). */
-static void *typed_data(const char *func, const sg_tensor *x, sg_dtype want)
+static void *typed_data(const char *func, const char *base, const sg_tensor *x, sg_dtype want)
 {
     if (x->dtype == want)
         return x->bytes;
-    sg_set_error("%s: the tensor is %s; use sg_%s%s", func, sg_dtype_name(x->dtype), func,
+    sg_set_error("%s: the tensor is %s; use sg_%s%s", func, sg_dtype_name(x->dtype), base,
                  x->dtype == SG_FLOAT64 ? "64" : "");
     return NULL;
 }
 
-float *sg_data(sg_tensor *x) { return readable("data", x) ? typed_data("data", x, SG_FLOAT32) : NULL; }
-double *sg_data64(sg_tensor *x) { return readable("data64", x) ? typed_data("data", x, SG_FLOAT64) : NULL; }
+float *sg_data(sg_tensor *x) { return readable("data", x) ? typed_data("data", "data", x, SG_FLOAT32) : NULL; }
+double *sg_data64(sg_tensor *x)
+{
+    return readable("data64", x) ? typed_data("data64", "data", x, SG_FLOAT64) : NULL;
+}
 
 double sg_item64(const sg_tensor *x)
 {
@@ -356,11 +359,12 @@ float sg_item(const sg_tensor *x)
 sg_tensor *sg_grad(const sg_tensor *x) { return readable("grad", x) ? x->grad : NULL; }
 float *sg_grad_data(const sg_tensor *x)
 {
-    return readable("grad_data", x) && x->grad ? typed_data("grad_data", x->grad, SG_FLOAT32) : NULL;
+    return readable("grad_data", x) && x->grad ? typed_data("grad_data", "grad_data", x->grad, SG_FLOAT32) : NULL;
 }
 double *sg_grad_data64(const sg_tensor *x)
 {
-    return readable("grad_data64", x) && x->grad ? typed_data("grad_data", x->grad, SG_FLOAT64) : NULL;
+    return readable("grad_data64", x) && x->grad ? typed_data("grad_data64", "grad_data", x->grad, SG_FLOAT64)
+                                                 : NULL;
 }
 
 void sg_zero_grad(sg_tensor *x)
