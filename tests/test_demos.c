@@ -644,8 +644,9 @@ static char *read_file(const char *path)
 }
 
 static const char *const tutorial_examples[] = {"ch02_gates",    "ch03_network",  "ch04_descent",
-                                                "ch05_apple",    "ch05_gradcheck", "ch06_training",
-                                                "ch07_conv",     "ch08_save_load", "beyond_newton"};
+                                                "ch05_apple",    "ch05_gradcheck", "ch05_float64",
+                                                "ch06_training", "ch07_conv",      "ch08_save_load",
+                                                "beyond_newton"};
 enum { N_EXAMPLES = sizeof tutorial_examples / sizeof tutorial_examples[0] };
 
 START_TEST(test_tutorial_listings_verbatim)
@@ -694,6 +695,9 @@ START_TEST(test_tutorial_listings_run)
         {"ch04_descent", {"gradient at (-3, 4): [-6 8]", "after 100 steps: [-6.111e-10 8.148e-10]"}},
         {"ch05_apple", {"price 220\n", "d apple 2.2, d num 110, d tax 200"}},
         {"ch05_gradcheck", {"gradcheck passed"}},
+        {"ch05_float64", {"float32, off by 1e-4, defaults:      gradcheck passed",
+                          "float64, right, tight tolerances:    gradcheck passed",
+                          "float64, off by 1e-4, tight:         gradcheck FAILED"}},
         {"ch06_training", {"training accuracy "}},
         {"ch07_conv", {"conv: [[15 16] [6 15]]", "pool: [[2 3] [3 2]]", "Trainable params: 433,890"}},
         {"ch08_save_load", {"144 weights saved and loaded; largest difference of the outputs: 0\n"}},
