@@ -52,8 +52,10 @@ sg_tensor *sg_dataset_images(const sg_dataset *d, const int *idx, int count,
     if (check_batch("dataset_images", d, idx, count) != 0)
         return NULL;
     int pixels = d->rows * d->cols;
+    sg_dtype dt = sg_set_default_dtype(SG_FLOAT32); /* images are float32 whatever the default */
     sg_tensor *x = o.flatten ? sg_empty(SG_DIMS(count, pixels))
                              : sg_empty(SG_DIMS(count, 1, d->rows, d->cols));
+    sg_set_default_dtype(dt);
     if (!x)
         return NULL;
     float *restrict out = sg_data(x);
@@ -85,7 +87,8 @@ sg_tensor *sg_dataset_labels(const sg_dataset *d, const int *idx, int count,
     sg_batch_opts o = opts ? *opts : SG_BATCH_DEFAULTS;
     if (check_batch("dataset_labels", d, idx, count) != 0)
         return NULL;
-    sg_tensor *t = o.one_hot ? sg_zeros(SG_DIMS(count, d->n_classes)) : sg_zeros(SG_DIMS(count));
+    sg_tensor *t = o.one_hot ? sg_full_dtype(SG_FLOAT32, 0.0, SG_DIMS(count, d->n_classes))
+                             : sg_full_dtype(SG_FLOAT32, 0.0, SG_DIMS(count));
     if (!t)
         return NULL;
     float *out = sg_data(t);
@@ -137,14 +140,14 @@ sg_tensor *sg_take_rows(sg_tensor *x, const int *idx, int count)
     int shape[SG_MAX_DIMS];
     memcpy(shape, sg_shape(x), (size_t)ndim * sizeof shape[0]);
     shape[0] = count;
-    sg_tensor *y = sg_zeros(ndim, shape);
+    const bool f64 = sg_dtype_of(x) == SG_FLOAT64; /* rows keep x's dtype */
+    sg_tensor *y = sg_full_dtype(sg_dtype_of(x), 0.0, ndim, shape);
     if (!y)
         return NULL;
-    size_t row = n > 0 ? sg_size(x) / (size_t)n : 0;
-    const float *src = sg_data(x);
-    float *dst = sg_data(y);
+    size_t row = n > 0 ? sg_size(x) / (size_t)n : 0, esz = f64 ? sizeof(double) : sizeof(float);
+    const char *src = f64 ? (const char *)sg_data64(x) : (const char *)sg_data(x);
+    char *dst = f64 ? (char *)sg_data64(y) : (char *)sg_data(y);
     for (int i = 0; row > 0 && i < count; i++)
-        memcpy(dst + (size_t)i * row, src + (size_t)(idx ? idx[i] : i) * row,
-               row * sizeof *dst);
+        memcpy(dst + (size_t)i * row * esz, src + (size_t)(idx ? idx[i] : i) * row * esz, row * esz);
     return y;
 }

@@ -74,8 +74,10 @@ int sg_logic_gate(sg_gate g, sg_tensor **x, sg_tensor **t)
                                      : a != b;
         out[i] = y ? 1.0f : 0.0f;
     }
+    sg_dtype dt = sg_set_default_dtype(SG_FLOAT32); /* data sets are float32 whatever the default */
     *x = sg_from_data(in, SG_DIMS(4, 2));
     *t = sg_from_data(out, SG_DIMS(4, 1));
+    sg_set_default_dtype(dt);
     return finish(x, t);
 }
 
@@ -92,8 +94,8 @@ int sg_spiral(int n_per_class, int n_classes, bool one_hot, sg_rng *rng, sg_tens
     if (!rng)
         rng = sg_default_rng();
     int n = n_per_class * n_classes;
-    *x = sg_zeros(SG_DIMS(n, 2));
-    *t = one_hot ? sg_zeros(SG_DIMS(n, n_classes)) : sg_zeros(SG_DIMS(n));
+    *x = sg_full_dtype(SG_FLOAT32, 0.0, SG_DIMS(n, 2));
+    *t = one_hot ? sg_full_dtype(SG_FLOAT32, 0.0, SG_DIMS(n, n_classes)) : sg_full_dtype(SG_FLOAT32, 0.0, SG_DIMS(n));
     if (finish(x, t) != 0)
         return -1;
     float *xs = sg_data(*x), *ts = sg_data(*t);
@@ -124,8 +126,8 @@ int sg_noisy_sine(int n, float noise, sg_rng *rng, sg_tensor **x, sg_tensor **t)
     }
     if (!rng)
         rng = sg_default_rng();
-    *x = sg_zeros(SG_DIMS(n, 1));
-    *t = sg_zeros(SG_DIMS(n, 1));
+    *x = sg_full_dtype(SG_FLOAT32, 0.0, SG_DIMS(n, 1));
+    *t = sg_full_dtype(SG_FLOAT32, 0.0, SG_DIMS(n, 1));
     if (finish(x, t) != 0)
         return -1;
     float *xs = sg_data(*x), *ts = sg_data(*t);

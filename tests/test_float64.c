@@ -10,6 +10,7 @@
  * The primitives' own first- and second-order checks in float64 are in
  * test_gradcheck.c (its "*_float64" cases run every row in float64).
  */
+#include "sg_datasets.h"
 #include "sg_nn.h"
 #include "sg_optim.h"
 #include "sg_test.h"
@@ -102,6 +103,24 @@ START_TEST(test_printer_digits)
     sg_tensor *t = sg_from_data64((double[]){1.0 / 3.0, 2.0, 0.1}, SG_DIMS(3));
     ck_assert_str_eq(printed(t), "[0.333333333333333 2. 0.1]\n");
     ck_assert_str_eq(printed(sg_to_dtype(t, SG_FLOAT32)), "[0.333333 2. 0.1]\n");
+}
+END_TEST
+
+/* Data sets hand out float32 whatever the default dtype; take_rows keeps
+ * its tensor's dtype. */
+START_TEST(test_datasets_stay_float32)
+{
+    sg_set_default_dtype(SG_FLOAT64);
+    sg_tensor *x, *t;
+    ck_assert_int_eq(sg_logic_gate(SG_GATE_XOR, &x, &t), 0);
+    ck_assert_int_eq(sg_dtype_of(x), SG_FLOAT32);
+    ck_assert_int_eq(sg_spiral(5, 3, true, &rng, &x, &t), 0);
+    ck_assert_int_eq(sg_dtype_of(x), SG_FLOAT32);
+    ck_assert_int_eq(sg_dtype_of(t), SG_FLOAT32);
+    sg_tensor *m = sg_from_data64((double[]){0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, SG_DIMS(3, 2));
+    sg_tensor *r = sg_take_rows(m, (int[]){2, 0}, 2);
+    ck_assert_int_eq(sg_dtype_of(r), SG_FLOAT64);
+    ck_assert(sg_data64(r)[0] == 0.5 && sg_data64(r)[1] == 0.6 && sg_data64(r)[3] == 0.2);
 }
 END_TEST
 
@@ -468,6 +487,7 @@ int main(void)
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, test_creation_and_access);
     tcase_add_test(t, test_printer_digits);
+    tcase_add_test(t, test_datasets_stay_float32);
     tcase_add_test(t, test_promotion_and_grad_dtypes);
     tcase_add_test(t, test_forward_agrees_with_float32);
     suite_add_tcase(s, t);
