@@ -242,7 +242,10 @@ START_TEST(layout_by_dot_or_our_own)
     ck_assert(has(own, "layout: \"layered\""));
     /* our layout: apple (a leaf) in column 0, price in column 3 */
     ck_assert_msg(has(own, "label: \"apple\", id: ") && has(own, "x: 98.0, y: 51.0, in: []"), "%s", own);
-    ck_assert(has(own, "\"price\", id: 9, op: \"mul\", leaf: false, param: true, shape: \"()\", x: 776.0"));
+    const char *price_node = strstr(own, "{label: \"price\", id: ");
+    ck_assert_ptr_nonnull(price_node);
+    const char *want = "op: \"mul\", leaf: false, param: true, shape: \"()\", x: 776.0, y: 183.0, in: [";
+    ck_assert_msg(!strncmp(strstr(price_node, "op: "), want, strlen(want)), "%.120s", price_node);
     free(own);
     if (dot_works()) {
         char *dot = page(price, NULL);
@@ -413,10 +416,15 @@ int main(void)
     tcase_add_test(tc, every_op_has_a_formula);
     tcase_add_test(tc, errors_name_write_html);
     suite_add_tcase(s, tc);
-    TCase *tr = tcase_create("programs");
-    tcase_set_timeout(tr, 60);
-    tcase_add_test(tr, demo_writes_six_pages);
-    tcase_add_test(tr, trainer_writes_one_step);
-    suite_add_tcase(s, tr);
+    /* The programs are started through sh, which under qemu-user
+     * (SG_TEST_EMULATED: tests/cpu-kinds.sh, cross-aarch64.sh) runs them
+     * natively or not at all: checked in the plain runs only. */
+    if (!getenv("SG_TEST_EMULATED")) {
+        TCase *tr = tcase_create("programs");
+        tcase_set_timeout(tr, 60);
+        tcase_add_test(tr, demo_writes_six_pages);
+        tcase_add_test(tr, trainer_writes_one_step);
+        suite_add_tcase(s, tr);
+    }
     return sg_test_run(s);
 }
