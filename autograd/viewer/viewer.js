@@ -144,7 +144,7 @@
 
   /* the picture */
   const pic = svg("svg", { id: "picture", width: Math.ceil(T.width), height: Math.ceil(T.height),
-    viewBox: "0 0 " + Math.ceil(T.width) + " " + Math.ceil(T.height), role: "img" });
+    viewBox: "-6 -6 " + Math.ceil(T.width + 12) + " " + Math.ceil(T.height + 12), role: "img" });
   const defs = svg("defs");
   const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7,
     markerHeight: 7, orient: "auto-start-reverse" });
@@ -201,11 +201,11 @@
   let fits = true;
   function fit() {
     const room = graph.clientWidth - 16, roomH = graph.clientHeight - 16;
-    const k = Math.min(1, room / T.width, Math.max(roomH, 200) / T.height);
+    const k = Math.min(1, room / (T.width + 12), Math.max(roomH, 200) / (T.height + 12));
     fits = k >= 0.55;
     const kk = fits ? k : 1;
-    pic.setAttribute("width", Math.ceil(T.width * kk));
-    pic.setAttribute("height", Math.ceil(T.height * kk));
+    pic.setAttribute("width", Math.ceil((T.width + 12) * kk));
+    pic.setAttribute("height", Math.ceil((T.height + 12) * kk));
   }
   window.addEventListener("resize", fit);
   fit();

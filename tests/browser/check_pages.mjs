@@ -208,6 +208,8 @@ async function shopping(browser) {
   // three screenshots for docs/: forward done, mid-backward (the tax node), backward done
   fs.mkdirSync(shotDir, { recursive: true });
   await page.setViewport({ width: 1280, height: 460 });
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await page.mouse.move(0, 459);
   for (const [i, name] of [[info.forwardEnd, "forward-done"], [info.backwardStart + 1, "mid-backward"],
     [info.count - 1, "backward-done"]]) {
     await page.evaluate((j) => window.sgViewer.go(j), i);
