@@ -234,8 +234,9 @@ static int observe(void *ctx, sg_tensor *t, sg_tensor *const *dx, bool after)
     sg_tensor *lx[3] = {NULL, NULL, NULL};
     if (!ones || t->n_in > 3)
         return ones ? 0 : -1;
+    bool had_error = sg_has_error(); /* a caller's earlier message is not ours */
     sg_op_table[t->op].backward(t, ones, lx);
-    if (sg_has_error())
+    if (!had_error && sg_has_error())
         return -1;
     for (int j = 0; j < s->n_contrib; j++) {
         sg_tensor *l = lx[s->c[j].k];

@@ -209,6 +209,23 @@ START_TEST(large_tensors_are_summarised)
 }
 END_TEST
 
+START_TEST(a_lone_parameter_and_an_earlier_error)
+{
+    sg_tensor *w = param(4.f, "w");
+    char *html = page(w, NULL); /* nothing to visit: the seed only */
+    ck_assert(has(html, "seed: {n:1,v:[1]},\n backward: [\n ],"));
+    free(html);
+    /* a message left from before does not stop the page */
+    sg_tensor *bad = sg_add(w, NULL);
+    ck_assert_ptr_null(bad);
+    ck_assert(sg_has_error());
+    html = page(sg_mul(w, w), NULL);
+    ck_assert(has(html, "local: {n:1,v:[4]}, dx: {n:1,v:[4]}"));
+    free(html);
+    ASSERT_ERROR("add: NULL input");
+}
+END_TEST
+
 START_TEST(forward_only_without_gradient)
 {
     sg_tensor *a = sg_set_name(sg_scalar(2.f), "a");
@@ -410,6 +427,7 @@ int main(void)
     tcase_add_test(tc, graph_and_grads_left_as_they_were);
     tcase_add_test(tc, a_value_used_twice_accumulates);
     tcase_add_test(tc, large_tensors_are_summarised);
+    tcase_add_test(tc, a_lone_parameter_and_an_earlier_error);
     tcase_add_test(tc, forward_only_without_gradient);
     tcase_add_test(tc, names_are_escaped);
     tcase_add_test(tc, layout_by_dot_or_our_own);
