@@ -160,13 +160,15 @@
       for (let i = 2; i + 5 < p.length + 0; i += 6)
         d += " C" + p[i] + "," + p[i + 1] + " " + p[i + 2] + "," + p[i + 3] + " " + p[i + 4] + "," + p[i + 5];
     } else {
-      const x0 = a.x + W / 2, y0 = a.y, x1 = b.x - W / 2, y1 = b.y, mx = (x0 + x1) / 2;
+      const spread = (e.k - (b.in.length - 1) / 2) * Math.min(16, (H - 12) / Math.max(1, b.in.length - 1));
+      const x0 = a.x + W / 2, y0 = a.y, x1 = b.x - W / 2, y1 = b.y + spread, mx = (x0 + x1) / 2;
+      e.end = [x1, y1];
       d = "M" + x0 + "," + y0 + " C" + mx + "," + y0 + " " + mx + "," + y1 + " " + x1 + "," + y1;
     }
     const path = svg("path", { class: "edge", d: d, "marker-end": "url(#arrow)" });
     pic.appendChild(path);
     if (b.in.length > 1) { /* which input is a, b (c) in the formulas */
-      const p = e.pts, ex = p.length >= 4 ? p[p.length - 2] : b.x - W / 2, ey = p.length >= 4 ? p[p.length - 1] : b.y;
+      const p = e.pts, ex = p.length >= 4 ? p[p.length - 2] : e.end[0], ey = p.length >= 4 ? p[p.length - 1] : e.end[1];
       const lab = svg("text", { class: "edge-label", x: ex - 16, y: ey - 5, "text-anchor": "end" });
       lab.textContent = "abc"[e.k] || String(e.k);
       pic.appendChild(lab);

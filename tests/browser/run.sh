@@ -24,5 +24,8 @@ command -v node >/dev/null 2>&1 || skip "node is not installed (apt-get install 
     skip "puppeteer-core is not installed (npm ci --prefix tests/browser; .ci/deps.sh does)"
 rm -rf "$out"
 mkdir -p "$out/pages" || exit 1
-"$exe" "$out/pages" || { echo "browser: $exe failed" >&2; exit 1; }
-SG_CHROMIUM=$chromium exec node "$here/check_pages.mjs" "$out/pages" "$out/screenshots"
+"$exe" "$out/pages" >/dev/null || { echo "browser: $exe failed" >&2; exit 1; }
+# the same pages without Graphviz: our own layout
+mkdir -p "$out/pages-layered" "$out/nobin" || exit 1
+PATH="$out/nobin" "$exe" "$out/pages-layered" >/dev/null || { echo "browser: $exe failed without dot" >&2; exit 1; }
+SG_CHROMIUM=$chromium exec node "$here/check_pages.mjs" "$out/pages" "$out/screenshots" "$out/pages-layered"
