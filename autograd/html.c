@@ -530,7 +530,13 @@ static void write_page(FILE *f, const trace *tr, const char *title)
                 nd->y);
         for (int k = 0; k < t->n_in; k++)
             fprintf(f, "%s%d", k ? "," : "", index_of(tr, t->in[k]));
-        fputs("], value: ", f);
+        fputs("], ", f);
+        if (t->op == SG_OP_POW || t->op == SG_OP_ADD_SCALAR || t->op == SG_OP_MUL_SCALAR) {
+            fprintf(f, "attr: \"%s = ", t->op == SG_OP_POW ? "p" : "s");
+            put_num(f, t->attr.p); /* the exponent or scalar the formula names */
+            fputs("\", ", f);
+        }
+        fputs("value: ", f);
         put_values(f, &nd->val);
         fputs("},\n", f);
     }

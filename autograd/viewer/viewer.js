@@ -182,7 +182,7 @@
     const title = svg("text", { class: "title", x: 8, y: 16 });
     title.textContent = n.label.length > 20 ? n.label.slice(0, 19) + "…" : n.label;
     const op = svg("text", { class: "op", x: W - 8, y: 16, "text-anchor": "end" });
-    op.textContent = n.leaf ? (n.param ? "param" : "const") : n.op;
+    op.textContent = n.leaf ? (n.param ? "param" : "const") : n.attr ? n.op + " " + n.attr.replace(" = ", "=") : n.op;
     const val = svg("text", { class: "val", x: 8, y: 35 });
     const grad = svg("text", { class: "grad", x: 8, y: 53 });
     const tip = svg("title");
@@ -215,6 +215,8 @@
   /* ---- one step ---- */
   let cur = 0, timer = null, selected = -1;
 
+  /* "mul", "pow with p = 3" (the scalar an op's formula names) */
+  function opText(n) { return n.attr ? n.op + " with " + n.attr : n.op; }
   function nameWithShape(i) {
     const n = nodes[i];
     return n.value && n.value.n === 1 ? n.label : n.label + " " + n.shape;
@@ -246,8 +248,8 @@
         li(ul, [n.label + " = ", valueSpan(n.value, n.shape, "v"),
           n.param ? ": a parameter (a leaf that requires a gradient)" : ": a constant (no gradient)"]);
       } else {
-        li(ul, [n.label + " = " + n.op + "(" + n.in.map((j) => nodes[j].label).join(", ") + ") = ",
-          valueSpan(n.value, n.shape, "v")]);
+        li(ul, [n.label + " = " + n.op + "(" + n.in.map((j) => nodes[j].label).join(", ") + ")" +
+          (n.attr ? ", " + n.attr : "") + " = ", valueSpan(n.value, n.shape, "v")]);
         const seen = new Set();
         for (const j of n.in) {
           if (seen.has(j)) continue;
@@ -273,7 +275,7 @@
     if (st.kind === "backward") {
       const b = T.backward[st.b], n = nodes[b.node];
       h.textContent = "backward " + (cur - backwardStart) + " / " + T.backward.length + ": " + n.label + " = " + n.op +
-        "(" + n.in.map((j) => nodes[j].label).join(", ") + ")";
+        "(" + n.in.map((j) => nodes[j].label).join(", ") + ")" + (n.attr ? ", " + n.attr : "");
       const ul = el("ul");
       li(ul, ["upstream gradient d " + n.label + " = ", valueSpan(b.dy, n.shape, "g")]);
       explain.appendChild(ul);
@@ -286,7 +288,7 @@
         if (c.local) {
           parts.push(" = ", valueSpan(b.dy, n.shape, "g"), " × ", valueSpan(c.local, x.shape, "v"));
         }
-        const f = el("span", { class: "formula" }, ", " + n.op + ": " +
+        const f = el("span", { class: "formula" }, ", " + opText(n) + ": " +
           (c.formula || "(no formula for this op in autograd/html.c: the value is what its backward gave)"));
         parts.push(f);
         li(ul2, parts).setAttribute("data-input", x.label);
