@@ -331,30 +331,42 @@ START_TEST(errors_name_write_html)
 }
 END_TEST
 
-/* ---- train --trace-html ---- */
+/* ---- the programs: demos/backprop_html and train --trace-html ---- */
+
+static char demos_dir[PATH_MAX]; /* <build>/demos */
+
+/* Run demos/<prog> with args (stdout and stderr into out); exit status. */
+static int run_demo(const char *prog, const char *args, char *out, size_t cap)
+{
+    if (!demos_dir[0]) {
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        ck_assert_int_gt(n, 0);
+        exe[n] = '\0';
+        *strrchr(exe, '/') = '\0'; /* <build>/tests */
+        snprintf(demos_dir, sizeof demos_dir, "%.*s/../demos", (int)sizeof exe - 16, exe);
+    }
+    char cmd[2 * PATH_MAX + 256];
+    snprintf(cmd, sizeof cmd, "'%s/%s' %s 2>&1", demos_dir, prog, args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t got = fread(out, 1, cap - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
 
 START_TEST(trainer_writes_one_step)
 {
-    char exe[PATH_MAX], dir[] = "/tmp/sg-html-XXXXXX";
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    ck_assert_int_gt(n, 0);
-    exe[n] = '\0';
-    *strrchr(exe, '/') = '\0';
+    char dir[] = "/tmp/sg-html-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     static const char *const models[] = {"mlp", "cnn"};
     for (int m = 0; m < 2; m++) {
-        char cmd[2 * PATH_MAX + 128], out[4096];
-        snprintf(cmd, sizeof cmd, "'%s/../demos/train' --model %s --quiet --trace-html '%s/%s.html' 2>&1", exe,
-                 models[m], dir, models[m]);
-        FILE *p = popen(cmd, "r");
-        ck_assert_ptr_nonnull(p);
-        size_t got = fread(out, 1, sizeof out - 1, p);
-        out[got] = '\0';
-        int st = pclose(p);
-        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s:\n%s", cmd, out);
-        ck_assert_msg(has(out, "graph of one training step (batch 2, loss "), "%s", out);
-        char path[PATH_MAX + 64];
+        char args[PATH_MAX + 64], out[4096], path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s.html", dir, models[m]);
+        snprintf(args, sizeof args, "--model %s --quiet --trace-html '%s'", models[m], path);
+        ck_assert_msg(run_demo("train", args, out, sizeof out) == 0, "train %s:\n%s", args, out);
+        ck_assert_msg(has(out, "graph of one training step (batch 2, loss "), "%s", out);
         FILE *f = fopen(path, "r");
         ck_assert_ptr_nonnull(f);
         static char html[1 << 20];
@@ -373,34 +385,18 @@ START_TEST(trainer_writes_one_step)
         ck_assert(has(html, "backward: [\n"));
     }
     /* a path that cannot be written: one line, exit 2, before any work */
-    char cmd[PATH_MAX + 128], out[1024];
-    snprintf(cmd, sizeof cmd, "'%s/../demos/train' --trace-html /nonexistent/x.html 2>&1", exe);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t got = fread(out, 1, sizeof out - 1, p);
-    out[got] = '\0';
-    int st = pclose(p);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2 && has(out, "--trace-html /nonexistent/x.html"), "%s", out);
+    char out[1024];
+    ck_assert_int_eq(run_demo("train", "--trace-html /nonexistent/x.html", out, sizeof out), 2);
+    ck_assert_msg(has(out, "--trace-html /nonexistent/x.html"), "%s", out);
     rmdir(dir);
 }
 END_TEST
 
 START_TEST(demo_writes_six_pages)
 {
-    char exe[PATH_MAX], dir[] = "/tmp/sg-html-XXXXXX";
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    ck_assert_int_gt(n, 0);
-    exe[n] = '\0';
-    *strrchr(exe, '/') = '\0';
+    char dir[] = "/tmp/sg-html-XXXXXX", out[4096];
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    char cmd[2 * PATH_MAX + 64], out[4096];
-    snprintf(cmd, sizeof cmd, "'%s/../demos/backprop_html' '%s' 2>&1", exe, dir);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t got = fread(out, 1, sizeof out - 1, p);
-    out[got] = '\0';
-    int st = pclose(p);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s:\n%s", cmd, out);
+    ck_assert_msg(run_demo("backprop_html", dir, out, sizeof out) == 0, "backprop_html:\n%s", out);
     static const char *const lines[] = {"shopping.html          price = 715\n",
                                         "apple.html             price = 220\n",
                                         "micrograd_expr.html    g2 = 24.7041\n",
