@@ -12,7 +12,7 @@ apt-get install -y -qq --no-install-recommends \
     build-essential clang libomp-dev meson ninja-build pkg-config \
     check uthash-dev zlib1g-dev libopenblas-dev \
     gnuplot-nox graphviz doxygen valgrind qemu-user \
-    dataset-fashion-mnist ca-certificates >/dev/null
+    dataset-fashion-mnist ca-certificates chromium >/dev/null
 # libFuzzer (fuzz/run.sh) ships in libclang-rt-<clang's major version>-dev,
 # which the clang package only recommends.
 clang_major=$(clang --version | sed -n 's/.*clang version \([0-9][0-9]*\).*/\1/p' | head -n 1)
@@ -22,3 +22,7 @@ apt-get install -y -qq --no-install-recommends "libclang-rt-$clang_major-dev" >/
 if ! command -v npm >/dev/null 2>&1; then
     apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
+# The browser test (tests/browser/, suite 'browser'): puppeteer-core, pinned
+# by package-lock.json, drives the chromium installed above (it downloads no
+# browser of its own).
+(cd "$(dirname "$0")/../tests/browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)

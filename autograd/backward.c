@@ -190,7 +190,7 @@ static int order_graph(sg_tensor *y, sg_tensor ***order)
  * added into their .grad. When a node is visited, every node that uses it
  * has been, so its gradient is complete. */
 static int walk(sg_grad_pass *pass, sg_tensor *const *order, int n, sg_tensor *y, const sg_backward_opts *opts,
-                bool release)
+                bool release, const sg_backward_observer *obs)
 {
     sg_tensor *seed = opts->grad ? opts->grad : sg_ones_like(y); /* dy/dy = 1 */
     if (!seed || sg_grad_seed(pass, y, seed) < 0)
@@ -205,10 +205,12 @@ static int walk(sg_grad_pass *pass, sg_tensor *const *order, int n, sg_tensor *y
         sg_op_table[t->op].backward(t, t->grad, dx); /* dx[k] = dL/dt * dt/dx_k (chain rule) */
         if (opts->trace)
             trace_step(opts->trace, t, dx);
+        if (obs && obs->step(obs->ctx, t, dx, false) < 0)
+            return -1;
         int rc = sg_grad_accumulate_inputs(pass, t, dx); /* x_k.grad += dx[k] */
         if (release)
             t->released = true;
-        if (rc < 0)
+        if (rc < 0 || (obs && obs->step(obs->ctx, t, dx, true) < 0))
             return -1;
     }
     return 0;
@@ -227,12 +229,13 @@ static void answer(sg_tensor *const *xs, int nx, sg_tensor **grads, bool failed)
 /* The common engine of sg_backward and sg_grad_of (xs given): check, order,
  * walk, finish. */
 static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *const *xs, int nx,
-                        sg_tensor **grads)
+                        sg_tensor **grads, const sg_backward_observer *obs)
 {
     static const sg_backward_opts defaults = {0};
     if (!opts)
         opts = &defaults;
-    if (check(xs ? "grad_of" : "backward", y, opts, xs != NULL) < 0)
+    bool local = xs != NULL || obs != NULL; /* every .grad restored at the end */
+    if (check(obs ? obs->fn : xs ? "grad_of" : "backward", y, opts, local) < 0)
         return -1;
     sg_tensor **order;
     int n = order_graph(y, &order);
@@ -243,10 +246,10 @@ static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *c
     if (opened)
         sg_scope_begin();
     sg_grad_pass pass;
-    int rc = sg_grad_pass_begin(&pass, order, n, create, xs != NULL);
+    int rc = sg_grad_pass_begin(&pass, order, n, create, local);
     if (rc == 0) {
         bool prev_mode = sg_set_grad_enabled(create); /* create_graph records the gradients */
-        rc = walk(&pass, order, n, y, opts, !opts->retain_graph && !xs);
+        rc = walk(&pass, order, n, y, opts, !opts->retain_graph && !local, obs);
         if (xs)
             answer(xs, nx, grads, rc != 0);
         if (sg_grad_pass_end(&pass) < 0)
@@ -260,7 +263,7 @@ static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *c
 
 int sg_backward(sg_tensor *y, const sg_backward_opts *opts)
 {
-    return run_backward(y, opts, NULL, 0, NULL);
+    return run_backward(y, opts, NULL, 0, NULL, NULL);
 }
 
 int sg_grad_of(sg_tensor *y, sg_tensor *const *xs, int n, sg_tensor **grads, const sg_backward_opts *opts)
@@ -278,5 +281,10 @@ int sg_grad_of(sg_tensor *y, sg_tensor *const *xs, int n, sg_tensor **grads, con
         if (!sg_check_tensor("grad_of", xs[j]))
             return -1;
     }
-    return run_backward(y, opts, xs, n, grads);
+    return run_backward(y, opts, xs, n, grads, NULL);
+}
+
+int sg_backward_observed(sg_tensor *y, const sg_backward_opts *opts, const sg_backward_observer *obs)
+{
+    return run_backward(y, opts, NULL, 0, NULL, obs);
 }

@@ -522,6 +522,57 @@ void sg_trace(FILE *f, sg_tensor *y);
 /** Write y's graph as Graphviz DOT (op, shape, small values, gradients). */
 int sg_write_dot(FILE *f, sg_tensor *y);
 
+/** How sg_write_html() places the nodes. */
+typedef enum sg_html_layout {
+    SG_HTML_LAYOUT_AUTO,   /**< Graphviz `dot` when it runs, else our own layered layout */
+    SG_HTML_LAYOUT_DOT,    /**< Graphviz `dot` (-Tplain) or an error */
+    SG_HTML_LAYOUT_LAYERED /**< our own: a column per depth, never runs dot */
+} sg_html_layout;
+/** Options of sg_write_html(); zero-initialise for defaults. */
+typedef struct sg_html_opts {
+    const char *title;     /**< page heading; NULL: "backprop of <y's name>" */
+    sg_tensor *grad;       /**< seed dy, y's shape; NULL means 1 for a one-element y */
+    sg_html_layout layout; /**< default SG_HTML_LAYOUT_AUTO */
+} sg_html_opts;
+/**
+ * Write y's graph as one self-contained HTML page that steps through
+ * backprop: the forward values node by node in topological order, then, in
+ * the order sg_backward() visits the nodes, each node's upstream gradient
+ * dy, the local derivative of each input with its formula
+ * (sg_op_formula()), and the product added into the input's gradient
+ * ("d tax = 650 = 1 × 650, mul: ∂(a·b)/∂b = a"); a value used twice shows
+ * its gradient accumulate. Controls: next / previous step, play / pause
+ * with a speed, jumps to the start of forward and of backward, the arrow
+ * keys. Script, style and SVG are inline; the page fetches nothing.
+ *
+ * The numbers are the engine's: the writer runs a backward pass of its own
+ * through sg_backward's walk, like sg_grad_of(), so every .grad is left as
+ * it was and the graph is not released (call it before an sg_backward
+ * without retain_graph, or not on a graph that one released). A y that
+ * requires no gradient gives a page with the forward pass only. Tensors of
+ * up to 16 elements show every value; larger ones their shape, min, max,
+ * mean and L2 norm, and the first 64 values on demand. Layout: Graphviz's
+ * `dot -Tplain` (run through popen, with a temporary file in $TMPDIR or
+ * /tmp) when it is on PATH, else our own layered layout (opts->layout).
+ * Graphs of a few hundred nodes are meant; the page holds every node.
+ *
+ * @param f    an open stream; nothing is written to it on failure
+ * @param y    the output; a scalar, or any shape with opts->grad given
+ * @param opts NULL for the defaults
+ * @return 0, or -1 with a message naming write_html: NULL or dead f / y,
+ *         a non-scalar y without a seed, a seed of another shape or given
+ *         for a y without gradient, a graph released by an earlier
+ *         backward, SG_HTML_LAYOUT_DOT without a working dot, out of
+ *         memory, or a write error. The caller owns f (and closes it).
+ */
+int sg_write_html(FILE *f, sg_tensor *y, const sg_html_opts *opts);
+/** The formula sg_write_html() shows for the local derivative of op's
+ *  input `input` (op numbers as sg_op_name(); "∂(a·b)/∂b = a" for mul's
+ *  input 1), or NULL when it has none: a primitive without a row in
+ *  autograd/html.c's table (the page then shows dx without a formula), the
+ *  leaf, or an input the op does not have. */
+const char *sg_op_formula(int op, int input);
+
 /* ------------------------------------------------------------------------- */
 /** @name Threads */
 /** Use n threads (the caller's included) in kernels and matrix products,

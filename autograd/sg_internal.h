@@ -153,6 +153,21 @@ void sg_broadcast_fill(const sg_tensor *x, sg_tensor *y);
  * the count, or -1 on no memory. */
 int sg_topo(sg_tensor *y, bool all, sg_tensor ***order);
 
+/* A pass of backward that someone watches (html.c, the stepping viewer):
+ * sg_backward's walk, same order, same local derivatives, but every .grad
+ * restored at the end and nothing released, as sg_grad_of does (so it needs
+ * an open scope). step() is called for each visited node t twice: with
+ * after = false once t's backward has filled dx (t->grad is the complete
+ * upstream gradient, each input's .grad what it held so far), and with
+ * after = true once dx has been added into the inputs' .grad. A step that
+ * returns -1 (after setting an error) stops the pass. */
+typedef struct sg_backward_observer {
+    const char *fn; /* the public function to name in messages, "write_html" */
+    int (*step)(void *ctx, sg_tensor *t, sg_tensor *const *dx, bool after);
+    void *ctx;
+} sg_backward_observer;
+int sg_backward_observed(sg_tensor *y, const sg_backward_opts *opts, const sg_backward_observer *obs);
+
 /* ---- gradient buffers (grad_buffer.c) ----
  * Everything backward does to .grad fields goes through these calls. A pass
  * (one sg_backward or sg_grad_of) over `nodes`, in topological order:

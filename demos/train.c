@@ -27,6 +27,7 @@
 #include "sg_datasets.h"
 #include "sg_nn.h"
 #include "sg_optim.h"
+#include "train_trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +40,7 @@
 #include <unistd.h>
 
 typedef struct config {
-    const char *model, *dataset, *optim, *schedule, *save, *load, *log, *plot;
+    const char *model, *dataset, *optim, *schedule, *save, *load, *log, *plot, *trace_html;
     int epochs, batch, hidden, threads, train_limit;
     float lr, wd;
     unsigned long seed;
@@ -141,6 +142,8 @@ static void usage(FILE *f)
           "  --log FILE               CSV log per epoch (default train_log.csv)\n"
           "  --plot FILE              PNG of the curves (default train_curves.png)\n"
           "  --quiet                  no progress bar\n"
+          "  --trace-html FILE        write one training step's graph (batch of 2) as a page\n"
+          "                           that steps through backprop, then exit\n"
           "The number of classes is the training set's; a test label outside it is an\n"
           "error. The outputs (--log, --plot, --save) are checked before any work, and\n"
           "--save replaces FILE through a fresh file beside it (fsync, rename).\n"
@@ -183,7 +186,7 @@ static bool takes_value(const char *opt)
     static const char *const with_value[] = {"--model", "--dataset", "--optim", "--schedule", "--save",
                                              "--load", "--log", "--plot", "--epochs", "--batch",
                                              "--hidden", "--threads", "--train-limit", "--seed",
-                                             "--lr", "--wd"};
+                                             "--lr", "--wd", "--trace-html"};
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++)
         if (!strcmp(opt, with_value[i]))
             return true;
@@ -238,6 +241,8 @@ static int parse_args(int argc, char **argv, config *c)
             c->log = v;
         } else if (!strcmp(a, "--plot")) {
             c->plot = v;
+        } else if (!strcmp(a, "--trace-html")) {
+            c->trace_html = v;
         } else if (!strcmp(a, "--epochs")) {
             if (parse_int(a, v, 0, 100000, &c->epochs))
                 return -1;
@@ -377,6 +382,8 @@ static bool outputs_ok(const config *c)
 {
     if (c->load && !input_ok("--load", c->load))
         return false;
+    if (c->trace_html)
+        return output_ok("--trace-html", c->trace_html, false);
     if (c->eval_only)
         return true;
     if (!output_ok("--log", c->log, false))
@@ -800,6 +807,10 @@ int main(int argc, char **argv)
            sg_kernels_describe(kernels, sizeof kernels));
     if (!c.quiet)
         sg_model_summary(m, stdout, 4, shape);
+    if (c.trace_html) {
+        rc = train_trace_html(c.trace_html, m, train ? train : test, &bo) ? 1 : 0;
+        goto done;
+    }
     if (c.eval_only) {
         double acc = evaluate(m, test, classes, &bo, confusion);
         if (acc < 0) {
