@@ -26,6 +26,7 @@ With --expect-fail the result is inverted (it shows the check can fail):
 exit 0 only if the check fails and its report contains every TEXT.
 """
 import argparse
+import concurrent.futures
 import glob
 import os
 import re
@@ -98,8 +99,9 @@ class Checker:
     def __init__(self, args):
         self.args = args
         self.problems = []
-        self.ran = {}  # path of a program run -> error or None
+        self.ran = {}  # docs/examples file -> future of its run
         self.count = 0
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
 
     def compile_and_run(self, name, source_text):
         """Compile and run one program; return an error text or None."""
@@ -144,23 +146,32 @@ class Checker:
                         % (where, rel, missing.strip()))
             if rel.startswith("docs/examples/"):
                 if rel not in self.ran:
-                    self.ran[rel] = self.compile_and_run(re.sub(r"[^A-Za-z0-9]+", "_", rel), file_text)
-                if self.ran[rel]:
-                    return "%s: excerpt of %s, which %s" % (where, rel, self.ran[rel])
+                    self.ran[rel] = self.pool.submit(self.compile_and_run,
+                                                     re.sub(r"[^A-Za-z0-9]+", "_", rel), file_text)
+                run = self.ran[rel]
+                return lambda: ("%s: excerpt of %s, which %s" % (where, rel, run.result())
+                                if run.result() else None)
             return None
         if MAIN.search("\n".join(code)):
-            err = self.compile_and_run(tag, "\n".join(code) + "\n")
-            return "%s: a complete program that %s" % (where, err) if err else None
+            run = self.pool.submit(self.compile_and_run, tag, "\n".join(code) + "\n")
+            return lambda: ("%s: a complete program that %s" % (where, run.result())
+                            if run.result() else None)
         return ("%s: a ```c block must be a complete program (with int main) or start with "
                 "/* excerpt of FILE */ naming a repository file that holds its lines" % where)
 
     def run(self, markdown):
+        """Check every block: programs compile and run in parallel; the
+        report keeps the order of the files."""
+        results = []
         for md in markdown:
             for line, code in blocks(md):
                 self.count += 1
-                err = self.check_block(md, line, code)
-                if err:
-                    self.problems.append(err)
+                results.append(self.check_block(md, line, code))
+        for r in results:
+            err = r() if callable(r) else r
+            if err:
+                self.problems.append(err)
+        self.pool.shutdown()
         return self.problems
 
 
