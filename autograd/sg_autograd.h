@@ -22,7 +22,7 @@
  *     sg_tensor *tax   = sg_param(sg_scalar(1.1f));
  *     sg_tensor *price = sg_mul(sg_mul(apple, num), tax);
  *     if (!price || sg_backward(price, NULL) != 0)
- *         fprintf(stderr, "%s\n", sg_last_error());
+ *         sg_print_error(stderr);              // print, clear
  *     printf("%g\n", sg_grad_data(apple)[0]);           // 2.2
  *     sg_scope_end();                                   // frees all of it
  *

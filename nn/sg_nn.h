@@ -26,7 +26,7 @@
  *     sg_model_add(m, sg_linear_new(m, "fc1", 784, 100, SG_INIT_HE, &rng));
  *     sg_model_add(m, sg_relu_new(m, "relu1"));
  *     sg_model_add(m, sg_linear_new(m, "fc2", 100, 10, SG_INIT_HE, &rng));
- *     if (!m || sg_has_error()) { fprintf(stderr, "%s\n", sg_last_error()); ... }
+ *     if (!m || sg_has_error()) { sg_print_error(stderr); ... }
  *
  *     sg_scope_begin();                                  // one training step
  *     sg_tensor *y = sg_model_forward(m, x);             // x (N,784)

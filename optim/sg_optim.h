@@ -31,7 +31,7 @@
  *         sg_tensor *loss = model_loss(params, x, t);
  *         if (!loss || sg_backward(loss, NULL) != 0 ||
  *             sg_optim_step(opt, params, n) != 0)
- *             fprintf(stderr, "%s\n", sg_last_error());
+ *             sg_print_error(stderr);    // print the message, clear it
  *         sg_scope_end();
  *     }
  *     sg_optim_free(opt);
