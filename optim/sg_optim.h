@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * sg_optim.h — ScratchGrad's optimizers: SGD, Momentum, Nesterov, AdaGrad,
  * RMSProp, Adam, AdamW; L2 and decoupled weight decay; gradient clipping by
  * global norm; learning-rate schedules.
@@ -30,7 +31,7 @@
  *         sg_tensor *loss = model_loss(params, x, t);
  *         if (!loss || sg_backward(loss, NULL) != 0 ||
  *             sg_optim_step(opt, params, n) != 0)
- *             fprintf(stderr, "%s\n", sg_last_error());
+ *             sg_print_error(stderr);    // print the message, clear it
  *         sg_scope_end();
  *     }
  *     sg_optim_free(opt);
@@ -68,6 +69,7 @@ extern "C" {
  *  does), η the learning rate, λ the weight decay. All state starts at 0.
  *  With weight decay, g is first replaced by g + λ·w (L2, the book's way) or
  *  w by w·(1 − η·λ) (decoupled, AdamW's way); see sg_optim_opts. */
+/** The optimizers, each with its update rule (PyTorch's, see docs/optim.md). */
 typedef enum sg_optim_kind {
     /** w ← w − η·g */
     SG_OPTIM_SGD,
@@ -89,7 +91,7 @@ typedef enum sg_optim_kind {
      *  update. The same as SG_OPTIM_ADAM with decoupled_weight_decay set;
      *  its defaults differ (λ = 0.01, as in torch.optim.AdamW). */
     SG_OPTIM_ADAMW,
-    SG_OPTIM_COUNT
+    SG_OPTIM_COUNT /**< number of kinds (not a kind) */
 } sg_optim_kind;
 
 /** Hyperparameters. Get a filled-in set from sg_optim_defaults() and change

@@ -1454,6 +1454,154 @@ START_TEST(synthetic_batches_with_loader)
 END_TEST
 
 /* ------------------------------------------------------------------------- */
+/* Where data sets live: sg_find_dataset's search order, sg_data_home. The
+ * environment is saved and restored around each test (under valgrind the
+ * tests share one process). */
+
+static const char *const data_vars[] = {"SG_DATA_DIR", "XDG_DATA_HOME", "XDG_DATA_DIRS", "HOME"};
+enum { N_DATA_VARS = sizeof data_vars / sizeof data_vars[0] };
+static char *saved_vars[N_DATA_VARS];
+
+static void env_setup(void)
+{
+    tmp_setup();
+    for (int i = 0; i < N_DATA_VARS; i++) {
+        const char *v = getenv(data_vars[i]);
+        saved_vars[i] = v ? strdup(v) : NULL;
+        unsetenv(data_vars[i]);
+    }
+}
+
+static void env_teardown(void)
+{
+    for (int i = 0; i < N_DATA_VARS; i++) {
+        if (saved_vars[i])
+            setenv(data_vars[i], saved_vars[i], 1);
+        else
+            unsetenv(data_vars[i]);
+        free(saved_vars[i]);
+        saved_vars[i] = NULL;
+    }
+    tmp_teardown();
+}
+
+/* tmp_dir/rel made as a directory (with parents); with `file`, an empty
+ * file of that name inside it. Returns the directory's path. */
+static const char *make_set(const char *rel, const char *file)
+{
+    static char dir[1024];
+    snprintf(dir, sizeof dir, "%s/%s", tmp_dir, rel);
+    for (char *p = dir + strlen(tmp_dir) + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(dir, 0700);
+            *p = '/';
+        }
+    mkdir(dir, 0700);
+    if (file) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        write_file(path, "", 0);
+    }
+    return dir;
+}
+
+static void expect_found(const char *name, const char *want)
+{
+    char buf[1024];
+    ck_assert_msg(sg_find_dataset(name, buf, sizeof buf) == 0, "%s", sg_last_error());
+    ck_assert_str_eq(buf, want);
+    ck_assert(!sg_has_error());
+}
+
+START_TEST(find_dataset_search_order)
+{
+    char want_own[1024], want_home[1024], want_user[1024], want_system[1024];
+    snprintf(want_own, sizeof want_own, "%s", make_set("own/toy", "train-images-idx3-ubyte"));
+    snprintf(want_home, sizeof want_home, "%s", make_set("xdg/scratchgrad/toy", "train-images-idx3-ubyte.gz"));
+    snprintf(want_user, sizeof want_user, "%s", make_set("home/.local/share/scratchgrad/toy", "train-images-idx3-ubyte"));
+    snprintf(want_system, sizeof want_system, "%s", make_set("sys2/scratchgrad/toy", "train-images-idx3-ubyte"));
+    make_set("sys1/scratchgrad/toy", NULL); /* no images: does not count */
+    setenv("SG_DATA_DIR", tpath("own"), 1);
+    setenv("XDG_DATA_HOME", tpath("xdg"), 1);
+    setenv("HOME", tpath("home"), 1);
+    char dirs[2200];
+    snprintf(dirs, sizeof dirs, "%s:relative/ignored:%s", tpath("sys1"), tpath("sys2"));
+    setenv("XDG_DATA_DIRS", dirs, 1);
+
+    expect_found("toy", want_own);             /* 1. SG_DATA_DIR */
+    unsetenv("SG_DATA_DIR");
+    expect_found("toy", want_home);            /* 2. XDG_DATA_HOME (.gz counts) */
+    setenv("XDG_DATA_HOME", "relative/xdg", 1); /* XDG: a relative path is ignored */
+    expect_found("toy", want_user);            /*    then HOME/.local/share */
+    unsetenv("XDG_DATA_HOME");
+    setenv("HOME", tpath("nowhere"), 1);
+    expect_found("toy", want_system);          /* 3. XDG_DATA_DIRS, in order */
+
+    char h[1024], w[1100];
+    setenv("XDG_DATA_HOME", "/x/data", 1);
+    ck_assert_int_eq(sg_data_home(h, sizeof h), 0);
+    ck_assert_str_eq(h, "/x/data/scratchgrad");
+    unsetenv("XDG_DATA_HOME");
+    ck_assert_int_eq(sg_data_home(h, sizeof h), 0);
+    snprintf(w, sizeof w, "%s/.local/share/scratchgrad", tpath("nowhere"));
+    ck_assert_str_eq(h, w);
+}
+END_TEST
+
+START_TEST(find_dataset_debian_fashion)
+{
+    /* 4. Debian's dataset packages, after every other place */
+    if (access(SG_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", F_OK) != 0)
+        return; /* dataset-fashion-mnist is not installed here */
+    setenv("HOME", tpath("empty"), 1);
+    setenv("XDG_DATA_DIRS", tpath("empty"), 1);
+    expect_found("fashion-mnist", SG_FASHION_MNIST_DIR);
+}
+END_TEST
+
+START_TEST(find_dataset_errors)
+{
+    char buf[1024];
+    setenv("HOME", tpath("h"), 1);
+    setenv("XDG_DATA_DIRS", tpath("d"), 1);
+    ck_assert_int_eq(sg_find_dataset("toy", buf, sizeof buf), -1);
+    ck_assert_str_eq(buf, "");
+    char want[2048];
+    snprintf(want, sizeof want,
+             "find_dataset: no directory holds the data set toy (train-images-idx3-ubyte, plain or "
+             ".gz); looked in (SG_DATA_DIR unset) %s/.local/share/scratchgrad/toy, %s/scratchgrad/toy, "
+             "/usr/share/datasets/toy",
+             tpath("h"), tpath("d"));
+    ck_assert_str_eq(sg_last_error(), want);
+    sg_clear_error();
+
+    const char *bad[] = {NULL, "", ".", "..", "../etc", "a/b", "a b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(sg_find_dataset(bad[i], buf, sizeof buf), -1);
+        ck_assert_msg(strstr(sg_last_error(), "find_dataset: a set's name is letters"), "%s", sg_last_error());
+        sg_clear_error();
+    }
+    ck_assert_int_eq(sg_find_dataset("toy", NULL, 10), -1);
+    ck_assert_str_eq(sg_last_error(), "find_dataset: NULL or empty buffer");
+    sg_clear_error();
+
+    setenv("SG_DATA_DIR", tpath("own"), 1);
+    make_set("own/toy", "train-images-idx3-ubyte");
+    char small[8];
+    ck_assert_int_eq(sg_find_dataset("toy", small, sizeof small), -1);
+    ck_assert_msg(strstr(sg_last_error(), "does not fit the buffer of 8 bytes"), "%s", sg_last_error());
+    sg_clear_error();
+
+    unsetenv("HOME");
+    ck_assert_int_eq(sg_data_home(buf, sizeof buf), -1);
+    ck_assert_str_eq(buf, "");
+    ck_assert_msg(strstr(sg_last_error(), "data_home: neither XDG_DATA_HOME"), "%s", sg_last_error());
+    sg_clear_error();
+}
+END_TEST
+
+/* ------------------------------------------------------------------------- */
 
 static Suite *datasets_suite(void)
 {
@@ -1538,6 +1686,13 @@ static Suite *datasets_suite(void)
     tcase_add_test(tc, spiral_shape_and_geometry);
     tcase_add_test(tc, sine_values);
     tcase_add_test(tc, synthetic_batches_with_loader);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("data_dirs");
+    tcase_add_checked_fixture(tc, env_setup, env_teardown);
+    tcase_add_test(tc, find_dataset_search_order);
+    tcase_add_test(tc, find_dataset_debian_fashion);
+    tcase_add_test(tc, find_dataset_errors);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -43,6 +43,60 @@ START_TEST(test_sticky_error)
 }
 END_TEST
 
+/* The check-print-clear pattern (design.md "Handling an error"): the
+ * issue's case, a gradcheck that cannot run followed by an unrelated shape
+ * error. */
+static sg_tensor *exp_fn(sg_tensor *const *in, int n, void *ctx)
+{
+    (void)n, (void)ctx;
+    return sg_exp(in[0]);
+}
+
+static char *read_back(FILE *f)
+{
+    static char buf[256];
+    rewind(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    return buf;
+}
+
+START_TEST(test_check_print_clear)
+{
+    sg_tensor *x = sg_ones(SG_DIMS(2, 3)); /* not a parameter */
+    sg_gradcheck_report r;
+    ck_assert(!sg_gradcheck(exp_fn, &x, 1, NULL, NULL, &r));
+    ck_assert_str_eq(sg_last_error(), "gradcheck: no input requires a gradient");
+
+    /* not cleared: the next failure is hidden behind the old message */
+    ck_assert_ptr_null(sg_matmul(mat(2, 3), mat(4, 5)));
+    ck_assert_str_eq(sg_last_error(), "gradcheck: no input requires a gradient");
+
+    /* check, print, clear: the message goes to f, and the next failure
+     * reports itself */
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    ck_assert(sg_print_error(f));
+    ck_assert(!sg_has_error());
+    ck_assert_str_eq(read_back(f), "gradcheck: no input requires a gradient\n");
+    ck_assert_ptr_null(sg_matmul(mat(2, 3), mat(4, 5)));
+    ck_assert_str_eq(sg_last_error(), "matmul: shapes (2,3) and (4,5) do not align (3 != 4)");
+    ck_assert(sg_print_error(f));
+    ck_assert(!sg_has_error());
+    ck_assert_str_eq(read_back(f), "gradcheck: no input requires a gradient\n"
+                                   "matmul: shapes (2,3) and (4,5) do not align (3 != 4)\n");
+
+    /* nothing recorded: nothing printed */
+    fclose(f);
+    f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    ck_assert(!sg_print_error(f));
+    ck_assert_str_eq(read_back(f), "");
+    fclose(f);
+    sg_tensor_free(x);
+}
+END_TEST
+
 START_TEST(test_matmul_shapes)
 {
     ck_assert_ptr_null(sg_matmul(mat(2, 3), mat(4, 5)));
@@ -660,6 +714,7 @@ static Suite *errors_suite(void)
     TCase *msg = tcase_create("messages");
     tcase_add_checked_fixture(msg, sg_test_setup, sg_test_teardown);
     tcase_add_test(msg, test_sticky_error);
+    tcase_add_test(msg, test_check_print_clear);
     tcase_add_test(msg, test_matmul_shapes);
     tcase_add_test(msg, test_broadcast_shapes);
     tcase_add_test(msg, test_bad_axis);
