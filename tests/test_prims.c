@@ -245,6 +245,9 @@ START_TEST(test_gather_scatter_take)
     /* its gradient is the scatter-add: index 2 of row 0 taken twice */
     ck_assert_int_eq(sg_backward(sg_sum_all(sg_mul(y, sg_from_data((float[]){1, 2, 3, 4}, SG_DIMS(2, 2)))), NULL), 0);
     assert_grad(x, (const float[]){0, 0, 3, 3, 4, 0}, 6);
+    /* float64 values are copied exactly (and a float32 index serves them) */
+    sg_tensor *g64 = sg_gather(T64(0.1, 1e-300, -7), 0, sg_from_data((float[]){1, 0, 1}, SG_DIMS(3)));
+    ck_assert(sg_data64(g64)[0] == 1e-300 && sg_data64(g64)[1] == 0.1 && sg_data64(g64)[2] == 1e-300);
     /* scatter_add, float64: repeated indices add up */
     sg_tensor *base = sg_from_data64((double[]){1, 1, 1}, SG_DIMS(3));
     sg_tensor *sa = sg_scatter_add(base, 0, sg_from_ints((int[]){2, 0, 2}, SG_DIMS(3)), T64(0.5, 0.25, 1e-16));
