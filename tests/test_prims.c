@@ -312,7 +312,7 @@ START_TEST(test_index_errors)
     assert_error("is not a whole number");
     ck_assert_ptr_null(sg_gather(x, 0, sg_from_ints((int[]){0, 1}, SG_DIMS(1, 2))));
     assert_error("gather: index (1,2) must have the rank and the dims of x (2,5) except on axis 0");
-    ck_assert_ptr_null(sg_gather(x, 2, sg_from_ints((int[]){0}, SG_DIMS(2, 1))));
+    ck_assert_ptr_null(sg_gather(x, 2, sg_from_ints((int[]){0, 0}, SG_DIMS(2, 1))));
     assert_error("gather: axis 2 is out of range for (2,5)");
     ck_assert_ptr_null(sg_gather(x, 1, sg_param(sg_zeros(SG_DIMS(2, 1)))));
     assert_error("gather: the index (2,1) requires a gradient, but indices are not differentiable");
