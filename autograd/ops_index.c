@@ -30,6 +30,31 @@ static void split_axis(const sg_tensor *x, int axis, size_t *outer, size_t *inne
         *inner *= (size_t)x->shape[i];
 }
 
+/* Index i of an index tensor (either dtype), inlined: the loops below read
+ * one per element, and the integer-label losses run them every step. */
+static inline double index_at(const sg_tensor *ix, size_t i)
+{
+    return ix->dtype == SG_FLOAT64 ? ix->data64[i] : (double)ix->data[i];
+}
+
+/* The walk of gather and scatter_add: element k of the index, at (o, j, i)
+ * of (outer, li, inner), addresses position `pos` = (o, index[k], i) of the
+ * (outer, len, inner) tensor. Indices are already checked (whole, in
+ * range), so the conversion through int64 is exact; the dtype tests are
+ * loop-invariant and hoisted by the compiler. */
+#define INDEX_WALK(index, outer, li, len, inner, BODY)                                               \
+    do {                                                                                           \
+        const bool i64_ = (index)->dtype == SG_FLOAT64;                                            \
+        size_t k = 0;                                                                              \
+        for (size_t o = 0; o < (outer); o++)                                                       \
+            for (size_t j = 0; j < (li); j++)                                                      \
+                for (size_t i = 0; i < (inner); i++, k++) {                                        \
+                    int64_t ix_ = i64_ ? (int64_t)(index)->data64[k] : (int64_t)(index)->data[k]; \
+                    size_t pos = (o * (len) + (size_t)ix_) * (inner) + i;                          \
+                    BODY;                                                                          \
+                }                                                                                  \
+    } while (0)
+
 /* axis normalised into [0, ndim), or -1 with a message naming op */
 static int norm_axis(const char *op, const sg_tensor *x, int axis)
 {
@@ -53,8 +78,8 @@ static bool index_ok(const char *op, const sg_tensor *index, int axis, int len)
         return false;
     }
     for (size_t i = 0; i < index->size; i++) {
-        double v = sg_value_at(index, i);
-        if (v >= 0 && v < len && v == floor(v))
+        double v = index_at(index, i);
+        if (v >= 0 && v < len && v == (double)(int64_t)v) /* in range first: the cast is defined */
             continue;
         if (v != floor(v) || isnan(v))
             sg_set_error("%s: index %g at position %zu of the index %s is not a whole number", op, v, i,
@@ -111,18 +136,10 @@ sg_tensor *sg_gather(sg_tensor *x, int axis, sg_tensor *index)
     size_t outer, inner;
     split_axis(index, ax, &outer, &inner);
     const size_t li = (size_t)index->shape[ax], lx = (size_t)x->shape[ax];
-    for (size_t o = 0; o < outer; o++) {
-        for (size_t j = 0; j < li; j++) {
-            size_t at = (o * li + j) * inner;
-            for (size_t i = 0; i < inner; i++) {
-                size_t from = (o * lx + (size_t)sg_value_at(index, at + i)) * inner + i;
-                if (x->dtype == SG_FLOAT64)
-                    y->data64[at + i] = x->data64[from];
-                else
-                    y->data[at + i] = x->data[from];
-            }
-        }
-    }
+    if (x->dtype == SG_FLOAT64)
+        INDEX_WALK(index, outer, li, lx, inner, y->data64[k] = x->data64[pos]);
+    else
+        INDEX_WALK(index, outer, li, lx, inner, y->data[k] = x->data[pos]);
     y->attr.gather_axis = ax;
     sg_tensor *in[2] = {x, index};
     return sg_finish(y, SG_OP_GATHER, in, 2);
@@ -162,18 +179,10 @@ sg_tensor *sg_scatter_add(sg_tensor *base, int axis, sg_tensor *index, sg_tensor
     size_t outer, inner;
     split_axis(index, ax, &outer, &inner);
     const size_t li = (size_t)index->shape[ax], lb = (size_t)base->shape[ax];
-    for (size_t o = 0; o < outer; o++) {
-        for (size_t j = 0; j < li; j++) {
-            size_t at = (o * li + j) * inner;
-            for (size_t i = 0; i < inner; i++) {
-                size_t to = (o * lb + (size_t)sg_value_at(index, at + i)) * inner + i;
-                if (y->dtype == SG_FLOAT64)
-                    y->data64[to] += src->data64[at + i];
-                else
-                    y->data[to] += src->data[at + i];
-            }
-        }
-    }
+    if (y->dtype == SG_FLOAT64)
+        INDEX_WALK(index, outer, li, lb, inner, y->data64[pos] += src->data64[k]);
+    else
+        INDEX_WALK(index, outer, li, lb, inner, y->data[pos] += src->data[k]);
     y->attr.gather_axis = ax;
     sg_tensor *in[3] = {base, index, src};
     return sg_finish(y, SG_OP_SCATTER_ADD, in, 3);
@@ -215,7 +224,7 @@ static sg_tensor *take_body(sg_tensor *x, int axis, sg_tensor *index)
         return NULL;
     for (size_t o = 0; o < outer; o++)
         for (size_t j = 0; j < index->size; j++) {
-            double v = sg_value_at(index, j);
+            double v = index_at(index, j);
             for (size_t i = 0; i < inner; i++)
                 idx->data64[(o * index->size + j) * inner + i] = v;
         }
