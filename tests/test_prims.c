@@ -205,6 +205,27 @@ START_TEST(test_edge_derivatives)
 }
 END_TEST
 
+/* Empty tensors: the empty result of the right shape, and an empty
+ * gradient of the input's shape (design.md, "Empty tensors"). */
+START_TEST(test_empty)
+{
+    sg_tensor *x = sg_param(sg_zeros(SG_DIMS(0, 3))), *b = sg_param(sg_ones(SG_DIMS(3)));
+    sg_tensor *ys[] = {sg_sin(x), sg_cos(x), sg_tanh(x), sg_abs(x), sg_clamp(x, -1, 1), sg_maximum(x, b),
+                       sg_minimum(b, x), sg_where(sg_zeros(SG_DIMS(0, 1)), x, b),
+                       sg_gather(x, 1, sg_zeros(SG_DIMS(0, 2))), sg_take(x, 1, sg_from_ints(NULL, SG_DIMS(0)))};
+    static const int cols[] = {3, 3, 3, 3, 3, 3, 3, 3, 2, 0};
+    for (int k = 0; k < 10; k++) {
+        ck_assert_msg(ys[k] && sg_ndim(ys[k]) == 2 && sg_dim(ys[k], 0) == 0 && sg_dim(ys[k], 1) == cols[k],
+                      "case %d: %s", k, sg_last_error());
+        sg_zero_grad(x);
+        ck_assert_int_eq(sg_backward(sg_sum_all(ys[k]), NULL), 0);
+        ck_assert(sg_same_shape(sg_grad(x), x));
+    }
+    ck_assert_int_eq(sg_size(sg_sign(x)), 0);
+    ck_assert(!sg_has_error());
+}
+END_TEST
+
 START_TEST(test_math_errors)
 {
     sg_tensor *a = T32(1, 2), *b = T64(1, 2);
@@ -687,6 +708,7 @@ static Suite *prims_suite(void)
     tcase_add_test(tc, test_scalar_forms_and_axis);
     tcase_add_test(tc, test_edge_derivatives);
     tcase_add_test(tc, test_math_errors);
+    tcase_add_test(tc, test_empty);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("indexing");
