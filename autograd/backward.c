@@ -19,7 +19,10 @@
  * calls (sg_grad_*), and reads t->grad as the dy it hands to t's backward.
  *
  * Without retain_graph, a visited node is marked released: a second backward
- * through it fails with a message, as in PyTorch.
+ * through it fails with a message, as in PyTorch. As there, retain_graph
+ * defaults to create_graph (a create_graph pass's gradients are graphs
+ * over this one, which a second backward goes through); sg_grad_of keeps
+ * the graph; release_graph asks for release in either.
  */
 #include "sg_internal.h"
 
@@ -114,7 +117,7 @@ static void trace_node(FILE *f, const sg_tensor *t)
 /* One line per node for learners: what arrives, what each input receives. */
 static void trace_step(FILE *f, const sg_tensor *t, sg_tensor *const *gx)
 {
-    fprintf(f, "backward %-8s ", sg_op_table[t->op].name);
+    fprintf(f, "backward %-8s ", sg_node_op_name(t));
     trace_node(f, t);
     fputs(": dout = ", f);
     trace_values(f, t->grad);
@@ -177,8 +180,9 @@ static int order_graph(sg_tensor *y, sg_tensor ***order)
     }
     for (int i = 0; i < n; i++) {
         if ((*order)[i]->released) {
-            sg_set_error("backward: the graph through a %s node was already released by an earlier "
-                         "backward; pass retain_graph to go through it twice", sg_op_table[(*order)[i]->op].name);
+            const char *op = sg_node_op_name((*order)[i]);
+            sg_set_error("backward: the graph through %s %s node was already released by an earlier "
+                         "backward; pass retain_graph (or create_graph) to go through it twice", sg_article(op), op);
             return -1;
         }
     }
@@ -237,6 +241,10 @@ static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *c
     bool local = xs != NULL || obs != NULL; /* every .grad restored at the end */
     if (check(obs ? obs->fn : xs ? "grad_of" : "backward", y, opts, local) < 0)
         return -1;
+    if (opts->retain_graph && opts->release_graph) {
+        sg_set_error("%s: retain_graph and release_graph are both set", xs ? "grad_of" : "backward");
+        return -1;
+    }
     sg_tensor **order;
     int n = order_graph(y, &order);
     if (n < 0)
@@ -249,7 +257,11 @@ static int run_backward(sg_tensor *y, const sg_backward_opts *opts, sg_tensor *c
     int rc = sg_grad_pass_begin(&pass, order, n, create, local);
     if (rc == 0) {
         bool prev_mode = sg_set_grad_enabled(create); /* create_graph records the gradients */
-        rc = walk(&pass, order, n, y, opts, !opts->retain_graph && !local, obs);
+        /* retain_graph defaults to create_graph (PyTorch); sg_grad_of and
+         * the HTML writer's observed pass keep the graph; release_graph asks
+         * for release in either */
+        bool release = !obs && (opts->release_graph || (!xs && !opts->retain_graph && !create));
+        rc = walk(&pass, order, n, y, opts, release, obs);
         if (xs)
             answer(xs, nx, grads, rc != 0);
         if (sg_grad_pass_end(&pass) < 0)

@@ -117,7 +117,7 @@ static int accumulate(const sg_grad_pass *p, sg_tensor *x, sg_tensor *g, enum or
     if (!sg_same_shape(x, g)) {
         char bx[96], bg[96];
         sg_set_error("backward: gradient %s does not match %s input %s", sg_shape_str(g, bg, sizeof bg),
-                     sg_op_table[x->op].name, sg_shape_str(x, bx, sizeof bx));
+                     sg_node_op_name(x), sg_shape_str(x, bx, sizeof bx));
         return -1;
     }
     if (g->dtype != x->dtype) {
@@ -219,7 +219,7 @@ int sg_grad_accumulate_inputs(const sg_grad_pass *p, sg_tensor *y, sg_tensor *co
             continue;
         if (!dx[k]) {
             if (!sg_has_error())
-                sg_set_error("backward: %s produced no gradient for input %d", sg_op_table[y->op].name, k);
+                sg_set_error("backward: %s produced no gradient for input %d", sg_node_op_name(y), k);
             return -1;
         }
         enum origin from = is_fresh(p, dx, k) ? FRESH : within_grad_of(dx[k], y) ? IN_VISITED : FROM_ELSEWHERE;

@@ -57,6 +57,19 @@ static const formula formulas[SG_OP_COUNT] = {
     [SG_OP_ADD] = {{"∂(a+b)/∂a = 1", "∂(a+b)/∂b = 1"}, true},
     [SG_OP_SUB] = {{"∂(a−b)/∂a = 1", "∂(a−b)/∂b = −1"}, true},
     [SG_OP_MUL] = {{"∂(a·b)/∂a = b", "∂(a·b)/∂b = a"}, true},
+    [SG_OP_SIN] = {{"∂sin x/∂x = cos x"}, true},
+    [SG_OP_COS] = {{"∂cos x/∂x = −sin x"}, true},
+    [SG_OP_TANH] = {{"∂tanh x/∂x = 1 − tanh²x = 1 − y²"}, true},
+    [SG_OP_ABS] = {{"∂|x|/∂x = sign(x), 0 at 0"}, true},
+    [SG_OP_MINIMUM] = {{"∂min(a,b)/∂a = 1 where a < b (½ at a tie)", "∂min(a,b)/∂b = 1 where b < a (½ at a tie)"}, true},
+    [SG_OP_MAXIMUM] = {{"∂max(a,b)/∂a = 1 where a > b (½ at a tie)", "∂max(a,b)/∂b = 1 where b > a (½ at a tie)"}, true},
+    [SG_OP_WHERE] = {{"the condition: no gradient", "∂/∂a = 1 where the condition holds, else 0",
+                      "∂/∂b = 1 where it does not, else 0"}, true},
+    [SG_OP_CLAMP] = {{"∂clamp(x,lo,hi)/∂x = 1 for lo ≤ x ≤ hi, else 0"}, true},
+    [SG_OP_GATHER] = {{"dx = scatter_add of dy to the positions the index picked", "the index: no gradient"}, false},
+    [SG_OP_SCATTER_ADD] = {{"∂/∂base = 1: dbase = dy", "the index: no gradient",
+                            "dsrc = gather(dy) at the index"}, false},
+    [SG_OP_CUSTOM] = {{"a user-defined primitive: its own backward gives dx"}, false},
     [SG_OP_CAST] = {{"∂(x converted)/∂x = 1: dx = dy converted back to x's dtype"}, true},
     [SG_OP_DIV] = {{"∂(a/b)/∂a = 1/b", "∂(a/b)/∂b = −a/b²"}, true},
     [SG_OP_NEG] = {{"∂(−x)/∂x = −1"}, true},
@@ -84,7 +97,7 @@ const char *sg_op_formula(int op, int input)
 {
     if (op <= SG_OP_LEAF || op >= SG_OP_COUNT || input < 0)
         return NULL;
-    if (op == SG_OP_CONCAT)
+    if (op == SG_OP_CONCAT || op == SG_OP_CUSTOM) /* any number of inputs, one rule */
         input = 0;
     return input < 3 ? formulas[op].in[input] : NULL;
 }

@@ -115,10 +115,48 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
     return y;
 }
 
+/* A 1-D operand, NumPy's way: a (K) as (1,K), b (K) as (K,1), and that dim
+ * removed from the product: reshape, matmul, reshape, all recorded. Its
+ * transpose flag is ignored (a vector is its own transpose). */
+static sg_tensor *matmul_vector(sg_tensor *a, sg_tensor *b, bool ta, bool tb)
+{
+    bool va = a->ndim == 1, vb = b->ndim == 1;
+    int Ka = va ? a->shape[0] : a->shape[a->ndim - (ta ? 2 : 1)];
+    int Kb = vb ? b->shape[0] : b->shape[b->ndim - (tb ? 1 : 2)];
+    if (Ka != Kb) {
+        char ba[96], bb[96];
+        sg_set_error("matmul: shapes %s%s and %s%s do not align (%d != %d)", sg_shape_str(a, ba, sizeof ba),
+                     ta && !va ? "^T" : "", sg_shape_str(b, bb, sizeof bb), tb && !vb ? "^T" : "", Ka, Kb);
+        return NULL;
+    }
+    sg_tensor *a2 = va ? sg_reshape(a, 2, (int[]){1, Ka}) : a;
+    sg_tensor *b2 = vb ? sg_reshape(b, 2, (int[]){Kb, 1}) : b;
+    sg_tensor *y = sg_matmul_t(a2, b2, ta && !va, tb && !vb);
+    if (!y)
+        return NULL;
+    int shape[SG_MAX_DIMS], nd = 0;
+    for (int i = 0; i < y->ndim; i++)
+        if (!((va && i == y->ndim - 2) || (vb && i == y->ndim - 1)))
+            shape[nd++] = y->shape[i];
+    return sg_reshape(y, nd, shape);
+}
+
 sg_tensor *sg_matmul_t(sg_tensor *a, sg_tensor *b, bool ta, bool tb)
 {
     SG_CHECK_INPUT("matmul", a);
     SG_CHECK_INPUT("matmul", b);
+    if (a->ndim == 0 || b->ndim == 0) {
+        char ba[96], bb[96];
+        sg_set_error("matmul: shapes %s and %s: a 0-d operand has no matrix product (use sg_mul)",
+                     sg_shape_str(a, ba, sizeof ba), sg_shape_str(b, bb, sizeof bb));
+        return NULL;
+    }
+    if (a->ndim == 1 || b->ndim == 1) {
+        SG_API_BEGIN("matmul");
+        sg_tensor *y = matmul_vector(a, b, ta, tb);
+        SG_API_END();
+        return y;
+    }
     if (sg_promote(&a, &b) < 0)
         return NULL;
     sg_tensor *in[2] = {a, b};

@@ -260,6 +260,31 @@ sg_tensor *sg_mean_all(sg_tensor *x)
     return y;
 }
 
+/* The one-axis forms: an axis instead of an array and a count. */
+sg_tensor *sg_sum_axis(sg_tensor *x, int axis, bool keepdims)
+{
+    SG_API_BEGIN("sum_axis");
+    sg_tensor *y = sg_sum(x, &axis, 1, keepdims);
+    SG_API_END();
+    return y;
+}
+
+sg_tensor *sg_mean_axis(sg_tensor *x, int axis, bool keepdims)
+{
+    SG_API_BEGIN("mean_axis");
+    sg_tensor *y = sg_mean(x, &axis, 1, keepdims);
+    SG_API_END();
+    return y;
+}
+
+sg_tensor *sg_max_axis(sg_tensor *x, int axis, bool keepdims)
+{
+    SG_API_BEGIN("max_axis");
+    sg_tensor *y = sg_max(x, &axis, 1, keepdims);
+    SG_API_END();
+    return y;
+}
+
 sg_tensor *sg_sum_to(sg_tensor *x, int ndim, const int *shape)
 {
     SG_CHECK_INPUT("sum_to", x);

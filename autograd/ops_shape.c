@@ -161,11 +161,16 @@ static void permute_data(float *restrict y, const float *restrict x, int n, cons
     sg_kern->permute_walk(y, x, ng, gsize, st);
 }
 
-sg_tensor *sg_permute(sg_tensor *x, const int *perm)
+sg_tensor *sg_permute(sg_tensor *x, const int *perm, int n_perm)
 {
     SG_CHECK_INPUT("permute", x);
     int n = x->ndim;
     char bx[96];
+    if (n_perm != n) {
+        sg_set_error("permute: a permutation of %d entries for %s, which has %d dims", n_perm,
+                     sg_shape_str(x, bx, sizeof bx), n);
+        return NULL;
+    }
     if (!perm && n) {
         sg_set_error("permute: NULL permutation for %s", sg_shape_str(x, bx, sizeof bx));
         return NULL;
@@ -205,7 +210,7 @@ sg_tensor *sg_transpose(sg_tensor *x)
         perm[i] = i;
     perm[x->ndim - 1] = x->ndim - 2;
     perm[x->ndim - 2] = x->ndim - 1;
-    return sg_permute(x, perm);
+    return sg_permute(x, perm, x->ndim);
 }
 
 sg_tensor *sg_broadcast_to(sg_tensor *x, int ndim, const int *shape)
@@ -367,7 +372,7 @@ void sg_bw_permute(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)
     int inv[SG_MAX_DIMS];
     for (int i = 0; i < y->ndim; i++)
         inv[y->attr.perm[i]] = i;
-    gx[0] = sg_permute(gy, inv);
+    gx[0] = sg_permute(gy, inv, y->ndim);
 }
 
 void sg_bw_broadcast_to(sg_tensor *y, sg_tensor *gy, sg_tensor **gx)

@@ -220,6 +220,7 @@ void sg_scope_end(void)
 int sg_scope_depth(void) { return depth; }
 
 void sg_backward_release_buffers(void);
+void sg_custom_release(sg_tensor *t);
 
 void sg_release_memory(void)
 {
@@ -358,6 +359,7 @@ void sg_tensor_free(sg_tensor *x)
     if (!x || x->arena)
         return;
     sg_grad_release(x);
+    sg_custom_release(x); /* a persistent user-defined op's context */
     x->magic = SG_TENSOR_DEAD;
     if (x->owns_data)
         free(x->bytes);

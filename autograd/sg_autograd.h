@@ -395,6 +395,50 @@ sg_tensor *sg_rsub_scalar(double s, sg_tensor *x); /**< s - x */
 sg_tensor *sg_rdiv_scalar(double s, sg_tensor *x); /**< s / x */
 sg_tensor *sg_sqrt(sg_tensor *x);                /**< x^0.5 */
 sg_tensor *sg_square(sg_tensor *x);              /**< x^2 */
+sg_tensor *sg_sub_scalar(sg_tensor *x, double s); /**< x - s (add_scalar of -s) */
+/** x / s, divided (not multiplied by 1/s): sg_div by a 0-d constant of x's
+ *  dtype, so each value is rounded once, as PyTorch's `x / s`. */
+sg_tensor *sg_div_scalar(sg_tensor *x, double s);
+
+/* ------------------------------------------------------------------------- */
+/** @name Math primitives
+ *  Unary ops keep x's shape; minimum, maximum and where broadcast with
+ *  NumPy's rules (a broadcast input's gradient is summed back to its shape).
+ *  Inputs of both dtypes promote as for every op ("Data types"); where's
+ *  condition and the index tensors are read by value and keep theirs. At
+ *  kinks, ties and
+ *  bounds the derivative is PyTorch's (docs/design.md, "Derivatives at edge
+ *  points"). */
+/** y = sin(x);   dx = dy * cos(x) */
+sg_tensor *sg_sin(sg_tensor *x);
+/** y = cos(x);   dx = -dy * sin(x) */
+sg_tensor *sg_cos(sg_tensor *x);
+/** y = tanh(x);  dx = dy * (1 - y^2)  (0 at ±inf, at every order) */
+sg_tensor *sg_tanh(sg_tensor *x);
+/** y = |x|;      dx = dy * sign(x), so abs'(0) = 0 (PyTorch's sgn) */
+sg_tensor *sg_abs(sg_tensor *x);
+/** y = -1, 0 or +1 as x < 0, x = 0 (either zero), x > 0; NaN for NaN (as
+ *  NumPy). A constant like sg_gt: no gradient flows (its derivative is 0
+ *  wherever it exists), nothing is recorded. */
+sg_tensor *sg_sign(sg_tensor *x);
+/** y = min(a, b) elementwise (NaN if either is NaN);
+ *  da = dy where a < b, db = dy where b < a; a tie a == b gives each dy/2
+ *  (PyTorch's rule for minimum/maximum). */
+sg_tensor *sg_minimum(sg_tensor *a, sg_tensor *b);
+/** y = max(a, b) elementwise (NaN if either is NaN);
+ *  da = dy where a > b, db = dy where b > a; a tie gives each dy/2. */
+sg_tensor *sg_maximum(sg_tensor *a, sg_tensor *b);
+/** y = cond ? a : b elementwise (torch.where), all three broadcast.
+ *  cond is a mask: any nonzero value (NaN too) selects a. It may have
+ *  either dtype and must not require a gradient (make it with sg_gt/sg_eq
+ *  or sg_detach it): none flows to it.
+ *  da = where(cond, dy, 0), db = where(cond, 0, dy), summed to shape. */
+sg_tensor *sg_where(sg_tensor *cond, sg_tensor *a, sg_tensor *b);
+/** y = min(max(x, lo), hi) (so hi when lo > hi, as PyTorch); NaN stays NaN.
+ *  -INFINITY / INFINITY leave a side open (clamp_min, clamp_max). A NaN
+ *  bound is refused. dx = dy where lo <= x <= hi, 0 elsewhere: at a bound
+ *  the gradient passes (PyTorch's clamp_backward). */
+sg_tensor *sg_clamp(sg_tensor *x, double lo, double hi);
 
 /* ------------------------------------------------------------------------- */
 /** @name Reductions
@@ -408,6 +452,12 @@ sg_tensor *sg_mean(sg_tensor *x, const int *axes, int n_axes, bool keepdims);
 sg_tensor *sg_max(sg_tensor *x, const int *axes, int n_axes, bool keepdims);
 /** Sum of every element, a 0-d tensor. */
 sg_tensor *sg_sum_all(sg_tensor *x);
+/** sg_sum over one axis (negative counts from the end). */
+sg_tensor *sg_sum_axis(sg_tensor *x, int axis, bool keepdims);
+/** sg_mean over one axis. */
+sg_tensor *sg_mean_axis(sg_tensor *x, int axis, bool keepdims);
+/** sg_max over one axis (ties share the gradient, as sg_max). */
+sg_tensor *sg_max_axis(sg_tensor *x, int axis, bool keepdims);
 /** Mean of every element, a 0-d tensor. */
 sg_tensor *sg_mean_all(sg_tensor *x);
 
@@ -416,8 +466,10 @@ sg_tensor *sg_mean_all(sg_tensor *x);
 /** Same values, new shape (one dim may be -1). dx = reshape(dy, x.shape).
  *  The result shares x's values. */
 sg_tensor *sg_reshape(sg_tensor *x, int ndim, const int *shape);
-/** Dims reordered: y.shape[i] = x.shape[perm[i]].  dx = permute(dy, perm^-1) */
-sg_tensor *sg_permute(sg_tensor *x, const int *perm);
+/** Dims reordered: y.shape[i] = x.shape[perm[i]].  dx = permute(dy, perm^-1)
+ *  n_perm is perm's length and must equal x's ndim ("permute: a permutation
+ *  of 2 entries for (2,3,4), which has 3 dims"); each of 0..ndim-1 once. */
+sg_tensor *sg_permute(sg_tensor *x, const int *perm, int n_perm);
 /** Swap the last two dims (a 2-D transpose). */
 sg_tensor *sg_transpose(sg_tensor *x);
 /** Broadcast to shape (NumPy rules).  dx = sum_to(dy, x.shape) */
@@ -436,10 +488,15 @@ sg_tensor *sg_flatten(sg_tensor *x);
 /** y = a @ b for 2-D (M,K)@(K,N); batched (...,M,K)@(...,K,N) with equal
  *  batch dims; (...,M,K)@(K,N) sharing b across the batch; or
  *  (M,K)@(...,K,N) sharing a. A shared operand's gradient sums over the
- *  batch. */
+ *  batch. A 1-D operand follows NumPy's matmul: a (K) is taken as (1,K)
+ *  and b (K) as (K,1), and that dim is removed from the result, so
+ *  (K)@(K) is a 0-d dot product, (K)@(K,N) is (N), (M,K)@(K) is (M) and
+ *  (K)@(B,K,N) is (B,N) (recorded as reshape, matmul, reshape). 0-d
+ *  operands are refused. */
 sg_tensor *sg_matmul(sg_tensor *a, sg_tensor *b);
 /** y = op(a) @ op(b) with op = transpose of the last two dims when the flag
- *  is set (no copy is made).
+ *  is set (no copy is made). A 1-D operand is handled as in sg_matmul (its
+ *  flag is ignored: a vector is its own transpose, as in NumPy).
  *  da = dy op(b)^T (transposed back if ta), db = op(a)^T dy (likewise). */
 sg_tensor *sg_matmul_t(sg_tensor *a, sg_tensor *b, bool trans_a, bool trans_b);
 /** y = c + a @ b in one pass (like torch.addmm): c, broadcast to the
@@ -450,6 +507,35 @@ sg_tensor *sg_matmul_t(sg_tensor *a, sg_tensor *b, bool trans_a, bool trans_b);
 sg_tensor *sg_addmm(sg_tensor *c, sg_tensor *a, sg_tensor *b);
 /** sg_addmm with op(a), op(b) as in sg_matmul_t. */
 sg_tensor *sg_addmm_t(sg_tensor *c, sg_tensor *a, sg_tensor *b, bool trans_a, bool trans_b);
+
+/* ------------------------------------------------------------------------- */
+/** @name Indexing
+ *  Indices are an index tensor: any dtype (a float64 one holds every int
+ *  exactly; float32 is exact up to 2^24), holding whole numbers in [0, L)
+ *  for an axis of length L. It carries no gradient and must not require
+ *  one. A bad index is refused naming it, its position and the axis:
+ *  "gather: index 7 at position 3 of the index (4) is out of range for
+ *  axis 1 of size 5" (or "... is not a whole number"). sg_from_ints()
+ *  makes one from an int array. */
+/** An index tensor (float64, so every int is exact) holding a copy of the
+ *  ints idx (size = product of shape); requires no gradient. */
+sg_tensor *sg_from_ints(const int *idx, int ndim, const int *shape);
+/** torch.gather / np.take_along_axis: y has index's shape and
+ *  y[..., j, ...] = x[..., index[..., j, ...], ...] along `axis`. index has
+ *  x's rank and x's dims except on `axis`, where its length is any.
+ *  dx = scatter_add(zeros_like(x), axis, index, dy). */
+sg_tensor *sg_gather(sg_tensor *x, int axis, sg_tensor *index);
+/** The adjoint of gather (torch.scatter_add): y = base, then
+ *  y[..., index[..., j, ...], ...] += src[..., j, ...] along `axis`
+ *  (repeated indices add up). index and src have one shape: base's except
+ *  on `axis`. dbase = dy, dsrc = gather(dy, axis, index). */
+sg_tensor *sg_scatter_add(sg_tensor *base, int axis, sg_tensor *index, sg_tensor *src);
+/** np.take(x, index, axis): the slices of x at the given positions along
+ *  axis; y.shape = x.shape[:axis] + index.shape + x.shape[axis+1:]. An
+ *  embedding lookup is sg_take(W (V,D), 0, ids (N,T)) -> (N,T,D); a 0-d
+ *  index drops the axis. Composed of gather (and reshapes), so dx is the
+ *  scatter-add of dy into x's shape: rows taken twice get both gradients. */
+sg_tensor *sg_take(sg_tensor *x, int axis, sg_tensor *index);
 
 /* ------------------------------------------------------------------------- */
 /** @name Convolution helpers */
@@ -476,21 +562,41 @@ sg_tensor *sg_fold(sg_tensor *cols, int n, int c, int h, int w_, sg_window w);
 
 /* ------------------------------------------------------------------------- */
 /** @name Backward */
-/** Options of sg_backward() and sg_grad_of(); zero-initialise for defaults. */
+/** Options of sg_backward() and sg_grad_of(); zero-initialise for defaults.
+ *
+ *  Keeping the graph: like PyTorch, retain_graph defaults to create_graph.
+ *  sg_backward releases the graph it went through (a second backward
+ *  through it fails, naming the node) unless retain_graph or create_graph
+ *  is set — a create_graph pass keeps it, because its gradients are graphs
+ *  over it that a second backward goes through (the double-backward
+ *  pattern: backward with create_graph, then backward of a function of
+ *  sg_grad(x)). A C struct cannot tell "false" from "not given", so asking
+ *  for release in a create_graph pass is its own field, release_graph.
+ *  sg_grad_of keeps the graph unless release_graph is set: it is a query
+ *  that changes no .grad, and gradcheck calls it on graphs it then reuses
+ *  (torch.autograd.grad releases by default; that is the one difference).
+ *  Releasing frees no memory here (the scope does): it is the guard
+ *  against going through a graph twice by mistake. */
 typedef struct sg_backward_opts {
     sg_tensor *grad;   /**< seed dy; NULL means 1 for a one-element y */
     bool retain_graph; /**< keep the graph for another backward */
-    bool create_graph; /**< record the backward pass (higher-order grads) */
+    bool create_graph; /**< record the backward pass (higher-order grads);
+                            implies retain_graph unless release_graph */
+    bool release_graph; /**< release the graph even with create_graph (or
+                             in sg_grad_of); with retain_graph, refused */
     FILE *trace;       /**< if set, print each node's step: dy and what it
                             passes to each input (for learners) */
 } sg_backward_opts;
 /** Reverse-mode backward from y. Gradients accumulate into every tensor
  *  that requires a gradient (leaves and intermediate nodes alike) until
- *  sg_zero_grad(). Without retain_graph the graph is released: a second
- *  backward through it fails. Returns 0, or -1 with a message. */
+ *  sg_zero_grad(). Without retain_graph or create_graph the graph is
+ *  released: a second backward through it fails ("backward: the graph
+ *  through an exp node was already released ..."). Returns 0, or -1 with a
+ *  message. */
 int sg_backward(sg_tensor *y, const sg_backward_opts *opts);
 /** Gradients of y w.r.t. xs[0..n) returned in grads[] (owned by the current
- *  scope), without touching any .grad (torch.autograd.grad). Returns 0/-1. */
+ *  scope), without touching any .grad (torch.autograd.grad). Keeps the
+ *  graph unless opts->release_graph. Returns 0/-1. */
 int sg_grad_of(sg_tensor *y, sg_tensor *const *xs, int n, sg_tensor **grads,
                const sg_backward_opts *opts);
 
@@ -531,6 +637,69 @@ bool sg_gradcheck(sg_fn f, sg_tensor *const *inputs, int n, void *ctx,
 /** Second order: gradcheck of the gradient of f (built with create_graph). */
 bool sg_gradgradcheck(sg_fn f, sg_tensor *const *inputs, int n, void *ctx,
                       const sg_gradcheck_opts *opts, sg_gradcheck_report *report);
+
+/* ------------------------------------------------------------------------- */
+/** @name User-defined primitives
+ *  An op added from outside the library, like PyTorch's
+ *  torch.autograd.Function and DeZero's Function: a name, the number of
+ *  inputs, a forward (any code: ops, or raw loops over the inputs' values in
+ *  either dtype) and a local derivative written with sg_ ops. Applied with
+ *  sg_custom_apply(), it is recorded as one node, shown under its own name
+ *  by sg_trace(), sg_write_dot() and messages, and differentiated like a
+ *  built-in: because the derivative is itself made of recorded ops,
+ *  create_graph differentiates it again (gradgradcheck, Newton).
+ *
+ *  The contract (docs/design.md, "User-defined primitives"):
+ *  - forward(x, n, ctx) returns a new tensor of the inputs' dtype, made in
+ *    the current scope (or persistent if none is open). It runs with
+ *    gradient recording off, so what it computes is not recorded; its
+ *    messages name the op ("softplus: ..."). It must not change its
+ *    inputs' values. Returning an input (or any older tensor) is allowed:
+ *    the node then gets a copy.
+ *  - backward(x, n, y, dy, dx, ctx) fills dx[i] (x[i]'s shape and dtype)
+ *    for every i with sg_requires_grad(x[i]); others may stay NULL. It may
+ *    use the inputs x, the output y, dy and ctx; it must build dx from sg_
+ *    ops on them (gradient mode is on under create_graph, so that is what
+ *    makes second derivatives right) and must not write into x, y, dy or
+ *    any gradient. Constants come from sg_full_like/sg_zeros_like of a
+ *    tensor of the right dtype.
+ *  - What forward keeps for backward: the inputs and the output are kept
+ *    by the graph. Anything else goes in ctx: with ctx_size > 0 the ctx
+ *    given to sg_custom_apply is copied (ctx_size bytes) into the node, in
+ *    the output's scope, and forward and backward both get that copy, so
+ *    forward may write into it (a constant it computed, the pointer of a
+ *    tensor it made in the same scope). A tensor saved this way is a
+ *    constant to backward: a second derivative does not see how it depends
+ *    on the inputs, so a derivative that must compose to any order is
+ *    recomputed from x and y. With ctx_size 0 the pointer itself is kept:
+ *    the caller keeps what it points to alive as long as the graph.
+ *  - Ownership: the descriptor is the caller's and must outlive every
+ *    graph that records it (a static const is usual); the library never
+ *    frees it or the caller's ctx. The node's ctx copy lives and dies with
+ *    the output tensor.
+ *  - Scopes: forward runs in the caller's scope and backward in the
+ *    backward pass's; each may open and close scopes of its own inside,
+ *    but whatever it returns must be alive when it returns.
+ *  - Threads: the engine's state is per thread, so forward and backward
+ *    run on the thread that applies the op / runs backward. They may split
+ *    their own raw loops across threads that call no sg_ function. One
+ *    descriptor may be used from many threads at once (it is only read). */
+/** A user-defined primitive's description (see the contract above). */
+typedef struct sg_custom_op {
+    const char *name;  /**< shown by trace, DOT and messages (kept, not copied) */
+    int n_inputs;      /**< number of tensor inputs, >= 1 */
+    size_t ctx_size;   /**< bytes of ctx copied into each node; 0 keeps the pointer */
+    /** y = f(x[0..n)); NULL with a message on failure. */
+    sg_tensor *(*forward)(sg_tensor *const *x, int n, void *ctx);
+    /** dx[i] = dy * dy/dx[i] (x[i]'s shape), from sg_ ops. */
+    void (*backward)(sg_tensor *const *x, int n, sg_tensor *y, sg_tensor *dy, sg_tensor **dx, void *ctx);
+} sg_custom_op;
+/** Apply a user-defined op to inputs[0..n), n = op->n_inputs. Records one
+ *  node (op "custom", shown as op->name) when an input requires a gradient
+ *  and recording is on. Returns the output, or NULL with a message: a NULL
+ *  or stale input, an incomplete descriptor, a wrong n, mixed dtypes, or
+ *  a forward that failed or returned a tensor of another dtype. */
+sg_tensor *sg_custom_apply(const sg_custom_op *op, sg_tensor *const *inputs, int n, const void *ctx);
 
 /* ------------------------------------------------------------------------- */
 /** @name Tracing and pictures */

@@ -66,6 +66,13 @@ struct sg_tensor {
         struct { int axis, start; } sl;           /* slice */
         int axis;                                 /* concat */
         sg_window win;                            /* unfold, fold */
+        struct { double lo, hi; } clamp;          /* clamp: the bounds */
+        int gather_axis;                          /* gather, scatter_add */
+        struct {                                  /* custom (custom_op.c) */
+            const struct sg_custom_op *fn;        /*   the user's descriptor */
+            void *ctx;                            /*   its context (a copy, or the user's) */
+            bool ctx_heap;                        /*   the copy is a malloc of ours */
+        } custom;
     } attr;
     sg_arena *arena;          /* owner scope, NULL = persistent */
     uint32_t magic;           /* SG_TENSOR_LIVE until its scope ends or it is freed */
@@ -130,6 +137,12 @@ sg_tensor *sg_record(sg_tensor *y, enum sg_op op, sg_tensor *const *in, int n);
 sg_tensor *sg_check_finite(sg_tensor *y, const char *op, sg_tensor *const *in, int n);
 /* Finish an op: NaN check then record. */
 sg_tensor *sg_finish(sg_tensor *y, enum sg_op op, sg_tensor *const *in, int n);
+
+/* The op name a node shows in traces, pictures and messages: the table's,
+ * or a user-defined op's own name (custom_op.c). */
+const char *sg_node_op_name(const sg_tensor *t);
+/* "a" or "an" before a word (an exp, a sum): for messages naming an op. */
+const char *sg_article(const char *word);
 
 /* ---- shape helpers ---- */
 /* A shape given by a caller: at most SG_MAX_DIMS dims, none negative, at

@@ -387,7 +387,7 @@ sg_tensor *sg_set_requires_grad(sg_tensor *x, bool on)
     SG_CHECK_INPUT("set_requires_grad", x);
     if (x->op != SG_OP_LEAF) {
         sg_set_error("set_requires_grad: only a leaf can change it (this tensor comes from %s)",
-                     sg_op_table[x->op].name);
+                     sg_node_op_name(x));
         return NULL;
     }
     x->requires_grad = on;
@@ -396,7 +396,7 @@ sg_tensor *sg_set_requires_grad(sg_tensor *x, bool on)
 
 bool sg_requires_grad(const sg_tensor *x) { return readable("requires_grad", x) && x->requires_grad; }
 bool sg_has_history(const sg_tensor *x) { return readable("has_history", x) && x->op != SG_OP_LEAF; }
-const char *sg_op_name_of(const sg_tensor *x) { return readable("op_name_of", x) ? sg_op_table[x->op].name : "null"; }
+const char *sg_op_name_of(const sg_tensor *x) { return readable("op_name_of", x) ? sg_node_op_name(x) : "null"; }
 
 sg_tensor *sg_set_name(sg_tensor *x, const char *name)
 {

@@ -50,7 +50,7 @@ void sg_trace(FILE *f, sg_tensor *y)
         if (t->op == SG_OP_LEAF) {
             fputs(t->requires_grad ? "param" : "const", f);
         } else {
-            fprintf(f, "%s(", sg_op_table[t->op].name);
+            fprintf(f, "%s(", sg_node_op_name(t));
             for (int k = 0; k < t->n_in; k++) {
                 if (k)
                     fputs(", ", f);
@@ -93,7 +93,7 @@ int sg_write_dot(FILE *f, sg_tensor *y)
         fprintf(f, "\"%s];\n", t->op == SG_OP_LEAF && t->requires_grad ? ", color=blue" : "");
         if (t->op != SG_OP_LEAF) {
             fprintf(f, "  op%u [shape=ellipse, style=filled, fillcolor=lightgray, label=\"%s\"];\n",
-                    (unsigned)t->id, sg_op_table[t->op].name);
+                    (unsigned)t->id, sg_node_op_name(t));
             for (int k = 0; k < t->n_in; k++)
                 fprintf(f, "  t%u -> op%u;\n", (unsigned)t->in[k]->id, (unsigned)t->id);
             fprintf(f, "  op%u -> t%u;\n", (unsigned)t->id, (unsigned)t->id);

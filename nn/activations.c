@@ -7,7 +7,7 @@
  * computes exp(100) = inf and its gradient 0 * inf = NaN; softmax of
  * [1010, 1000, 990] computes exp(1010) = inf. Each function here only ever
  * exponentiates non-positive numbers:
- *   - sigmoid and tanh use e = exp(-|x|), with |x| = x * s where s = ±1 is
+ *   - sigmoid uses e = exp(-|x|), with |x| = x * s where s = ±1 is
  *     a constant mask (the sign, from sg_gt, which carries no gradient). Each
  *     branch is the exact formula on its side of 0, so the gradient is exact
  *     everywhere, including at x = 0 (where a relu-based |x| would give 0).
@@ -54,23 +54,7 @@ sg_tensor *sg_sigmoid(sg_tensor *x)
     return out;
 }
 
-static sg_tensor *tanh_body(sg_tensor *x)
-{
-    if (!sg_check_tensor("tanh", x))
-        return NULL;
-    sg_tensor *s = sg_add_scalar(sg_mul_scalar(positive_mask(x), 2.f), -1.f); /* +1 / -1 */
-    sg_tensor *e = sg_exp(sg_mul(x, sg_mul_scalar(s, -2.f)));                /* exp(-2|x|) */
-    sg_tensor *r = sg_div(sg_rsub_scalar(1.f, e), sg_add_scalar(e, 1.f));     /* tanh(|x|) */
-    return sg_mul(s, r);
-}
-
-sg_tensor *sg_tanh(sg_tensor *x)
-{
-    const char *token = sg_api_enter("tanh");
-    sg_tensor *out = tanh_body(x);
-    sg_api_leave(token);
-    return out;
-}
+/* tanh is the engine's primitive sg_tanh (autograd/ops_math.c). */
 
 static sg_tensor *leaky_relu_body(sg_tensor *x, float slope)
 {

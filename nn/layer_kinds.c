@@ -118,8 +118,9 @@ sg_layer *sg_conv2d_new(sg_model *m, const char *name, int in_ch, int out_ch, in
 
 static sg_tensor *batchnorm_forward(sg_layer *l, sg_tensor *x, bool training)
 {
-    return sg_batch_norm(x, l->bn.gamma, l->bn.beta, l->bn.running_mean, l->bn.running_var, training,
-                         l->bn.momentum, l->bn.eps);
+    sg_batch_norm_opts o = {.training = training, .running_mean = l->bn.running_mean,
+                            .running_var = l->bn.running_var, .momentum = l->bn.momentum, .eps = l->bn.eps};
+    return sg_batch_norm(x, l->bn.gamma, l->bn.beta, &o);
 }
 
 static sg_layer *batchnorm_new(const char *op, sg_model *m, const char *name, int n, float momentum,

@@ -305,8 +305,9 @@ static int update_running(sg_tensor *mu, sg_tensor *var, sg_tensor *running_mean
 }
 
 static sg_tensor *batch_norm_body(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_tensor *running_mean,
-                         sg_tensor *running_var, bool training, float momentum, float eps)
+                         sg_tensor *running_var, bool training, double momentum_, double eps_)
 {
+    const float momentum = (float)momentum_, eps = (float)eps_;
     if (!sg_check_tensor("batch_norm", x))
         return NULL;
     char bx[96];
@@ -320,8 +321,8 @@ static sg_tensor *batch_norm_body(sg_tensor *x, sg_tensor *gamma, sg_tensor *bet
         !feature_vec_ok("running_mean", running_mean, C, x) ||
         !feature_vec_ok("running_var", running_var, C, x))
         return NULL;
-    if (!(eps > 0.f && isfinite(eps)) || !(momentum >= 0.f && momentum <= 1.f)) {
-        sg_set_error("batch_norm: eps %g must be > 0 and finite, and momentum %g in [0, 1]", eps, momentum);
+    if (!(eps_ > 0.0 && isfinite(eps_) && eps > 0.f) || !(momentum_ >= 0.0 && momentum_ <= 1.0)) {
+        sg_set_error("batch_norm: eps %g must be > 0 and finite, and momentum %g in [0, 1]", eps_, momentum_);
         return NULL;
     }
     /* statistics over every axis but 1; kept with size 1 to broadcast */
@@ -360,11 +361,16 @@ static sg_tensor *batch_norm_body(sg_tensor *x, sg_tensor *gamma, sg_tensor *bet
     return y;
 }
 
-sg_tensor *sg_batch_norm(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_tensor *running_mean,
-                         sg_tensor *running_var, bool training, float momentum, float eps)
+sg_batch_norm_opts sg_batch_norm_defaults(void)
 {
+    return (sg_batch_norm_opts){.training = true, .momentum = 0.1, .eps = 1e-5};
+}
+
+sg_tensor *sg_batch_norm(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, const sg_batch_norm_opts *opts)
+{
+    const sg_batch_norm_opts o = opts ? *opts : sg_batch_norm_defaults();
     const char *token = sg_api_enter("batch_norm");
-    sg_tensor *out = batch_norm_body(x, gamma, beta, running_mean, running_var, training, momentum, eps);
+    sg_tensor *out = batch_norm_body(x, gamma, beta, o.running_mean, o.running_var, o.training, o.momentum, o.eps);
     sg_api_leave(token);
     return out;
 }

@@ -7,7 +7,10 @@
  * Targets are one-hot (y's shape) or class indices (N). Indices given as a
  * tensor are floats (how sg_dataset_labels() hands them out); they are
  * turned into a one-hot constant, so every cross-entropy is the same
- * expression -sum(t * log p) / N and no gradient flows to t.
+ * expression -sum(t * log p) / N and no gradient flows to t. The _labels
+ * forms take int labels and pick each row's log-probability with the
+ * gather primitive instead (-sum(gather(log p, labels)) / N): no (N,K)
+ * one-hot is made, and the gradient is gather's scatter-add.
  */
 #include "nn_internal.h"
 
@@ -84,24 +87,32 @@ static int batch_dims(const char *op, sg_tensor *y, int *N, int *K)
     return 0;
 }
 
+/* n integer labels fit predictions y: n = N, each in [0, K). */
+static int labels_ok(const char *op, sg_tensor *y, const int *labels, int n, int *N, int *K)
+{
+    if (batch_dims(op, y, N, K) < 0)
+        return -1;
+    if (!labels || n != *N) {
+        char b[96];
+        sg_set_error("%s: %d labels for predictions %s (expected %d)", op, labels ? n : 0,
+                     SG_NN_SHAPE(y, b), *N);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= *K) {
+            sg_set_error("%s: label %d of sample %d is outside [0, %d)", op, labels[i], i, *K);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* One-hot constant of y's shape from n integer labels. */
 static sg_tensor *one_hot_like(const char *op, sg_tensor *y, const int *labels, int n)
 {
     int N, K;
-    if (batch_dims(op, y, &N, &K) < 0)
+    if (labels_ok(op, y, labels, n, &N, &K) < 0)
         return NULL;
-    if (!labels || n != N) {
-        char b[96];
-        sg_set_error("%s: %d labels for predictions %s (expected %d)", op, labels ? n : 0,
-                     SG_NN_SHAPE(y, b), N);
-        return NULL;
-    }
-    for (int i = 0; i < n; i++) {
-        if (labels[i] < 0 || labels[i] >= K) {
-            sg_set_error("%s: label %d of sample %d is outside [0, %d)", op, labels[i], i, K);
-            return NULL;
-        }
-    }
     sg_tensor *t = sg_zeros_like(y); /* y's dtype */
     if (!t)
         return NULL;
@@ -187,12 +198,26 @@ sg_tensor *sg_cross_entropy(sg_tensor *y, sg_tensor *t)
     return out;
 }
 
+/* -sum(logp[i, labels[i]]) / N: each row's entry picked by gather along
+ * the last axis (labels checked against logp's shape first). */
+static sg_tensor *nll_labels(const char *op, sg_tensor *logp, const int *labels, int n)
+{
+    int N, K;
+    if (!logp || labels_ok(op, logp, labels, n, &N, &K) < 0)
+        return NULL;
+    int shape[2] = {N, 1};
+    sg_tensor *idx = sg_from_ints(labels, sg_ndim(logp), sg_ndim(logp) == 2 ? shape : shape + 1);
+    return sg_mul_scalar(sg_sum_all(sg_gather(logp, -1, idx)), -1.0 / N);
+}
+
 static sg_tensor *cross_entropy_labels_body(sg_tensor *y, const int *labels, int n)
 {
     if (!sg_check_tensor("cross_entropy_labels", y))
         return NULL;
-    sg_tensor *oh = one_hot_like("cross_entropy_labels", y, labels, n);
-    return oh ? nll(sg_log(sg_add_scalar(y, SG_CE_EPS)), oh, n) : NULL;
+    int N, K;
+    if (labels_ok("cross_entropy_labels", y, labels, n, &N, &K) < 0)
+        return NULL;
+    return nll_labels("cross_entropy_labels", sg_log(sg_add_scalar(y, SG_CE_EPS)), labels, n);
 }
 
 sg_tensor *sg_cross_entropy_labels(sg_tensor *y, const int *labels, int n)
@@ -224,8 +249,10 @@ static sg_tensor *softmax_cross_entropy_labels_body(sg_tensor *x, const int *lab
 {
     if (!sg_check_tensor("softmax_cross_entropy_labels", x))
         return NULL;
-    sg_tensor *oh = one_hot_like("softmax_cross_entropy_labels", x, labels, n);
-    return oh ? nll(sg_log_softmax(x), oh, n) : NULL;
+    int N, K;
+    if (labels_ok("softmax_cross_entropy_labels", x, labels, n, &N, &K) < 0)
+        return NULL;
+    return nll_labels("softmax_cross_entropy_labels", sg_log_softmax(x), labels, n);
 }
 
 sg_tensor *sg_softmax_cross_entropy_labels(sg_tensor *x, const int *labels, int n)

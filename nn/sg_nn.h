@@ -83,9 +83,7 @@ sg_tensor *sg_step(sg_tensor *x);
  *  e = exp(-|x|) and m = (x > 0) a constant mask, so no exp overflows for
  *  any finite x and the gradient y(1-y) is exact everywhere. */
 sg_tensor *sg_sigmoid(sg_tensor *x);
-/** y = tanh(x) = s (1 - e) / (1 + e) with e = exp(-2|x|), s = sign(x) a
- *  constant; stable for any finite x; dy/dx = 1 - y^2. */
-sg_tensor *sg_tanh(sg_tensor *x);
+/* tanh is the engine's primitive sg_tanh(x) (sg_autograd.h): dy/dx = 1 - y^2. */
 /* ReLU is the engine's primitive sg_relu(x) = max(x, 0). */
 /** y = x for x > 0, slope * x otherwise; dy/dx = 1 or slope (slope at 0,
  *  as PyTorch). */
@@ -167,6 +165,19 @@ sg_tensor *sg_residual_add(sg_tensor *x, sg_tensor *fx);
  *  default generator) and scaled by 1/keep: y = x * mask / keep (p = 1
  *  gives zeros). Evaluation (training false): y = x (returns x itself). */
 sg_tensor *sg_dropout(sg_tensor *x, float p, bool training, sg_rng *rng);
+/** Options of sg_batch_norm() (torch.nn.functional.batch_norm's). Start
+ *  from sg_batch_norm_defaults() and change what differs; NULL options
+ *  are the defaults. */
+typedef struct sg_batch_norm_opts {
+    bool training;            /**< batch statistics (true) or the running ones */
+    sg_tensor *running_mean;  /**< (D) or (C), updated in training; may be NULL there */
+    sg_tensor *running_var;   /**< (D) or (C), as running_mean */
+    double momentum;          /**< in [0, 1]: weight of the batch in the running update */
+    double eps;               /**< > 0, added to the variance */
+} sg_batch_norm_opts;
+/** The defaults: training with batch statistics, no running statistics,
+ *  momentum 0.1, eps 1e-5 (PyTorch's). */
+sg_batch_norm_opts sg_batch_norm_defaults(void);
 /** Batch normalisation over features of x (N,D) or over channels of
  *  x (N,C,H,W) (statistics over N, or over N, H, W).
  *  gamma, beta: (D) or (C), learnable (may be NULL: 1 and 0).
@@ -177,9 +188,10 @@ sg_tensor *sg_dropout(sg_tensor *x, float p, bool training, sg_rng *rng);
  *  using the unbiased variance (count / (count - 1)) for running_var.
  *  A count of 1 per feature is an error in training.
  *  Evaluation: normalises with running_mean and running_var (required).
- *  y = (x - mean) / sqrt(var + eps) * gamma + beta. */
-sg_tensor *sg_batch_norm(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, sg_tensor *running_mean,
-                         sg_tensor *running_var, bool training, float momentum, float eps);
+ *  y = (x - mean) / sqrt(var + eps) * gamma + beta.
+ *  opts NULL = sg_batch_norm_defaults(): sg_batch_norm(x, gamma, beta, NULL)
+ *  is training on the batch's statistics alone. */
+sg_tensor *sg_batch_norm(sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, const sg_batch_norm_opts *opts);
 
 /* ------------------------------------------------------------------------- */
 /** @name Initialisation

@@ -407,6 +407,35 @@ START_TEST(test_ch05_gradcheck)
 END_TEST
 
 /* ------------------------------------------------------------------------- */
+/* Beyond the book: a user-defined primitive (swish), traced and checked */
+
+START_TEST(test_custom_op)
+{
+    char *out = run_ok("custom_op", "--no-plot");
+    ck_assert(has(out, "y            = swish(x)  #2 (6)"));   /* recorded under its name */
+    ck_assert(has(out, "label=\"swish\"];"));                 /* and drawn */
+    ck_assert(has(out, "1. backward s + x s (1 - s)       : passed"));
+    ck_assert(has(out, "2. backward s + x s (wrong)       : FAILED"));
+    ck_assert(has(out, "second derivative of 1. (sg_gradgradcheck): passed"));
+    /* the forward's values and backward's gradient at x = 3 */
+    double s3 = 1 / (1 + exp(-3.0));
+    const char *y = after(out, "swish(x)  #2 (6)  value [");
+    double v[6];
+    nums_after(y, "", v, 6);
+    assert_near(v[5], 3 * s3, 5e-6, "swish(3)"); /* the trace prints 6 digits */
+    nums_after(after(out, "x            = param"), "grad [", v, 6);
+    assert_near(v[5], s3 + 3 * s3 * (1 - s3), 5e-6, "swish'(3)");
+    /* the wrong backward is worst at x = 3 (index 5): 4 s(3) against the
+     * true s + 3 s (1 - s) */
+    const char *rep = after(out, "2. backward");
+    ck_assert(has(rep, "worst at input 0 index 5"));
+    assert_near(num_after(rep, "analytic "), 4 * s3, 1e-5, "wrong derivative at 3");
+    assert_near(num_after(rep, "numeric "), s3 + 3 * s3 * (1 - s3), 1e-3, "true derivative at 3");
+    free(out);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------- */
 /* Beyond the book: Newton, Hessian-vector products, gradcheck */
 
 START_TEST(test_beyond_newton)
@@ -731,6 +760,7 @@ static Suite *demos_suite(void)
         {"ch03", test_ch03_forward},
         {"ch05_gradcheck", test_ch05_gradcheck},
         {"beyond_newton", test_beyond_newton},
+        {"custom_op", test_custom_op},
         {"ch06_optimizers", test_ch06_optimizers},
         {"ch06_init", test_ch06_init},
         {"ch06_batchnorm", test_ch06_batchnorm},

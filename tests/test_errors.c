@@ -105,8 +105,12 @@ START_TEST(test_matmul_shapes)
     ASSERT_ERROR("matmul: shapes (2,3)^T and (4,5) do not align (2 != 4)");
     ck_assert_ptr_null(sg_matmul_t(mat(2, 3), mat(4, 5), false, true));
     ASSERT_ERROR("matmul: shapes (2,3) and (4,5)^T do not align (3 != 5)");
-    ck_assert_ptr_null(sg_matmul(sg_ones(SG_DIMS(3)), mat(3, 2)));
-    ASSERT_ERROR("matmul: shapes (3) and (3,2): both need at least 2 dims");
+    ck_assert_ptr_null(sg_matmul(sg_ones(SG_DIMS(4)), mat(3, 2))); /* a 1-D operand: NumPy's rules */
+    ASSERT_ERROR("matmul: shapes (4) and (3,2) do not align (4 != 3)");
+    ck_assert_ptr_null(sg_matmul_t(mat(2, 3), sg_ones(SG_DIMS(3)), true, false));
+    ASSERT_ERROR("matmul: shapes (2,3)^T and (3) do not align (2 != 3)");
+    ck_assert_ptr_null(sg_matmul(sg_scalar(2.0), mat(3, 2)));
+    ASSERT_ERROR("matmul: shapes () and (3,2): a 0-d operand has no matrix product (use sg_mul)");
     ck_assert_ptr_null(sg_matmul(sg_ones(SG_DIMS(2, 2, 3)), sg_ones(SG_DIMS(3, 3, 2))));
     ASSERT_ERROR("matmul: batch dims of (2,2,3) and (3,3,2) differ");
     ck_assert_ptr_null(sg_matmul(sg_ones(SG_DIMS(2, 2, 3)), sg_ones(SG_DIMS(1, 2, 3, 2))));
@@ -211,7 +215,7 @@ START_TEST(test_null_propagation)
         sg_gt(NULL, a), sg_eq(a, NULL), sg_add_scalar(NULL, 1), sg_mul_scalar(NULL, 1),
         sg_rsub_scalar(1, NULL), sg_rdiv_scalar(1, NULL), sg_sqrt(NULL), sg_square(NULL),
         sg_mean(NULL, NULL, 0, false), sg_max(NULL, NULL, 0, false), sg_sum_all(NULL), sg_mean_all(NULL),
-        sg_permute(NULL, (int[]){0}), sg_transpose(NULL), sg_broadcast_to(NULL, SG_DIMS(2)),
+        sg_permute(NULL, (int[]){0}, 1), sg_transpose(NULL), sg_broadcast_to(NULL, SG_DIMS(2)),
         sg_sum_to(NULL, SG_DIMS(2)), sg_slice(NULL, 0, 0, 1), sg_flatten(NULL), sg_matmul_t(a, NULL, 1, 0),
         sg_fold(NULL, 1, 1, 1, 1, w), sg_copy(NULL), sg_detach(NULL), sg_keep(NULL), sg_param(NULL),
         sg_set_requires_grad(NULL, true), sg_ones_like(NULL),
@@ -307,14 +311,19 @@ START_TEST(test_reshape_permute_slice)
     ASSERT_ERROR("reshape: bad target rank 9 for (2,3)");
     ck_assert_ptr_nonnull(sg_reshape(x, SG_DIMS(3, -1)));
 
-    ck_assert_ptr_null(sg_permute(x, (int[]){0, 0}));
+    ck_assert_ptr_null(sg_permute(x, (int[]){0, 0}, 2));
     ASSERT_ERROR("permute: 0 is not a valid permutation entry for (2,3)");
-    ck_assert_ptr_null(sg_permute(x, (int[]){1, 2}));
+    ck_assert_ptr_null(sg_permute(x, (int[]){1, 2}, 2));
     ASSERT_ERROR("permute: 2 is not a valid permutation entry for (2,3)");
-    ck_assert_ptr_null(sg_permute(x, (int[]){-1, 0}));
+    ck_assert_ptr_null(sg_permute(x, (int[]){-1, 0}, 2));
     ASSERT_ERROR("permute: -1 is not a valid permutation entry for (2,3)");
-    ck_assert_ptr_null(sg_permute(x, NULL));
+    ck_assert_ptr_null(sg_permute(x, NULL, 2));
     ASSERT_ERROR("permute: NULL permutation for (2,3)");
+    /* the length is checked: a short permutation was read past its end */
+    ck_assert_ptr_null(sg_permute(sg_ones(SG_DIMS(2, 3, 4)), (int[]){1, 0}, 2));
+    ASSERT_ERROR("permute: a permutation of 2 entries for (2,3,4), which has 3 dims");
+    ck_assert_ptr_null(sg_permute(x, (int[]){1, 0, 2}, 3));
+    ASSERT_ERROR("permute: a permutation of 3 entries for (2,3), which has 2 dims");
     ck_assert_ptr_null(sg_transpose(sg_ones(SG_DIMS(3))));
     ASSERT_ERROR("transpose: needs at least 2 dims, got (3)");
     ck_assert_ptr_null(sg_flatten(sg_scalar(1.f)));

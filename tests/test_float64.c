@@ -182,7 +182,7 @@ static sg_tensor *op_neg_scalars(sg_tensor *x, sg_tensor *u) { (void)u; return s
 static sg_tensor *op_div_bcast(sg_tensor *x, sg_tensor *u) { return sg_div(x, sg_slice(u, 1, 0, 1)); }
 static sg_tensor *op_sum(sg_tensor *x, sg_tensor *u) { (void)u; return sg_sum(x, (int[]){0, 2}, 2, true); }
 static sg_tensor *op_max(sg_tensor *x, sg_tensor *u) { (void)u; return sg_max(x, (int[]){1}, 1, false); }
-static sg_tensor *op_permute(sg_tensor *x, sg_tensor *u) { (void)u; return sg_permute(x, (int[]){2, 0, 1}); }
+static sg_tensor *op_permute(sg_tensor *x, sg_tensor *u) { (void)u; return sg_permute(x, (int[]){2, 0, 1}, 3); }
 static sg_tensor *op_bcast(sg_tensor *x, sg_tensor *u) { (void)u; return sg_broadcast_to(sg_slice(x, 0, 0, 1), SG_DIMS(3, 2, 4)); }
 static sg_tensor *op_sum_to(sg_tensor *x, sg_tensor *u) { (void)u; return sg_sum_to(x, SG_DIMS(2, 1)); }
 static sg_tensor *op_concat(sg_tensor *x, sg_tensor *u) { return sg_concat((sg_tensor *[]){x, u, x}, 3, 1); }
@@ -297,13 +297,17 @@ FN(l_maxpool) { UNUSED; return sg_max_pool2d(in[0], 2, 2, 0); }
 FN(l_maxpool_pad) { UNUSED; return sg_max_pool2d(in[0], 3, 2, 1); }
 FN(l_avgpool) { UNUSED; return sg_avg_pool2d(in[0], 3, 2, 1); }
 FN(l_gap) { UNUSED; return sg_global_avg_pool2d(in[0]); }
-FN(l_bn_train) { UNUSED; return sg_batch_norm(in[0], in[1], in[2], NULL, NULL, true, 0.1f, 1e-5f); }
-FN(l_bn_train4) { UNUSED; return sg_batch_norm(in[0], in[1], in[2], NULL, NULL, true, 0.1f, 1e-5f); }
+FN(l_bn_train) { UNUSED; return sg_batch_norm(in[0], in[1], in[2], NULL); }
+FN(l_bn_train4) { UNUSED; return sg_batch_norm(in[0], in[1], in[2], NULL); }
 FN(l_bn_eval)
 {
     UNUSED;
     sg_tensor *rm = sg_full_like(in[1], 0.2), *rv = sg_full_like(in[2], 1.5); /* constants */
-    return sg_batch_norm(in[0], in[1], in[2], rm, rv, false, 0.1f, 1e-5f);
+    sg_batch_norm_opts o = sg_batch_norm_defaults();
+    o.training = false;
+    o.running_mean = rm;
+    o.running_var = rv;
+    return sg_batch_norm(in[0], in[1], in[2], &o);
 }
 FN(l_dropout)
 {

@@ -183,6 +183,8 @@ typedef struct args {
     sg_window w;
     int n, c, h, wd;
     float p;
+    double lo, hi;      /* clamp */
+    sg_tensor *index;   /* gather, scatter_add */
 } args;
 
 #define FN(name) static sg_tensor *name(sg_tensor *const *in, int n, void *ctx)
@@ -217,7 +219,7 @@ FN(f_reshape)
     args *a = ctx;
     return sg_reshape(in[0], a->ndim, a->shape);
 }
-FN(f_permute) { (void)n; return sg_permute(in[0], ((args *)ctx)->perm); }
+FN(f_permute) { (void)n; return sg_permute(in[0], ((args *)ctx)->perm, sg_ndim(in[0])); }
 FN(f_transpose) { UNUSED_ARGS; return sg_transpose(in[0]); }
 FN(f_broadcast_to)
 {
@@ -262,6 +264,64 @@ FN(f_fold)
     args *a = ctx;
     return sg_fold(in[0], a->n, a->c, a->h, a->wd, a->w);
 }
+
+/* the math and indexing primitives (ops_math.c, ops_index.c) */
+FN(f_sin) { UNUSED_ARGS; return sg_sin(in[0]); }
+FN(f_cos) { UNUSED_ARGS; return sg_cos(in[0]); }
+FN(f_tanh) { UNUSED_ARGS; return sg_tanh(in[0]); }
+FN(f_abs) { UNUSED_ARGS; return sg_abs(in[0]); }
+FN(f_minimum) { UNUSED_ARGS; return sg_minimum(in[0], in[1]); }
+FN(f_maximum) { UNUSED_ARGS; return sg_maximum(in[0], in[1]); }
+FN(f_where) { (void)n; return sg_where(((args *)ctx)->index, in[0], in[1]); }
+FN(f_clamp)
+{
+    (void)n;
+    args *a = ctx;
+    return sg_clamp(in[0], a->lo, a->hi);
+}
+FN(f_gather)
+{
+    (void)n;
+    args *a = ctx;
+    return sg_gather(in[0], a->axis, a->index);
+}
+FN(f_scatter_add)
+{
+    (void)n;
+    args *a = ctx;
+    return sg_scatter_add(in[0], a->axis, a->index, in[1]);
+}
+
+/* A user-defined primitive: softplus y = log(1 + e^x), forward a raw loop
+ * in either dtype (stable: max(x, 0) + log1p(e^-|x|)), backward from y:
+ * dy/dx = sigmoid(x) = 1 - e^-y, so it differentiates again. */
+static sg_tensor *softplus_forward(sg_tensor *const *x, int n, void *ctx)
+{
+    (void)n, (void)ctx;
+    sg_tensor *y = sg_zeros_like(x[0]);
+    if (!y)
+        return NULL;
+    for (size_t i = 0; i < sg_size(y); i++) {
+        double v = sg_dtype_of(y) == SG_FLOAT64 ? sg_data64(x[0])[i] : sg_data(x[0])[i];
+        double r = (v > 0 ? v : 0) + log1p(exp(-fabs(v)));
+        if (sg_dtype_of(y) == SG_FLOAT64)
+            sg_data64(y)[i] = r;
+        else
+            sg_data(y)[i] = (float)r;
+    }
+    return y;
+}
+
+static void softplus_backward(sg_tensor *const *x, int n, sg_tensor *y, sg_tensor *dy, sg_tensor **dx, void *ctx)
+{
+    (void)x, (void)n, (void)ctx;
+    dx[0] = sg_mul(dy, sg_sub(sg_ones_like(y), sg_exp(sg_neg(y))));
+}
+
+static const sg_custom_op softplus_op = {
+    .name = "softplus", .n_inputs = 1, .forward = softplus_forward, .backward = softplus_backward};
+
+FN(f_softplus) { UNUSED_ARGS; return sg_custom_apply(&softplus_op, in, 1, NULL); }
 
 /* ------------------------------------------------------------------------- */
 /* One check per primitive */
@@ -565,6 +625,93 @@ static void check_fold(void)
     gc("fold", f_fold, &cols2, 1, &(args){.w = w2, .n = 2, .c = 2, .h = 3, .wd = 3});
 }
 
+static void check_sin(void)
+{
+    sg_tensor *x = RAND(-3, 3, 2, 3);
+    gc("sin", f_sin, &x, 1, NULL);
+}
+
+static void check_cos(void)
+{
+    sg_tensor *x = RAND(-3, 3, 2, 3);
+    gc("cos", f_cos, &x, 1, NULL);
+}
+
+static void check_tanh(void)
+{
+    sg_tensor *x = RAND(-2.5, 2.5, 3, 4);
+    gc("tanh", f_tanh, &x, 1, NULL);
+}
+
+static void check_abs(void)
+{
+    sg_tensor *x = sg_param(sg_from_data((float[]){-1.5f, -0.2f, 0.3f, 0.7f, -0.05f, 2.f}, SG_DIMS(2, 3)));
+    gc("abs", f_abs, &x, 1, NULL); /* away from the kink at 0 by more than eps */
+}
+
+/* a (2,3) and b (3) differ by >= 0.1 everywhere: no ties within eps */
+static sg_tensor *mm_a(void) { return sg_param(sg_from_data((float[]){0.1f, -0.7f, 1.3f, 0.9f, -0.2f, 0.5f}, SG_DIMS(2, 3))); }
+static sg_tensor *mm_b(void) { return sg_param(sg_from_data((float[]){0.4f, -0.3f, 0.8f}, SG_DIMS(3))); }
+
+static void check_minimum(void)
+{
+    sg_tensor *a = mm_a(), *b = mm_b();
+    gc("minimum", f_minimum, (sg_tensor *[]){a, b}, 2, NULL); /* (2,3) and (3) */
+    gc("minimum", f_minimum, (sg_tensor *[]){b, a}, 2, NULL);
+}
+
+static void check_maximum(void)
+{
+    sg_tensor *a = mm_a(), *b = mm_b();
+    gc("maximum", f_maximum, (sg_tensor *[]){a, b}, 2, NULL);
+    sg_tensor *k = sg_from_data((float[]){0.4f, -0.3f, 0.8f}, SG_DIMS(3)); /* a constant side */
+    gc("maximum", f_maximum, (sg_tensor *[]){a, k}, 2, NULL);
+}
+
+static void check_where(void)
+{
+    sg_tensor *c = sg_from_data((float[]){1, 0, 1, 0, 0, 1}, SG_DIMS(2, 3));
+    sg_tensor *a = RAND(-1, 1, 2, 3), *b = RAND(-1, 1, 3);
+    gc("where", f_where, (sg_tensor *[]){a, b}, 2, &(args){.index = c}); /* (2,3), (2,3), (3) */
+    sg_tensor *c2 = sg_from_data((float[]){0, 1}, SG_DIMS(2, 1));         /* a mask broadcast too */
+    gc("where", f_where, (sg_tensor *[]){b, a}, 2, &(args){.index = c2});
+}
+
+static void check_clamp(void)
+{
+    /* every value 0.05 or more from a bound */
+    sg_tensor *x = sg_param(sg_from_data((float[]){-0.9f, -0.3f, 0.2f, 0.7f, 0.45f, -0.6f}, SG_DIMS(2, 3)));
+    gc("clamp", f_clamp, &x, 1, &(args){.lo = -0.5, .hi = 0.5});
+    gc("clamp", f_clamp, &x, 1, &(args){.lo = -INFINITY, .hi = 0.3}); /* clamp_max */
+}
+
+static void check_gather(void)
+{
+    sg_tensor *x = RAND(-1, 1, 2, 4);
+    sg_tensor *i1 = sg_from_data((float[]){3, 0, 1, 1, 1, 2}, SG_DIMS(2, 3)); /* repeats: gradients add */
+    gc("gather", f_gather, &x, 1, &(args){.axis = 1, .index = i1});
+    sg_tensor *i0 = sg_from_data((float[]){1, 0, 1, 1}, SG_DIMS(1, 4));
+    gc("gather", f_gather, &x, 1, &(args){.axis = 0, .index = i0});
+    sg_tensor *x3 = RAND(-1, 1, 2, 3, 2);
+    sg_tensor *i3 = sg_from_data((float[]){2, 0, 0, 0}, SG_DIMS(2, 1, 2));
+    gc("gather", f_gather, &x3, 1, &(args){.axis = -2, .index = i3});
+}
+
+static void check_scatter_add(void)
+{
+    sg_tensor *base = RAND(-1, 1, 3, 4), *src = RAND(-1, 1, 2, 4);
+    sg_tensor *idx = sg_from_data((float[]){0, 2, 2, 1, 0, 2, 1, 1}, SG_DIMS(2, 4));
+    gc("scatter_add", f_scatter_add, (sg_tensor *[]){base, src}, 2, &(args){.axis = 0, .index = idx});
+    sg_tensor *k = sg_uniform(&rng, -1, 1, SG_DIMS(3, 4)); /* only src needs a gradient */
+    gc("scatter_add", f_scatter_add, (sg_tensor *[]){k, src}, 2, &(args){.axis = 0, .index = idx});
+}
+
+static void check_custom(void)
+{
+    sg_tensor *x = RAND(-3, 3, 2, 3);
+    gc("softplus", f_softplus, &x, 1, NULL); /* traced under its own name */
+}
+
 typedef struct op_check {
     const char *op;
     void (*run)(void);
@@ -596,6 +743,17 @@ static const op_check op_checks[] = {
     {"addmm", check_addmm},
     {"unfold", check_unfold},
     {"fold", check_fold},
+    {"sin", check_sin},
+    {"cos", check_cos},
+    {"tanh", check_tanh},
+    {"abs", check_abs},
+    {"minimum", check_minimum},
+    {"maximum", check_maximum},
+    {"where", check_where},
+    {"clamp", check_clamp},
+    {"gather", check_gather},
+    {"scatter_add", check_scatter_add},
+    {"custom", check_custom},
 };
 #define N_OP_CHECKS ((int)(sizeof op_checks / sizeof op_checks[0]))
 
@@ -767,6 +925,40 @@ START_TEST(test_gradgrad_matmul_unfold)
     sg_tensor *cols = RAND(-1, 1, 4, 4);
     ggc("fold", g_sq_fold, &cols, 1,
         &(args){.w = {.kh = 2, .kw = 2, .sh = 1, .sw = 1}, .n = 1, .c = 1, .h = 3, .wd = 3});
+}
+END_TEST
+
+/* the math and indexing primitives, and a user-defined one, second order;
+ * broadcasting where the op broadcasts */
+FN(g_abs_x) { UNUSED_ARGS; return sg_mul(sg_abs(in[0]), in[0]); }           /* x|x|: second derivative 2 sign(x) */
+FN(g_sq_minimum) { UNUSED_ARGS; sg_tensor *m = sg_minimum(in[0], in[1]); return sg_mul(m, m); }
+FN(g_sq_maximum) { UNUSED_ARGS; sg_tensor *m = sg_maximum(in[0], in[1]); return sg_mul(m, m); }
+FN(g_sq_where) { sg_tensor *w = f_where(in, n, ctx); return sg_mul(w, w); }
+FN(g_sq_clamp) { sg_tensor *c = f_clamp(in, n, ctx); return sg_mul(c, c); }
+FN(g_sq_gather) { sg_tensor *g = f_gather(in, n, ctx); return sg_mul(g, g); }
+FN(g_sq_scatter_add) { sg_tensor *s = f_scatter_add(in, n, ctx); return sg_mul(s, s); }
+
+START_TEST(test_gradgrad_math_index)
+{
+    sg_tensor *x = RAND(-2, 2, 2, 3);
+    ggc("sin", f_sin, &x, 1, NULL);
+    ggc("cos", f_cos, &x, 1, NULL);
+    ggc("tanh", f_tanh, &x, 1, NULL);
+    sg_tensor *ax = sg_param(sg_from_data((float[]){-1.5f, -0.2f, 0.3f, 0.7f, -0.05f, 2.f}, SG_DIMS(2, 3)));
+    ggc("abs", g_abs_x, &ax, 1, NULL);
+    sg_tensor *a = mm_a(), *b = mm_b();
+    ggc("minimum", g_sq_minimum, (sg_tensor *[]){a, b}, 2, NULL);
+    ggc("maximum", g_sq_maximum, (sg_tensor *[]){b, a}, 2, NULL);
+    sg_tensor *c = sg_from_data((float[]){1, 0, 1, 0, 0, 1}, SG_DIMS(2, 3));
+    ggc("where", g_sq_where, (sg_tensor *[]){RAND(-1, 1, 2, 3), RAND(-1, 1, 3)}, 2, &(args){.index = c});
+    sg_tensor *cx = sg_param(sg_from_data((float[]){-0.9f, -0.3f, 0.2f, 0.7f, 0.45f, -0.6f}, SG_DIMS(2, 3)));
+    ggc("clamp", g_sq_clamp, &cx, 1, &(args){.lo = -0.5, .hi = 0.5});
+    sg_tensor *i1 = sg_from_data((float[]){3, 0, 1, 1, 1, 2}, SG_DIMS(2, 3));
+    ggc("gather", g_sq_gather, (sg_tensor *[]){RAND(-1, 1, 2, 4)}, 1, &(args){.axis = 1, .index = i1});
+    sg_tensor *idx = sg_from_data((float[]){0, 2, 2, 1, 0, 2, 1, 1}, SG_DIMS(2, 4));
+    ggc("scatter_add", g_sq_scatter_add, (sg_tensor *[]){RAND(-1, 1, 3, 4), RAND(-1, 1, 2, 4)}, 2,
+        &(args){.axis = 0, .index = idx});
+    ggc("softplus", f_softplus, &x, 1, NULL);
 }
 END_TEST
 
@@ -1025,6 +1217,7 @@ static Suite *gradcheck_suite(void)
     tcase_add_test(second, test_gradgrad_elementwise);
     tcase_add_test(second, test_gradgrad_reduce_shape);
     tcase_add_test(second, test_gradgrad_matmul_unfold);
+    tcase_add_test(second, test_gradgrad_math_index);
     suite_add_tcase(s, second);
 
     /* the same cases in float64, at PyTorch's gradcheck tolerances */

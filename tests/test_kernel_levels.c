@@ -668,7 +668,7 @@ static sg_tensor *op_permute(sg_tensor *a, sg_tensor *b)
 {
     (void)b;
     int perm[4] = {3, 1, 0, 2};
-    return sg_permute(a, perm);
+    return sg_permute(a, perm, 4);
 }
 static sg_tensor *op_unfold(sg_tensor *a, sg_tensor *b)
 {

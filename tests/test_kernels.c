@@ -464,7 +464,7 @@ static void check_permute(sg_rng *rng, int n, const int *xs, const int *perm)
 {
     sg_scope_begin();
     sg_tensor *x = quarters(rng, -8, 8, n, xs);
-    sg_tensor *y = sg_permute(x, perm);
+    sg_tensor *y = sg_permute(x, perm, n);
     int ys[SG_MAX_DIMS] = {0};
     for (int i = 0; i < n; i++)
         ys[i] = xs[perm[i]];

@@ -21,6 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* sg_batch_norm with its options written out (the old positional order) */
+#define BATCH_NORM(x, g, b, rm, rv, tr, mom, e)                                                            \
+    sg_batch_norm((x), (g), (b),                                                                           \
+                  &(sg_batch_norm_opts){.training = (tr), .running_mean = (rm), .running_var = (rv),       \
+                                        .momentum = (mom), .eps = (e)})
+
 /* ------------------------------------------------------------------------- */
 /* helpers */
 
@@ -610,7 +616,7 @@ static sg_tensor *f_bn(sg_tensor *const *in, int n, void *c)
 {
     bn_ctx *b = c;
     (void)n;
-    return sg_batch_norm(in[0], in[1], in[2], b ? b->rm : NULL, b ? b->rv : NULL, true, 0.1f, 1e-5f);
+    return BATCH_NORM(in[0], in[1], in[2], b ? b->rm : NULL, b ? b->rv : NULL, true, 0.1f, 1e-5f);
 }
 
 START_TEST(test_batchnorm_training)
@@ -621,7 +627,7 @@ START_TEST(test_batchnorm_training)
     sg_tensor *x = sg_from_data((float[]){1, 5, 2, 5, 3, 5, 6, 5}, SG_DIMS(4, 2));
     sg_tensor *gamma = sg_from_data((float[]){2, 1}, SG_DIMS(2)), *beta = sg_from_data((float[]){0.5f, -1}, SG_DIMS(2));
     sg_tensor *rm = sg_zeros(SG_DIMS(2)), *rv = sg_ones(SG_DIMS(2));
-    sg_tensor *y = sg_batch_norm(x, gamma, beta, rm, rv, true, 0.1f, 1e-5f);
+    sg_tensor *y = BATCH_NORM(x, gamma, beta, rm, rv, true, 0.1f, 1e-5f);
     ck_assert_ptr_nonnull(y);
     const float f0[4] = {1, 2, 3, 6};
     for (int i = 0; i < 4; i++) {
@@ -647,17 +653,17 @@ START_TEST(test_batchnorm_training)
     /* (N,C,H,W) statistics are over N, H, W */
     sg_tensor *x4 = sg_from_data((float[]){0, 2, 10, 10, 4, 6, 20, 40}, SG_DIMS(2, 2, 1, 2));
     sg_tensor *rm4 = sg_zeros(SG_DIMS(2)), *rv4 = sg_zeros(SG_DIMS(2));
-    sg_tensor *y4 = sg_batch_norm(x4, NULL, NULL, rm4, rv4, true, 1.f, 1e-5f);
+    sg_tensor *y4 = BATCH_NORM(x4, NULL, NULL, rm4, rv4, true, 1.f, 1e-5f);
     ck_assert_ptr_nonnull(y4);
     ck_assert_float_eq_tol(sg_data(rm4)[0], 3.f, 1e-6f);                 /* mean of 0,2,4,6 */
     ck_assert_float_eq_tol(sg_data(rm4)[1], 20.f, 1e-6f);                /* mean of 10,10,20,40 */
     ck_assert_float_eq_tol(sg_data(rv4)[0], 20.f / 3.f, 1e-5f);          /* unbiased */
     ck_assert_float_eq_tol(sg_data(y4)[0], (float)(-3.0 / sqrt(5.0 + 1e-5)), 1e-5f);
     sg_clear_error();
-    ck_assert_ptr_null(sg_batch_norm(sg_zeros(SG_DIMS(1, 3)), NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f));
+    ck_assert_ptr_null(BATCH_NORM(sg_zeros(SG_DIMS(1, 3)), NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f));
     ERR_HAS("more than 1 value");
     sg_clear_error();
-    ck_assert_ptr_null(sg_batch_norm(x, sg_ones(SG_DIMS(3)), NULL, NULL, NULL, true, 0.1f, 1e-5f));
+    ck_assert_ptr_null(BATCH_NORM(x, sg_ones(SG_DIMS(3)), NULL, NULL, NULL, true, 0.1f, 1e-5f));
     ERR_HAS("gamma (3)");
     sg_scope_end();
 }
@@ -669,7 +675,7 @@ START_TEST(test_batchnorm_eval_uses_running_stats)
     sg_tensor *x = sg_from_data((float[]){1, 2, 3, 4, 5, 6, 7, 8}, SG_DIMS(1, 2, 2, 2));
     sg_tensor *rm = sg_from_data((float[]){1, -2}, SG_DIMS(2)), *rv = sg_from_data((float[]){4, 0.25f}, SG_DIMS(2));
     sg_tensor *gamma = sg_from_data((float[]){3, 1}, SG_DIMS(2)), *beta = sg_from_data((float[]){0, 10}, SG_DIMS(2));
-    sg_tensor *y = sg_batch_norm(x, gamma, beta, rm, rv, false, 0.1f, 1e-5f);
+    sg_tensor *y = BATCH_NORM(x, gamma, beta, rm, rv, false, 0.1f, 1e-5f);
     ck_assert_ptr_nonnull(y);
     for (int i = 0; i < 8; i++) {
         int c = i / 4;
@@ -681,7 +687,7 @@ START_TEST(test_batchnorm_eval_uses_running_stats)
     ck_assert_float_eq(sg_data(rm)[0], 1.f);
     ck_assert_float_eq(sg_data(rv)[1], 0.25f);
     sg_clear_error();
-    ck_assert_ptr_null(sg_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1f, 1e-5f));
+    ck_assert_ptr_null(BATCH_NORM(x, NULL, NULL, NULL, NULL, false, 0.1f, 1e-5f));
     ERR_HAS("running_mean");
     sg_scope_end();
 }
@@ -927,7 +933,7 @@ START_TEST(test_model_forward_matches_functions)
     sg_tensor *y = sg_model_forward(m, x);
     ck_assert_msg(y != NULL, "%s", sg_last_error());
     sg_tensor *h = sg_conv2d(x, sg_model_param(m, "conv1.W"), sg_model_param(m, "conv1.b"), 2, 1);
-    h = sg_batch_norm(h, p[2].tensor, p[3].tensor, p[4].tensor, p[5].tensor, false, 0.1f, 1e-5f);
+    h = BATCH_NORM(h, p[2].tensor, p[3].tensor, p[4].tensor, p[5].tensor, false, 0.1f, 1e-5f);
     h = sg_flatten(sg_max_pool2d(sg_relu(h), 2, 2, 0));
     h = sg_softmax(sg_linear(h, sg_model_param(m, "fc.W"), sg_model_param(m, "fc.b")));
     ck_assert(sg_same_shape(y, h));
@@ -1287,9 +1293,9 @@ START_TEST(test_hyperparameters_rejected)
     ck_assert_float_eq(sg_data(w)[0], 0.f); /* a refused fill writes nothing */
     sg_scope_begin();
     sg_tensor *x = sg_ones(SG_DIMS(4, 3));
-    REJECTS(!sg_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1f, inf), "batch_norm: eps inf must be > 0 and finite");
-    REJECTS(!sg_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1f, nan), "batch_norm: eps nan");
-    REJECTS(!sg_batch_norm(x, NULL, NULL, NULL, NULL, true, 2.f, 1e-5f), "momentum 2 in [0, 1]");
+    REJECTS(!BATCH_NORM(x, NULL, NULL, NULL, NULL, true, 0.1f, inf), "batch_norm: eps inf must be > 0 and finite");
+    REJECTS(!BATCH_NORM(x, NULL, NULL, NULL, NULL, false, 0.1f, nan), "batch_norm: eps nan");
+    REJECTS(!BATCH_NORM(x, NULL, NULL, NULL, NULL, true, 2.f, 1e-5f), "momentum 2 in [0, 1]");
     REJECTS(!sg_dropout(x, inf, true, &rng), "dropout: drop probability inf is outside [0, 1]");
     sg_scope_end();
     int np;
@@ -1422,7 +1428,7 @@ typedef struct null_fx {
     X("residual_add:", !sg_residual_add(NULL, f->y))                                             \
     X("residual_add:", !sg_residual_add(f->y, NULL))                                             \
     X("dropout:", !sg_dropout(NULL, 0.5f, true, NULL))                                           \
-    X("batch_norm:", !sg_batch_norm(NULL, NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f))            \
+    X("batch_norm:", !BATCH_NORM(NULL, NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f))            \
     X("init_fill:", sg_init_fill(NULL, SG_INIT_ZEROS, NULL) < 0)                                 \
     X("model_add:", !sg_model_add(NULL, f->l))                                                   \
     X("model_add:", !sg_model_add(f->m, NULL))                                                   \
