@@ -734,7 +734,7 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
         return -1;
     bool bar = !c->quiet && isatty(STDERR_FILENO), lines = !c->quiet && !bar;
     int total = sg_loader_batches(loader), done = 0, seen = 0, correct = 0, tenth = 0;
-    double loss_sum = 0, t0 = now(), last_draw = 0;
+    double loss_sum = 0, t0 = now(), t1 = t0, last_draw = 0;
     static bool eta_told; /* the first ETA of the run, said once on a non-terminal */
     const int *idx;
     int count, rc = 0;
@@ -771,9 +771,11 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
         done++;
         sg_scope_end();
         double t = now();
-        /* ETA: this epoch's time per batch so far, for the batches left in
-         * the run (after 3 batches: the first ones warm caches and pools) */
-        double eta = done >= 3 ? (t - t0) / done * ((total - done) + (double)total * (c->epochs - epoch)) : -1;
+        /* ETA: this epoch's time per batch since its first (which warms
+         * caches and pools), for the batches left in the run */
+        if (done == 1)
+            t1 = t;
+        double eta = done >= 2 ? (t - t1) / (done - 1) * ((total - done) + (double)total * (c->epochs - epoch)) : -1;
         if (bar && (t - last_draw > 0.1 || done == total)) {
             progress(true, epoch, c->epochs, done, total, loss_sum / seen, (double)correct / seen,
                      seen / (t - t0), eta);
