@@ -24,6 +24,7 @@
  * --bn adds batch normalization after each convolution).
  */
 #include "checkpoint.h"
+#include "predictions.h"
 #include "sg_autograd.h"
 #include "sg_datasets.h"
 #include "sg_nn.h"
@@ -46,6 +47,7 @@ typedef struct config {
     unsigned long seed;
     bool bn, eval_only, quiet, augment, flip;
     const char *resume, *checkpoint; int checkpoint_every; /* demos/checkpoint.c */
+    const char *predictions;                                /* demos/predictions.c */
 } config;
 
 static const char *const fashion_names[10] = {"T-shirt", "Trouser", "Pullover", "Dress", "Coat",
@@ -150,6 +152,7 @@ static void usage(FILE *f)
           "  --resume FILE            go on from a checkpoint to --epochs in all (default: the\n"
           "                           checkpoint's); its settings are kept, and an option\n"
           "                           that contradicts them is refused\n"
+          "  --predictions FILE       the test set's logits and predicted classes (CSV)\n"
           "  --log FILE               CSV log per epoch (default train_log.csv)\n"
           "  --plot FILE              PNG of the curves (default train_curves.png)\n"
           "  --quiet                  no progress bar\n"
@@ -195,7 +198,8 @@ static bool takes_value(const char *opt)
     static const char *const with_value[] = {"--model", "--dataset", "--optim", "--schedule", "--save",
                                              "--load", "--log", "--plot", "--epochs", "--batch",
                                              "--hidden", "--threads", "--train-limit", "--seed",
-                                             "--lr", "--wd", "--resume", "--checkpoint", "--checkpoint-every"};
+                                             "--lr", "--wd", "--resume", "--checkpoint", "--checkpoint-every",
+                                             "--predictions"};
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++)
         if (!strcmp(opt, with_value[i]))
             return true;
@@ -246,6 +250,8 @@ static int parse_args(int argc, char **argv, config *c)
             c->save = v;
         } else if (!strcmp(a, "--load")) {
             c->load = v;
+        } else if (!strcmp(a, "--predictions")) {
+            c->predictions = v;
         } else if (!strcmp(a, "--resume")) {
             c->resume = v;
         } else if (!strcmp(a, "--checkpoint")) {
@@ -310,6 +316,10 @@ static int parse_args(int argc, char **argv, config *c)
     }
     if (c->eval_only && !c->load) {
         fprintf(stderr, "train: --eval-only needs --load FILE (it evaluates saved weights)\n");
+        return -1;
+    }
+    if (c->eval_only && (c->checkpoint || c->checkpoint_every)) {
+        fprintf(stderr, "train: --checkpoint has nothing to save with --eval-only (no training)\n");
         return -1;
     }
     if (c->resume && (c->load || c->eval_only)) {
@@ -402,7 +412,8 @@ static bool outputs_ok(const config *c)
 {
     if ((c->load && !input_ok("--load", c->load)) || (c->resume && !input_ok("--resume", c->resume)))
         return false;
-    if (c->checkpoint && !output_ok("--checkpoint", c->checkpoint, true))
+    if ((c->checkpoint && !output_ok("--checkpoint", c->checkpoint, true)) ||
+        (c->predictions && !output_ok("--predictions", c->predictions, false)))
         return false;
     if (c->eval_only)
         return true;
@@ -932,6 +943,8 @@ int main(int argc, char **argv)
         }
         printf("test accuracy %.2f%% (%d images)\n", 100 * acc, test->n);
         print_confusion(confusion, classes, fashion);
+        if (c.predictions && write_predictions(m, test, classes, &bo, c.predictions) < 0)
+            goto done;
         rc = 0;
         goto done;
     }
@@ -998,6 +1011,8 @@ int main(int argc, char **argv)
     printf("final test accuracy %.2f%% after %d epochs (%.1f s training, %.2f s per epoch)\n",
            100 * test_acc, c.epochs, total_time, c.epochs > start ? total_time / (c.epochs - start) : 0.0);
     print_confusion(confusion, classes, fashion);
+    if (c.predictions && write_predictions(m, test, classes, &bo, c.predictions) < 0)
+        goto done;
     printf("log written to %s\n", c.log);
     if (c.epochs)
         write_plot(c.log, c.plot);
