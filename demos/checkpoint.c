@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +222,10 @@ static bool state_now(sg_optim *opt, sg_tensor *p, void *ctx)
 
 /* ---- save ---- */
 
+/* Optimizer steps taken before this run (the resumed checkpoint's "step"):
+ * the optimizer counts only its own. */
+static long steps_before;
+
 int ckpt_save(const char *pattern, sg_model *m, sg_optim *opt, const ckpt_setting *s, int n, int epoch, int n_train,
               const sg_rng *rng)
 {
@@ -230,7 +235,7 @@ int ckpt_save(const char *pattern, sg_model *m, sg_optim *opt, const ckpt_settin
     meta_add(&md, "format", CKPT_FORMAT);
     meta_add(&md, "format_version", CKPT_VERSION);
     meta_add(&md, "epoch", "%d", epoch);
-    meta_add(&md, "step", "%ld", sg_optim_steps(opt));
+    meta_add(&md, "step", "%ld", steps_before + sg_optim_steps(opt));
     meta_add(&md, "train_images", "%d", n_train);
     rng_str(rng, buf, sizeof buf);
     meta_add(&md, "rng", "%s", buf);
@@ -477,7 +482,7 @@ int ckpt_restore(const char *path, sg_model *m, sg_optim *opt, int n_train, sg_r
     sg_layer **layers = malloc((size_t)(nl > 0 ? nl : 1) * sizeof *layers);
     long *steps = calloc((size_t)(np > 0 ? np : 1), sizeof *steps);
     meta_list want = {0};
-    long epoch, images;
+    long epoch, images, step;
     const char *g = sg_safetensors_meta_get(md, nm, "rng");
     if (!layers || !steps) {
         fprintf(stderr, "train: --resume %s: out of memory\n", path);
@@ -486,9 +491,10 @@ int ckpt_restore(const char *path, sg_model *m, sg_optim *opt, int n_train, sg_r
     sg_model_layers(m, layers, nl);
     /* Everything is checked before anything changes. */
     if (!long_parse(sg_safetensors_meta_get(md, nm, "epoch"), 0, 100000, &epoch) ||
-        !long_parse(sg_safetensors_meta_get(md, nm, "train_images"), 1, 2147483647L, &images) || !g ||
-        !rng_parse(g, &(sg_rng){0})) {
-        fprintf(stderr, "train: --resume %s: the checkpoint has no valid \"epoch\", \"train_images\" or \"rng\"\n",
+        !long_parse(sg_safetensors_meta_get(md, nm, "train_images"), 1, 2147483647L, &images) ||
+        !long_parse(sg_safetensors_meta_get(md, nm, "step"), 0, LONG_MAX, &step) || !g || !rng_parse(g, &(sg_rng){0})) {
+        fprintf(stderr,
+                "train: --resume %s: the checkpoint has no valid \"epoch\", \"step\", \"train_images\" or \"rng\"\n",
                 path);
         goto done;
     }
@@ -555,6 +561,7 @@ int ckpt_restore(const char *path, sg_model *m, sg_optim *opt, int n_train, sg_r
         if (sg_layer_rng(layers[i]))
             rng_parse(layer_rng_text(md, nm, layers[i]), sg_layer_rng(layers[i]));
     rng_parse(g, rng);
+    steps_before = step;
     *epoch_out = (int)epoch;
     rc = 0;
 done:

@@ -513,12 +513,15 @@ START_TEST(resume_is_bit_for_bit)
     ck_assert_str_eq(meta_of("ck3.st", "optim.kind", v, sizeof v), "adam");
     ck_assert_str_eq(meta_of("ck3.st", "--epochs", v, sizeof v), "7");
 
-    snprintf(args, sizeof args, "%s --resume ck3.st --save resumed.st", mlp);
+    snprintf(args, sizeof args, "%s --resume ck3.st --save resumed.st --checkpoint rck.st", mlp);
     rc = run(args, out, sizeof out);
     ck_assert_msg(rc == 0, "resume failed:\n%s", out);
     ck_assert_msg(strstr(out, "resuming from ck3.st after epoch 3 of 7") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "epoch  3 ") == NULL && strstr(out, "epoch  4 ") != NULL, "%s", out);
     ck_assert_msg(same_file("full.st", "resumed.st"), "3 + 4 epochs differ from 7:\n%s", out);
+    /* and the whole state at the end: weights, moments, counts, generators */
+    ck_assert_str_eq(meta_of("rck.st", "step", v, sizeof v), "56");
+    ck_assert_msg(same_file("ck7.st", "rck.st"), "the checkpoints after epoch 7 differ");
 
     snprintf(args, sizeof args, "%s --epochs 3 --checkpoint short.st", mlp); /* a run that stopped at 3 */
     rc = run(args, out, sizeof out);
