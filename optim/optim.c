@@ -396,8 +396,19 @@ static param_state *find_state(const sg_optim *opt, const sg_tensor *p)
 
 /* The state of p, made (zeroed, then the kind's start) if p has none; NULL
  * with a message on failure. */
+/* "params[3]" in a message, or "the parameter" for index < 0 (a single
+ * parameter: optim_set_state) */
+static const char *who(int index, char buf[static 32])
+{
+    if (index < 0)
+        return "the parameter";
+    snprintf(buf, 32, "params[%d]", index);
+    return buf;
+}
+
 static param_state *state_of(sg_optim *opt, const char *op, sg_tensor *p, int index)
 {
+    char wb[32];
     const size_t size = sg_size(p);
     const kind_row *row = &kinds[opt->o.kind];
     const size_t nbuf = (size_t)row->n_buffers;
@@ -405,23 +416,23 @@ static param_state *state_of(sg_optim *opt, const char *op, sg_tensor *p, int in
     if (st) {
         if (st->size != size) {
             char b[96];
-            sg_set_error("%s: params[%d] %s has %zu elements but the %s state kept for its "
+            sg_set_error("%s: %s %s has %zu elements but the %s state kept for its "
                          "address has %zu (a freed parameter's address reused? call "
                          "sg_optim_forget before freeing a parameter)",
-                         op, index, sg_shape_str(p, b, sizeof b), size, row->name, st->size);
+                         op, who(index, wb), sg_shape_str(p, b, sizeof b), size, row->name, st->size);
             return NULL;
         }
         return st;
     }
     if (nbuf && size > (SIZE_MAX - sizeof *st) / sizeof(float) / nbuf) {
-        sg_set_error("%s: params[%d] is too large for %s state", op, index, row->name);
+        sg_set_error("%s: %s is too large for %s state", op, who(index, wb), row->name);
         return NULL;
     }
     const size_t bytes = nbuf * size * sizeof(float);
     st = calloc(1, sizeof *st + bytes);
     if (!st) {
-        sg_set_error("%s: out of memory for %zu bytes of %s state (params[%d])", op, bytes,
-                     row->name, index);
+        sg_set_error("%s: out of memory for %zu bytes of %s state (%s)", op, bytes,
+                     row->name, who(index, wb));
         return NULL;
     }
     st->key = p;
@@ -431,7 +442,7 @@ static param_state *state_of(sg_optim *opt, const char *op, sg_tensor *p, int in
     HASH_ADD_PTR(opt->table, key, st);
     if (!st->hh.tbl) {
         free(st);
-        sg_set_error("%s: out of memory for the state table (params[%d])", op, index);
+        sg_set_error("%s: out of memory for the state table (%s)", op, who(index, wb));
         return NULL;
     }
     opt->state_bytes += bytes;
@@ -619,7 +630,7 @@ int sg_optim_set_state(sg_optim *opt, sg_tensor *p, long t, const float *const *
             return -1;
         }
     }
-    param_state *st = state_of(opt, "optim_set_state", p, 0);
+    param_state *st = state_of(opt, "optim_set_state", p, -1);
     if (!st)
         return -1;
     st->t = t;
