@@ -20,7 +20,7 @@
  *   - no surprises: --augment scales its shift to the image (refused on
  *     tiny images), the progress is a line per tenth of an epoch off a
  *     terminal and a bar with an ETA on one, the confusion matrix names
- *     every class in full.
+ *     every class in full; --predictions writes what the accuracy counts.
  * The binary is found next to this one: <build>/tests/../demos/train.
  */
 #include "sg_autograd.h"
@@ -333,6 +333,13 @@ START_TEST(bad_options_say_one_line_and_exit_2)
         {"--load \"\"", "cannot read it: the path is empty"},
         {"--load no-such.safetensors", "--load no-such.safetensors: cannot read it: No such file"},
         {"--eval-only", "--eval-only needs --load FILE"},
+        {"--eval-only --load w.safetensors --checkpoint c.st", "--checkpoint has nothing to save with --eval-only"},
+        {"--checkpoint-every 0", "--checkpoint-every expects an integer in [1, 100000]"},
+        {"--checkpoint no-such-dir/c.st", "--checkpoint no-such-dir/c.st: cannot write there"},
+        {"--checkpoint-every 2 --checkpoint tiny", "--checkpoint tiny: cannot write there: it is a directory"},
+        {"--predictions tiny", "--predictions tiny: cannot write there: it is a directory"},
+        {"--resume tiny", "--resume tiny: cannot read it: it is a directory"},
+        {"--resume a-file --eval-only", "--eval-only needs --load FILE"},
     };
     char args[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -654,6 +661,39 @@ START_TEST(progress_without_and_with_a_terminal)
 }
 END_TEST
 
+/* --predictions: a row per test image, its logits, the first largest as
+ * the class; the accuracy they give is the one printed. */
+START_TEST(predictions_give_the_accuracy)
+{
+    make_images("img", 8, 40, 20);
+    int rc = run("--dataset img --epochs 1 --quiet --threads 1 --log l.csv --plot p.png --predictions p.csv", out,
+                 sizeof out);
+    ck_assert_msg(rc == 0, "trainer failed:\n%s", out);
+    static char text[1 << 14];
+    read_file("p.csv", text, sizeof text);
+    const char *line = text;
+    ck_assert_msg(!strncmp(line, "index,label,predicted,logit_0,logit_1,", 38) && strstr(line, ",logit_9\n"),
+                  "header: %s", text);
+    int right = 0, rows = 0;
+    for (line = strchr(line, '\n') + 1; *line; line = strchr(line, '\n') + 1, rows++) {
+        char *end;
+        ck_assert_int_eq((int)strtol(line, &end, 10), rows);
+        int label = (int)strtol(end + 1, &end, 10), pred = (int)strtol(end + 1, &end, 10), best = 0;
+        double logit[10];
+        for (int j = 0; j < 10; j++) {
+            logit[j] = strtod(end + 1, &end);
+            best = logit[j] > logit[best] ? j : best;
+        }
+        ck_assert_int_eq(*end, '\n');
+        ck_assert_int_eq(label, rows % 10);
+        ck_assert_int_eq(pred, best);
+        right += pred == label;
+    }
+    ck_assert_int_eq(rows, 20);
+    ck_assert_double_eq_tol(final_accuracy(out), 100.0 * right / rows, 0.006);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -690,6 +730,7 @@ static Suite *train_suite(void)
     tcase_add_test(resume, resume_refuses_another_run);
     tcase_add_test(resume, augment_scales_to_the_image);
     tcase_add_test(resume, progress_without_and_with_a_terminal);
+    tcase_add_test(resume, predictions_give_the_accuracy);
     suite_add_tcase(s, resume);
     return s;
 }
