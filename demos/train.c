@@ -5,12 +5,16 @@
  *         [--batch N] [--optim sgd|momentum|...|adam|adamw (train --help lists them)]
  *         [--lr X] [--wd X] [--seed N] [--threads N] [--hidden N] [--bn]
  *         [--train-limit N] [--save FILE] [--load FILE] [--eval-only]
- *         [--log FILE.csv] [--plot FILE.png] [--quiet]
+ *         [--log FILE.csv] [--plot FILE.png] [--quiet] [--predictions FILE.csv]
+ *         [--checkpoint FILE] [--checkpoint-every N] [--resume FILE]
  *
  * With no arguments: the MLP on Fashion-MNIST. Each epoch shows a progress
  * bar (loss, accuracy, images per second), then train and test accuracy; at
  * the end a confusion matrix of the test set, a CSV log and a PNG of the
- * curves (through gnuplot, when installed).
+ * curves (through gnuplot, when installed). Off a terminal the bar becomes
+ * a line per tenth of an epoch; both show the time left. Checkpoints
+ * (weights, optimizer state, epoch, generators) and resuming are in
+ * checkpoint.c, the predictions CSV in predictions.c.
  *
  * Edges: options are all checked before any work (exit status 2, one line),
  * output paths included — each is opened without truncation or probed with
@@ -23,6 +27,8 @@
  * affine 10), deep = DeepConvNet (six 3x3 convolutions, He init, dropout;
  * --bn adds batch normalization after each convolution).
  */
+#include "checkpoint.h"
+#include "predictions.h"
 #include "sg_autograd.h"
 #include "sg_datasets.h"
 #include "sg_nn.h"
@@ -45,6 +51,8 @@ typedef struct config {
     float lr, wd;
     unsigned long seed;
     bool bn, eval_only, quiet, augment, flip;
+    const char *resume, *checkpoint; int checkpoint_every; /* demos/checkpoint.c */
+    const char *predictions;                                /* demos/predictions.c */
 } config;
 
 static const char *const fashion_names[10] = {"T-shirt", "Trouser", "Pullover", "Dress", "Coat",
@@ -120,7 +128,8 @@ static void usage(FILE *f)
           "                           holding the four MNIST IDX files; fashion and\n"
           "                           digits are looked for in $SG_DATA_DIR, then\n"
           "                           ~/.local/share/scratchgrad, /usr/share/datasets\n"
-          "  --epochs N               passes over the training set (default 10)\n"
+          "  --epochs N               passes over the training set (default 10; 0\n"
+          "                           evaluates the untrained model)\n"
           "  --batch N                batch size (default 100)\n",
           f);
     help_list(f, "--optim NAME", "", names, SG_OPTIM_COUNT, "", "");
@@ -134,16 +143,29 @@ static void usage(FILE *f)
           "  --threads N              threads (default: all cores)\n"
           "  --hidden N               hidden units of mlp (default 100)\n"
           "  --bn                     batch normalization (mlp and deep, not cnn)\n"
-          "  --augment                shift each training image by up to 2 pixels\n"
+          "  --augment                shift each training image by up to 2 pixels (28x28;\n"
+          "                           the same share of other sizes: round(side / 14);\n"
+          "                           refused for images under 7 pixels)\n"
           "  --flip                   mirror half of the training images left-right\n"
           "                           (for Fashion-MNIST's clothes, not for digits)\n"
           "  --train-limit N          use only the first N training images\n"
           "  --save FILE              save the weights (safetensors) after training\n"
           "  --load FILE              load weights before training / evaluating\n"
           "  --eval-only              evaluate the model given by --load on the test set\n"
+          "  --checkpoint FILE        write a resumable checkpoint (weights, optimizer\n"
+          "                           state, epoch, random state; safetensors) at the\n"
+          "                           end, and every N epochs with --checkpoint-every;\n"
+          "                           {epoch} in FILE becomes the epoch number\n"
+          "  --checkpoint-every N     checkpoint every N epochs (FILE default\n"
+          "                           checkpoint.safetensors)\n"
+          "  --resume FILE            go on from a checkpoint to --epochs in all (default:\n"
+          "                           the checkpoint's); its settings are kept, and an\n"
+          "                           option that contradicts them is refused\n"
+          "  --predictions FILE       the test set's logits and predicted classes (CSV)\n"
           "  --log FILE               CSV log per epoch (default train_log.csv)\n"
           "  --plot FILE              PNG of the curves (default train_curves.png)\n"
-          "  --quiet                  no progress bar\n"
+          "  --quiet                  no progress (a bar on a terminal, else a line per\n"
+          "                           tenth of an epoch; both with the time left)\n"
           "  --trace-html FILE        write one training step's graph (batch of 2) as a page\n"
           "                           that steps through backprop, then exit\n"
           "The number of classes is the training set's; a test label outside it is an\n"
@@ -188,7 +210,8 @@ static bool takes_value(const char *opt)
     static const char *const with_value[] = {"--model", "--dataset", "--optim", "--schedule", "--save",
                                              "--load", "--log", "--plot", "--epochs", "--batch",
                                              "--hidden", "--threads", "--train-limit", "--seed",
-                                             "--lr", "--wd", "--trace-html"};
+                                             "--lr", "--wd", "--trace-html", "--resume", "--checkpoint",
+                                             "--checkpoint-every", "--predictions"};
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++)
         if (!strcmp(opt, with_value[i]))
             return true;
@@ -239,6 +262,15 @@ static int parse_args(int argc, char **argv, config *c)
             c->save = v;
         } else if (!strcmp(a, "--load")) {
             c->load = v;
+        } else if (!strcmp(a, "--predictions")) {
+            c->predictions = v;
+        } else if (!strcmp(a, "--resume")) {
+            c->resume = v;
+        } else if (!strcmp(a, "--checkpoint")) {
+            c->checkpoint = v;
+        } else if (!strcmp(a, "--checkpoint-every")) {
+            if (parse_int(a, v, 1, 100000, &c->checkpoint_every))
+                return -1;
         } else if (!strcmp(a, "--log")) {
             c->log = v;
         } else if (!strcmp(a, "--plot")) {
@@ -300,6 +332,16 @@ static int parse_args(int argc, char **argv, config *c)
         fprintf(stderr, "train: --eval-only needs --load FILE (it evaluates saved weights)\n");
         return -1;
     }
+    if (c->eval_only && (c->checkpoint || c->checkpoint_every)) {
+        fprintf(stderr, "train: --checkpoint has nothing to save with --eval-only (no training)\n");
+        return -1;
+    }
+    if (c->resume && (c->load || c->eval_only)) {
+        fprintf(stderr, "train: --resume continues training; it cannot go with %s\n", c->load ? "--load" : "--eval-only");
+        return -1;
+    }
+    if (c->checkpoint_every && !c->checkpoint)
+        c->checkpoint = "checkpoint.safetensors";
     return 0;
 }
 
@@ -382,7 +424,10 @@ static bool input_ok(const char *opt, const char *path)
  * picture, weights). */
 static bool outputs_ok(const config *c)
 {
-    if (c->load && !input_ok("--load", c->load))
+    if ((c->load && !input_ok("--load", c->load)) || (c->resume && !input_ok("--resume", c->resume)))
+        return false;
+    if ((c->checkpoint && !output_ok("--checkpoint", c->checkpoint, true)) ||
+        (c->predictions && !output_ok("--predictions", c->predictions, false)))
         return false;
     if (c->trace_html)
         return output_ok("--trace-html", c->trace_html, false);
@@ -563,15 +608,41 @@ static int argmax_row(const float *row, int k)
     return best;
 }
 
-static void progress(int epoch, int epochs, int done, int total, double loss, double acc, double ips)
+/* A duration for people: "45 s", "12 min 5 s", "3 h 20 min". */
+static const char *duration(double s, char *buf, size_t cap)
+{
+    long t = (long)(s + 0.5);
+    if (t < 60)
+        snprintf(buf, cap, "%ld s", t);
+    else if (t < 3600)
+        snprintf(buf, cap, "%ld min %ld s", t / 60, t % 60);
+    else
+        snprintf(buf, cap, "%ld h %ld min", t / 3600, t % 3600 / 60);
+    return buf;
+}
+
+/* The progress of an epoch on stderr: on a terminal a bar redrawn in place
+ * (bar), elsewhere (a CI log, nohup) one line per tenth of the epoch. eta:
+ * seconds of training left in the run, < 0 while unknown. */
+static void progress(bool bar, int epoch, int epochs, int done, int total, double loss, double acc, double ips,
+                     double eta)
 {
     enum { WIDTH = 30 };
     int fill = total ? (int)((long)WIDTH * done / total) : WIDTH;
+    char left[48] = "";
+    if (eta >= 0)
+        snprintf(left, sizeof left, "  ETA %s", duration(eta, (char[32]){0}, 32));
+    if (!bar) {
+        fprintf(stderr, "epoch %d/%d %3d%%  loss %.4f  acc %5.2f%%  %.0f img/s%s\n", epoch, epochs,
+                total ? 100 * done / total : 100, loss, 100.0 * acc, ips, left);
+        fflush(stderr);
+        return;
+    }
     fprintf(stderr, "\repoch %d/%d [", epoch, epochs);
     for (int i = 0; i < WIDTH; i++)
         fputc(i < fill ? '=' : i == fill ? '>' : ' ', stderr);
-    fprintf(stderr, "] %3d%%  loss %.4f  acc %5.2f%%  %6.0f img/s", total ? 100 * done / total : 100,
-            loss, 100.0 * acc, ips);
+    fprintf(stderr, "] %3d%%  loss %.4f  acc %5.2f%%  %6.0f img/s%-18s", total ? 100 * done / total : 100,
+            loss, 100.0 * acc, ips, left);
     fflush(stderr);
 }
 
@@ -619,20 +690,31 @@ typedef struct epoch_stats {
     double loss, acc, seconds;
 } epoch_stats;
 
+/* The largest shift of --augment for rows x cols images: 2 pixels on
+ * 28x28 (the usual MNIST augmentation), the same share of the shorter side
+ * elsewhere, round(side / 14); 0 for images under 7 pixels, where a
+ * one-pixel shift would move a sixth of the picture or more. */
+static int shift_of(int rows, int cols)
+{
+    int side = rows < cols ? rows : cols;
+    return (side + 7) / 14;
+}
+
 /* Data augmentation: shift each image of x (B, ..., H, W) by a random
- * (dy, dx) in [-2, 2]^2, filling with 0 (the background). */
+ * (dy, dx) in [-s, s]^2, s = shift_of(H, W), filling with 0 (the
+ * background). */
 static void random_shift(sg_tensor *x, sg_rng *rng)
 {
-    int nd = sg_ndim(x), h = sg_dim(x, -2), w = sg_dim(x, -1), b = sg_dim(x, 0);
-    if (nd < 3 || h <= 0 || w <= 0)
+    int nd = sg_ndim(x), h = sg_dim(x, -2), w = sg_dim(x, -1), b = sg_dim(x, 0), s = shift_of(h, w);
+    if (nd < 3 || h <= 0 || w <= 0 || s <= 0)
         return;
     size_t plane = (size_t)h * w, per = sg_size(x) / (size_t)b;
-    float tmp[64 * 64];
-    if (plane > sizeof tmp / sizeof tmp[0])
+    float *tmp = malloc(plane * sizeof *tmp);
+    if (!tmp)
         return;
     float *data = sg_data(x);
     for (int i = 0; i < b; i++) {
-        int dy = (int)sg_rng_below(rng, 5) - 2, dx = (int)sg_rng_below(rng, 5) - 2;
+        int dy = (int)sg_rng_below(rng, (uint32_t)(2 * s + 1)) - s, dx = (int)sg_rng_below(rng, (uint32_t)(2 * s + 1)) - s;
         for (size_t p = 0; p < per; p += plane) {
             float *img = data + (size_t)i * per + p;
             memcpy(tmp, img, plane * sizeof(float));
@@ -643,6 +725,7 @@ static void random_shift(sg_tensor *x, sg_rng *rng)
                 }
         }
     }
+    free(tmp);
 }
 
 /* Data augmentation: mirror each image of x (B, ..., H, W) left-right with
@@ -675,9 +758,10 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
     int *labels = malloc((size_t)c->batch * sizeof *labels);
     if (!labels)
         return -1;
-    bool bar = !c->quiet && isatty(STDERR_FILENO);
-    int total = sg_loader_batches(loader), done = 0, seen = 0, correct = 0;
-    double loss_sum = 0, t0 = now(), last_draw = 0;
+    bool bar = !c->quiet && isatty(STDERR_FILENO), lines = !c->quiet && !bar;
+    int total = sg_loader_batches(loader), done = 0, seen = 0, correct = 0, tenth = 0;
+    double loss_sum = 0, t0 = now(), t1 = t0, last_draw = 0;
+    static bool eta_told; /* the first ETA of the run, said once on a non-terminal */
     const int *idx;
     int count, rc = 0;
     sg_model_set_training(m, true);
@@ -713,10 +797,20 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
         done++;
         sg_scope_end();
         double t = now();
+        /* ETA: this epoch's time per batch since its first (which warms
+         * caches and pools), for the batches left in the run */
+        if (done == 1)
+            t1 = t;
+        double eta = done >= 2 ? (t - t1) / (done - 1) * ((total - done) + (double)total * (c->epochs - epoch)) : -1;
         if (bar && (t - last_draw > 0.1 || done == total)) {
-            progress(epoch, c->epochs, done, total, loss_sum / seen, (double)correct / seen,
-                     seen / (t - t0));
+            progress(true, epoch, c->epochs, done, total, loss_sum / seen, (double)correct / seen,
+                     seen / (t - t0), eta);
             last_draw = t;
+        } else if (lines && (10 * done / total > tenth || (!eta_told && eta >= 0 && t - t0 >= 1.0))) {
+            tenth = 10 * done / total;
+            eta_told = true;
+            progress(false, epoch, c->epochs, done, total, loss_sum / seen, (double)correct / seen,
+                     seen / (t - t0), eta);
         }
     }
     if (bar)
@@ -728,19 +822,37 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
     return rc;
 }
 
+/* The matrix with whole class names: every column as wide as the longest
+ * name or count (at least 6), the row labels as the longest name. */
 static void print_confusion(const int *conf, int k, bool fashion)
 {
-    printf("\nconfusion matrix of the test set (rows: true class, columns: predicted)\n%10s", "");
-    for (int j = 0; j < k; j++)
-        printf(" %6.6s", fashion && k == 10 ? fashion_names[j] : (char[8]){(char)('0' + j % 10), 0});
+    bool named = fashion && k == 10;
+    int label = 10, width = 6;
+    char name[16];
+    for (int i = 0; i < k; i++) {
+        int len = named ? (int)strlen(fashion_names[i]) : snprintf(name, sizeof name, "%d", i);
+        width = len > width ? len : width;
+        for (int j = 0; j < k; j++) {
+            int digits = snprintf(name, sizeof name, "%d", conf[i * k + j]);
+            width = digits > width ? digits : width;
+        }
+    }
+    label = width > label ? width : label;
+    printf("\nconfusion matrix of the test set (rows: true class, columns: predicted)\n%*s", label, "");
+    for (int j = 0; j < k; j++) {
+        if (named)
+            printf(" %*s", width, fashion_names[j]);
+        else
+            printf(" %*d", width, j);
+    }
     putchar('\n');
     for (int i = 0; i < k; i++) {
-        if (fashion && k == 10)
-            printf("%10s", fashion_names[i]);
+        if (named)
+            printf("%*s", label, fashion_names[i]);
         else
-            printf("%10d", i);
+            printf("%*d", label, i);
         for (int j = 0; j < k; j++)
-            printf(" %6d", conf[i * k + j]);
+            printf(" %*d", width, conf[i * k + j]);
         putchar('\n');
     }
 }
@@ -771,16 +883,46 @@ static void write_plot(const char *csv, const char *png)
         printf("gnuplot failed: no picture\n");
 }
 
+/* The settings a checkpoint records (and a resumed run keeps). */
+static int run_settings(config *c, ckpt_setting *s)
+{
+    const ckpt_setting t[] = {
+        {"--model", CKPT_STR, &c->model, false},     {"--dataset", CKPT_STR, &c->dataset, false},
+        {"--optim", CKPT_STR, &c->optim, false},     {"--schedule", CKPT_STR, &c->schedule, false},
+        {"--epochs", CKPT_INT, &c->epochs, true},    {"--batch", CKPT_INT, &c->batch, false},
+        {"--hidden", CKPT_INT, &c->hidden, false},   {"--train-limit", CKPT_INT, &c->train_limit, false},
+        {"--lr", CKPT_FLOAT, &c->lr, false},         {"--wd", CKPT_FLOAT, &c->wd, false},
+        {"--seed", CKPT_ULONG, &c->seed, false},     {"--bn", CKPT_BOOL, &c->bn, false},
+        {"--augment", CKPT_BOOL, &c->augment, false}, {"--flip", CKPT_BOOL, &c->flip, false},
+    };
+    memcpy(s, t, sizeof t);
+    return (int)(sizeof t / sizeof t[0]);
+}
+
 int main(int argc, char **argv)
 {
     config c;
+    ckpt_setting settings[16];
+    int n_settings, start = 0;
     if (parse_args(argc, argv, &c) < 0 || !outputs_ok(&c))
+        return 2;
+    if (c.lr < 0) /* the default rate, written down (a checkpoint records it) */
+        c.lr = default_lr(sg_optim_kind_from_name(c.optim));
+    n_settings = run_settings(&c, settings);
+    if (c.resume && ckpt_apply_settings(c.resume, settings, n_settings, argc, argv, &start) < 0)
         return 2;
     int threads = sg_set_threads(c.threads);
     sg_dataset *train = NULL, *test = NULL;
     int classes;
     if (load_data(&c, &train, &test, &classes) < 0)
         return 1;
+    if (c.augment && !c.eval_only && shift_of(test->rows, test->cols) < 1) {
+        fprintf(stderr, "train: --augment: the images are %dx%d; a shift of one pixel would move a sixth of "
+                        "them or more (it needs images of 7 pixels or more)\n", test->rows, test->cols);
+        sg_dataset_free(train);
+        sg_dataset_free(test);
+        return 2;
+    }
     bool fashion = !strcmp(c.dataset, "fashion");
     sg_rng rng;
     sg_rng_seed(&rng, c.seed);
@@ -820,6 +962,8 @@ int main(int argc, char **argv)
         }
         printf("test accuracy %.2f%% (%d images)\n", 100 * acc, test->n);
         print_confusion(confusion, classes, fashion);
+        if (c.predictions && write_predictions(m, test, classes, &bo, c.predictions) < 0)
+            goto done;
         rc = 0;
         goto done;
     }
@@ -834,6 +978,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "train: %s\n", sg_last_error());
         goto done;
     }
+    if (c.resume && ckpt_restore(c.resume, m, opt, train->n, &rng, &start) < 0)
+        goto done;
+    ckpt_skip_epochs(loader, start); /* the batches of the epochs done */
     log = fopen(c.log, "w");
     if (!log) {
         fprintf(stderr, "train: cannot write the log %s: %s\n", c.log, strerror(errno));
@@ -842,9 +989,14 @@ int main(int argc, char **argv)
     fprintf(log, "epoch,train_loss,train_acc,test_acc,seconds\n");
     printf("training on %d images, testing on %d, batch %d, %s lr %g%s\n", train->n, test->n, c.batch,
            c.optim, sg_optim_lr(opt), c.wd > 0 ? " with weight decay" : "");
+    if (c.augment)
+        printf("augment: random shifts of up to %d pixels (%dx%d images)\n", shift_of(train->rows, train->cols),
+               train->rows, train->cols);
     double total_time = 0, test_acc = c.epochs ? 0 : evaluate(m, test, classes, &bo, confusion);
     const float base_lr = sg_optim_lr(opt);
-    for (int e = 1; e <= c.epochs; e++) {
+    if (start)
+        printf("resuming from %s after epoch %d of %d\n", c.resume, start, c.epochs);
+    for (int e = start + 1; e <= c.epochs; e++) {
         epoch_stats st;
         if (!strcmp(c.schedule, "cosine"))
             sg_optim_set_lr(opt, sg_lr_cosine(base_lr, 0.f, c.epochs, e - 1));
@@ -852,7 +1004,6 @@ int main(int argc, char **argv)
             sg_optim_set_lr(opt, sg_lr_step_decay(base_lr, 0.5f, 5, e - 1));
         if (train_epoch(m, opt, params, n_params, train, classes, loader, &bo, &c, e, &rng, &st) < 0)
             goto done;
-        sg_loader_next(loader, &(const int *){NULL}); /* end of epoch: next one reshuffles */
         total_time += st.seconds;
         test_acc = evaluate(m, test, classes, &bo, e == c.epochs ? confusion : NULL);
         if (test_acc < 0)
@@ -862,6 +1013,9 @@ int main(int argc, char **argv)
         fflush(stdout);
         fprintf(log, "%d,%.6f,%.6f,%.6f,%.3f\n", e, st.loss, st.acc, test_acc, st.seconds);
         fflush(log);
+        if (c.checkpoint && (e == c.epochs || (c.checkpoint_every && e % c.checkpoint_every == 0)) &&
+            ckpt_save(c.checkpoint, m, opt, settings, n_settings, e, train->n, &rng) < 0)
+            goto done;
     }
     if (test_acc < 0) {
         fprintf(stderr, "train: evaluation failed: %s\n", sg_last_error());
@@ -874,8 +1028,10 @@ int main(int argc, char **argv)
         goto done;
     }
     printf("final test accuracy %.2f%% after %d epochs (%.1f s training, %.2f s per epoch)\n",
-           100 * test_acc, c.epochs, total_time, c.epochs ? total_time / c.epochs : 0.0);
+           100 * test_acc, c.epochs, total_time, c.epochs > start ? total_time / (c.epochs - start) : 0.0);
     print_confusion(confusion, classes, fashion);
+    if (c.predictions && write_predictions(m, test, classes, &bo, c.predictions) < 0)
+        goto done;
     printf("log written to %s\n", c.log);
     if (c.epochs)
         write_plot(c.log, c.plot);

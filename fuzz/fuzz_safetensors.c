@@ -1,7 +1,8 @@
 /*
  * fuzz_safetensors.c — libFuzzer target for the safetensors loader,
  * sg_safetensors_load() (nn/safetensors.c): header length, JSON header,
- * entries, layout checks, the match against the caller's tensors, the copy.
+ * entries, layout checks, the match against the caller's tensors, the copy;
+ * and the metadata reader, sg_safetensors_metadata(), on the same file.
  *
  * Input: one byte choosing the caller's tensor set, then the file.
  *   set 0: no tensors          set 1: "a" (2,3)
@@ -14,6 +15,7 @@
 #include "sg_autograd.h"
 #include "sg_nn.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int fd = -1;
@@ -70,6 +72,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < counts[set]; i++)
             check(sets[set][i].tensor, marker);
     }
+    sg_clear_error();
+    /* the metadata reader walks the same header and keeps its strings: it
+     * fails with a message, or returns n_meta entries whose keys and values
+     * are strings (read to the end here, so ASan sees any overrun) */
+    int n_meta = -1;
+    sg_safetensors_meta *meta = sg_safetensors_metadata(path, &n_meta);
+    if (!meta && (!sg_last_error()[0] || n_meta != 0))
+        abort();
+    size_t chars = 0;
+    for (int i = 0; meta && i < n_meta; i++)
+        chars += strlen(meta[i].key) + strlen(meta[i].value);
+    if (meta && n_meta > 0 && sg_safetensors_meta_get(meta, n_meta, meta[0].key) != meta[0].value)
+        abort(); /* the first entry of a key is the one found (keys are unique) */
+    (void)chars;
+    free(meta);
     sg_clear_error();
     return 0;
 }

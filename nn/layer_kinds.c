@@ -188,6 +188,15 @@ sg_layer *sg_dropout_new(sg_model *m, const char *name, float p, sg_rng *rng)
     return l;
 }
 
+sg_rng *sg_layer_rng(sg_layer *l)
+{
+    if (!l) {
+        sg_set_error("layer_rng: layer is NULL");
+        return NULL;
+    }
+    return l->kind == SG_LAYER_DROPOUT ? &l->dropout.rng : NULL;
+}
+
 /* ------------------------------------------------------------------------- */
 /* maxpool2d, avgpool2d: size x size windows */
 

@@ -292,6 +292,17 @@ sg_layer *sg_model_layer(const sg_model *m, const char *name)
     return NULL;
 }
 
+int sg_model_layers(const sg_model *m, sg_layer **out, int cap)
+{
+    if (!m) {
+        null_arg("model_layers", "model");
+        return 0;
+    }
+    for (int i = 0; out && i < cap && i < m->n_layers; i++)
+        out[i] = m->layers[i];
+    return m->n_layers;
+}
+
 /* ------------------------------------------------------------------------- */
 /* layers: creation */
 

@@ -13,7 +13,8 @@
  *
  * Writing: tensors sorted by name (bytewise), data contiguous in that order,
  * no "__metadata__", compact JSON — exactly what the reference (Rust/Python)
- * serializer emits for float32 tensors, so files are byte-identical. The
+ * serializer emits for float32 tensors, so files are byte-identical.
+ * sg_safetensors_save_meta() adds "__metadata__" first, keys sorted. The
  * file is written to a new file made by mkstemp beside path, fsynced and
  * renamed over path (sg_nn_atomic_open/commit, model.c), so a failed save
  * leaves any old file intact, a planted link is never followed and two
@@ -36,7 +37,8 @@
  *   4. only then the data — whose length now equals the caller's tensors'
  *      bytes — into a buffer, and EOF after it; then the copy.
  * Unknown keys inside a tensor entry are skipped, as the reference reader
- * does; a key given twice in an entry is an error.
+ * does; a key given twice in an entry is an error. sg_safetensors_metadata()
+ * runs steps 1-3 (without the caller's names) and returns the metadata.
  *
  * Messages name the function called, the file and the problem; a path or a
  * tensor name is printed through sg_escape(), so control characters in it
@@ -164,15 +166,53 @@ static int cmp_offset(const void *a, const void *b)
         return -1;                                                                                               \
     } while (0)
 
-/* The "__metadata__" value: an object of strings (nothing is kept). */
-static int read_metadata(sg_json *j, char *err, size_t errlen)
+/* Where the "__metadata__" pairs go when a caller wants them
+ * (sg_safetensors_metadata); NULL when loading tensors. The strings stay
+ * in the parser's pool. */
+typedef struct meta_sink {
+    const char **key, **value; /* n of each, grown as needed */
+    int n, cap;
+    bool seen; /* "__metadata__" met (a second one is an error) */
+} meta_sink;
+
+/* The "__metadata__" value: an object of strings (kept in *sink if given). */
+static int read_metadata(sg_json *j, meta_sink *sink, char *err, size_t errlen)
 {
     if (sg_json_peek(j) != SG_JSON_OBJECT || sg_json_enter(j) < 0)
         HDR_FAIL("corrupt header: \"__metadata__\" must map strings to strings");
     int r;
-    while ((r = sg_json_next(j, NULL)) > 0) {
-        if (sg_json_peek(j) != SG_JSON_STRING || sg_json_skip(j) < 0)
+    const char *key;
+    while ((r = sg_json_next(j, &key)) > 0) {
+        if (sg_json_peek(j) != SG_JSON_STRING)
             HDR_FAIL("corrupt header: \"__metadata__\" must map strings to strings");
+        if (!sink) {
+            if (sg_json_skip(j) < 0)
+                HDR_FAIL("corrupt header");
+            continue;
+        }
+        const char *value;
+        if (sg_json_string(j, &value, NULL) < 0)
+            HDR_FAIL("corrupt header");
+        for (int i = 0; i < sink->n; i++) {
+            if (strcmp(sink->key[i], key) == 0) {
+                char en[ST_NAME_MSG];
+                HDR_FAIL("corrupt header: \"__metadata__\" has the key \"%s\" twice", ename(key, en));
+            }
+        }
+        if (sink->n == sink->cap) {
+            int ncap = sink->cap ? 2 * sink->cap : 16;
+            const char **nk = realloc(sink->key, (size_t)ncap * sizeof *nk);
+            if (nk)
+                sink->key = nk;
+            const char **nv = nk ? realloc(sink->value, (size_t)ncap * sizeof *nv) : NULL;
+            if (nv)
+                sink->value = nv;
+            if (!nk || !nv)
+                HDR_FAIL("out of memory for %d metadata entries", ncap);
+            sink->cap = ncap;
+        }
+        sink->key[sink->n] = key;
+        sink->value[sink->n++] = value;
     }
     if (r < 0)
         HDR_FAIL("corrupt header");
@@ -264,8 +304,8 @@ static int read_entry(sg_json *j, ftensor *t, char *err, size_t errlen)
 /* The whole header: its syntax checked first (so a syntax error is
  * reported as such wherever it is), then its entries into *ft (grown as
  * needed; *nt of them). Message into err. */
-static int read_header(sg_json *j, const unsigned char *text, size_t len, ftensor **ft, int *nt, char *err,
-                       size_t errlen)
+static int read_header(sg_json *j, const unsigned char *text, size_t len, ftensor **ft, int *nt,
+                       meta_sink *sink, char *err, size_t errlen)
 {
     sg_json_init(j, text, len);
     if (sg_json_skip(j) < 0 || sg_json_finish(j) < 0)
@@ -279,7 +319,11 @@ static int read_header(sg_json *j, const unsigned char *text, size_t len, ftenso
     const char *key;
     while ((r = sg_json_next(j, &key)) > 0) {
         if (strcmp(key, "__metadata__") == 0) {
-            if (read_metadata(j, err, errlen) < 0)
+            if (sink && sink->seen)
+                HDR_FAIL("corrupt header: \"__metadata__\" appears twice");
+            if (sink)
+                sink->seen = true;
+            if (read_metadata(j, sink, err, errlen) < 0)
                 return -1;
             continue;
         }
@@ -430,7 +474,32 @@ static void read_values(sg_tensor *dst, const unsigned char *src, bool f64_file)
     }
 }
 
-static int load_impl(const char *op, const char *path, const sg_named_param *params, int n)
+/* The pairs of sink copied into one block (the array, then the strings):
+ * what sg_safetensors_metadata() returns. NULL with a message in err. */
+static sg_safetensors_meta *copy_meta(const meta_sink *sink, char *err, size_t errlen)
+{
+    size_t bytes = (size_t)(sink->n > 0 ? sink->n : 1) * sizeof(sg_safetensors_meta);
+    for (int i = 0; i < sink->n; i++)
+        bytes += strlen(sink->key[i]) + strlen(sink->value[i]) + 2;
+    sg_safetensors_meta *out = malloc(bytes);
+    if (!out) {
+        snprintf(err, errlen, "out of memory for %zu bytes of metadata", bytes);
+        return NULL;
+    }
+    char *at = (char *)(out + (sink->n > 0 ? sink->n : 1));
+    for (int i = 0; i < sink->n; i++) {
+        size_t kl = strlen(sink->key[i]) + 1, vl = strlen(sink->value[i]) + 1;
+        out[i].key = memcpy(at, sink->key[i], kl);
+        out[i].value = memcpy(at + kl, sink->value[i], vl);
+        at += kl + vl;
+    }
+    return out;
+}
+
+/* Load path into params[0..n); or, with meta_out, check the whole header
+ * and return its "__metadata__" pairs instead (params unused). */
+static int load_impl(const char *op, const char *path, const sg_named_param *params, int n,
+                     sg_safetensors_meta **meta_out, int *n_meta)
 {
     if (!path || n < 0 || (n > 0 && !params)) {
         char ep[SG_ESCAPE_MAX];
@@ -455,6 +524,7 @@ static int load_impl(const char *op, const char *path, const sg_named_param *par
     sg_json jp;
     sg_json_init(&jp, NULL, 0);
     ftensor *ft = NULL;
+    meta_sink sink = {0};
     int nt = 0, rc = -1;
     if (size < 8) {
         snprintf(err, sizeof err, "truncated: %llu bytes, less than the 8-byte header length",
@@ -480,7 +550,7 @@ static int load_impl(const char *op, const char *path, const sg_named_param *par
         goto done;
     }
     if (read_exact(f, header, (size_t)hlen, "the header", err, sizeof err) < 0 ||
-        read_header(&jp, header, (size_t)hlen, &ft, &nt, err, sizeof err) < 0 ||
+        read_header(&jp, header, (size_t)hlen, &ft, &nt, meta_out ? &sink : NULL, err, sizeof err) < 0 ||
         check_layout(ft, nt, size - 8 - hlen, err, sizeof err) < 0)
         goto done;
     if (nt > 1)
@@ -490,6 +560,13 @@ static int load_impl(const char *op, const char *path, const sg_named_param *par
             snprintf(err, sizeof err, "corrupt header: tensor \"%s\" appears twice", ename(ft[i].name, en));
             goto done;
         }
+    }
+    if (meta_out) { /* the header is sound: hand out its metadata */
+        if ((*meta_out = copy_meta(&sink, err, sizeof err)) != NULL) {
+            *n_meta = sink.n;
+            rc = 0;
+        }
+        goto done;
     }
     /* the caller's names, shapes and dtype */
     for (int i = 0; i < n; i++) {
@@ -556,6 +633,8 @@ done:
         sg_set_error("%s: %s: %s", op, ep, err);
     fclose(f);
     free(ft);
+    free(sink.key);
+    free(sink.value);
     sg_json_free(&jp);
     free(data);
     free(header);
@@ -564,7 +643,27 @@ done:
 
 int sg_safetensors_load(const char *path, const sg_named_param *params, int n)
 {
-    return load_impl("safetensors_load", path, params, n);
+    return load_impl("safetensors_load", path, params, n, NULL, NULL);
+}
+
+sg_safetensors_meta *sg_safetensors_metadata(const char *path, int *n_meta)
+{
+    if (n_meta)
+        *n_meta = 0;
+    if (!n_meta) {
+        sg_set_error("safetensors_metadata: n_meta is NULL");
+        return NULL;
+    }
+    sg_safetensors_meta *meta = NULL;
+    return load_impl("safetensors_metadata", path, NULL, 0, &meta, n_meta) == 0 ? meta : NULL;
+}
+
+const char *sg_safetensors_meta_get(const sg_safetensors_meta *meta, int n_meta, const char *key)
+{
+    for (int i = 0; meta && key && i < n_meta; i++)
+        if (strcmp(meta[i].key, key) == 0)
+            return meta[i].value;
+    return NULL;
 }
 
 int sg_model_load(sg_model *m, const char *path)
@@ -575,7 +674,7 @@ int sg_model_load(sg_model *m, const char *path)
     }
     int n;
     const sg_named_param *p = sg_model_params(m, &n);
-    return load_impl("model_load", path, p, n);
+    return load_impl("model_load", path, p, n, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -610,16 +709,74 @@ static void sb_put(sbuf *b, const char *s, size_t n)
 
 static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
-/* A JSON string literal; names hold no control characters (checked). */
+/* A JSON string literal (s is valid UTF-8: checked by the callers);
+ * control characters as \u00XX, as JSON requires. */
 static void sb_json_string(sbuf *b, const char *s)
 {
     sb_put(b, "\"", 1);
     for (; *s; s++) {
+        if ((unsigned char)*s < 0x20) {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\u%04x", (unsigned)(unsigned char)*s);
+            sb_str(b, esc);
+            continue;
+        }
         if (*s == '"' || *s == '\\')
             sb_put(b, "\\", 1);
         sb_put(b, s, 1);
     }
     sb_put(b, "\"", 1);
+}
+
+static _Thread_local const sg_safetensors_meta *meta_base;
+
+static int cmp_index_key(const void *a, const void *b)
+{
+    return strcmp(meta_base[*(const int *)a].key, meta_base[*(const int *)b].key);
+}
+
+/* "__metadata__":{...}, keys sorted, into b; -1 with a message for a NULL,
+ * non-UTF-8 or repeated key or value. */
+static int put_metadata(const char *op, const char *ep, sbuf *b, const sg_safetensors_meta *meta, int n_meta)
+{
+    char en[ST_NAME_MSG];
+    int *order = malloc((size_t)n_meta * sizeof *order);
+    if (!order) {
+        sg_set_error("%s: %s: out of memory", op, ep);
+        return -1;
+    }
+    for (int i = 0; i < n_meta; i++) {
+        order[i] = i;
+        const char *k = meta[i].key, *v = meta[i].value;
+        const char *bad = !k || !v                                               ? "is NULL"
+                          : !sg_nn_utf8_ok((const unsigned char *)k, strlen(k)) ||
+                                    !sg_nn_utf8_ok((const unsigned char *)v, strlen(v))
+                              ? "is not valid UTF-8"
+                              : NULL;
+        if (bad) {
+            sg_set_error("%s: %s: metadata entry %d (key \"%s\") %s", op, ep, i, k ? ename(k, en) : "NULL", bad);
+            free(order);
+            return -1;
+        }
+    }
+    meta_base = meta;
+    qsort(order, (size_t)n_meta, sizeof *order, cmp_index_key);
+    sb_str(b, "\"__metadata__\":{");
+    for (int i = 0; i < n_meta; i++) {
+        if (i && strcmp(meta[order[i - 1]].key, meta[order[i]].key) == 0) {
+            sg_set_error("%s: %s: the metadata key \"%s\" is given twice", op, ep, ename(meta[order[i]].key, en));
+            free(order);
+            return -1;
+        }
+        if (i)
+            sb_str(b, ",");
+        sb_json_string(b, meta[order[i]].key);
+        sb_str(b, ":");
+        sb_json_string(b, meta[order[i]].value);
+    }
+    sb_str(b, "}");
+    free(order);
+    return 0;
 }
 
 static _Thread_local const sg_named_param *sort_base;
@@ -629,9 +786,10 @@ static int cmp_index_name(const void *a, const void *b)
     return strcmp(sort_base[*(const int *)a].name, sort_base[*(const int *)b].name);
 }
 
-static int save_impl(const char *op, const char *path, const sg_named_param *params, int n)
+static int save_impl(const char *op, const char *path, const sg_named_param *params, int n,
+                     const sg_safetensors_meta *meta, int n_meta)
 {
-    if (!path || n < 0 || (n > 0 && !params)) {
+    if (!path || n < 0 || (n > 0 && !params) || n_meta < 0 || (n_meta > 0 && !meta)) {
         char ep0[SG_ESCAPE_MAX];
         sg_set_error("%s: bad arguments (path %s, %d tensors)", op, path ? sg_escape(path, ep0, sizeof ep0, true) : "NULL",
                      n);
@@ -669,10 +827,12 @@ static int save_impl(const char *op, const char *path, const sg_named_param *par
     /* header */
     uint64_t offset = 0;
     sb_str(&h, "{");
+    if (n_meta > 0 && put_metadata(op, ep, &h, meta, n_meta) < 0)
+        goto done;
     for (int k = 0; k < n; k++) {
         const sg_named_param *p = &params[order[k]];
         char num[64];
-        if (k)
+        if (k || n_meta > 0)
             sb_str(&h, ",");
         sb_json_string(&h, p->name);
         bool f64 = sg_dtype_of(p->tensor) == SG_FLOAT64;
@@ -735,7 +895,13 @@ done:
 
 int sg_safetensors_save(const char *path, const sg_named_param *params, int n)
 {
-    return save_impl("safetensors_save", path, params, n);
+    return save_impl("safetensors_save", path, params, n, NULL, 0);
+}
+
+int sg_safetensors_save_meta(const char *path, const sg_named_param *params, int n,
+                             const sg_safetensors_meta *meta, int n_meta)
+{
+    return save_impl("safetensors_save_meta", path, params, n, meta, n_meta);
 }
 
 int sg_model_save(const sg_model *m, const char *path)
@@ -746,5 +912,5 @@ int sg_model_save(const sg_model *m, const char *path)
     }
     int n;
     const sg_named_param *p = sg_model_params(m, &n);
-    return save_impl("model_save", path, p, n);
+    return save_impl("model_save", path, p, n, NULL, 0);
 }

@@ -329,6 +329,11 @@ int sg_model_trainable(const sg_model *m, sg_tensor **out, int cap);
  *  NULL with a message if m or name is NULL. */
 sg_layer *sg_model_layer(const sg_model *m, const char *name);
 
+/** Copy up to cap of the layers made by this model into out (may be NULL
+ *  with cap 0), in creation order, whether in a sequence or not; returns
+ *  how many the model has (0 with a message for a NULL model). */
+int sg_model_layers(const sg_model *m, sg_layer **out, int cap);
+
 /** Longest parameter name (with its terminating NUL). */
 #define SG_NN_NAME_MAX 128
 
@@ -354,6 +359,11 @@ sg_layer *sg_batchnorm_new_ex(sg_model *m, const char *name, int n, float moment
 /** Dropout with drop probability p in [0, 1); its own generator is seeded
  *  from one draw of rng (NULL = default generator). */
 sg_layer *sg_dropout_new(sg_model *m, const char *name, float p, sg_rng *rng);
+/** The layer's own random generator (a dropout layer's, drawn from for
+ *  each mask), or NULL (no message) for a layer that has none; NULL with
+ *  a message for a NULL layer. Its state may be read and written: a
+ *  checkpoint saves it so that a resumed run draws the same masks. */
+sg_rng *sg_layer_rng(sg_layer *layer);
 /** Max pooling k x k (stride <= 0 means k, pad in [0, k/2]). */
 sg_layer *sg_maxpool2d_new(sg_model *m, const char *name, int k, int stride, int pad);
 /** Average pooling k x k (stride <= 0 means k, pad in [0, k/2]). */
@@ -413,7 +423,8 @@ size_t sg_layer_num_params(const sg_layer *layer);
  *  float32 data. We write tensors sorted by name (bytewise), contiguous,
  *  with no "__metadata__": for float32 tensors the file is byte for byte
  *  what the Python safetensors library writes. Loading accepts any order,
- *  whitespace and an "__metadata__" object of strings (ignored). */
+ *  whitespace and an "__metadata__" object of strings (ignored by the
+ *  loaders; read it with sg_safetensors_metadata()). */
 
 /** Write n named tensors to path. Names must be distinct and valid (see
  *  sg_model_add_param()). Returns 0, or -1 with a message. */
@@ -429,6 +440,32 @@ int sg_safetensors_save(const char *path, const sg_named_param *params, int n);
  *  data only once it is known to be the tensors' size.
  */
 int sg_safetensors_load(const char *path, const sg_named_param *params, int n);
+/** One "__metadata__" entry of a safetensors file: a key and its value,
+ *  both UTF-8 strings (the format allows nothing else). */
+typedef struct sg_safetensors_meta {
+    const char *key;   /**< e.g. "epoch" */
+    const char *value; /**< e.g. "5" */
+} sg_safetensors_meta;
+
+/** sg_safetensors_save() plus n_meta "__metadata__" entries (keys
+ *  distinct; written sorted by key, before the tensors, as the reference
+ *  writer does; control characters escaped). Checkpoints keep their
+ *  bookkeeping there (epoch, step, random state; demos/checkpoint.c).
+ *  Returns 0, or -1 with a message (NULL, repeated or non-UTF-8 key or
+ *  value; the errors of sg_safetensors_save()). */
+int sg_safetensors_save_meta(const char *path, const sg_named_param *params, int n,
+                             const sg_safetensors_meta *meta, int n_meta);
+/** The "__metadata__" entries of the safetensors file at path, in file
+ *  order; *n_meta receives their count (0 for a file without any). The
+ *  whole header is checked first, as sg_safetensors_load() does (syntax,
+ *  entries, offsets tiling the data, a key given twice), but no tensor data
+ *  is read. Returns one malloc'd block holding the array and its strings:
+ *  release it with free(). NULL with a message (naming the file) on
+ *  failure, and then *n_meta is 0. */
+sg_safetensors_meta *sg_safetensors_metadata(const char *path, int *n_meta);
+/** The value of key among meta[0..n_meta), or NULL (no message) if it is
+ *  absent or meta or key is NULL. */
+const char *sg_safetensors_meta_get(const sg_safetensors_meta *meta, int n_meta, const char *key);
 /** Save every named tensor of m (parameters and buffers). 0 or -1. */
 int sg_model_save(const sg_model *m, const char *path);
 /** Load every named tensor of m from path (strict, all-or-nothing, as

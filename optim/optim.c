@@ -83,6 +83,7 @@ typedef struct kind_row {
     const char *name; /* "adam": sg_optim_kind_name, sg_optim_kind_from_name, messages */
     float lr;         /* default learning rate η (the book's) */
     int n_buffers;    /* state buffers per parameter, its size each: 0, 1 (s0) or 2 (s0, s1) */
+    const char *state_names[2]; /* PyTorch's names of s0, s1 ("exp_avg"): sg_optim_state_name */
     size_t kernel;    /* KERNEL(update_...): the update loop's place in sg_kernels */
     /* optional; NULL or false where the kind needs nothing */
     void (*defaults)(sg_optim_opts *o); /* other defaults than the shared ones (besides lr) */
@@ -172,19 +173,21 @@ static void adagrad_start(float *s0, size_t size, const sg_optim_opts *o)
 /* X(KIND, the fields of its row), in the order of enum sg_optim_kind */
 #define OPTIM_KINDS(X)                                                                             \
     X(SGD, .name = "sgd", .lr = 0.01f, .n_buffers = 0, .kernel = KERNEL(update_sgd))               \
-    X(MOMENTUM, .name = "momentum", .lr = 0.01f, .n_buffers = 1,                                   \
+    X(MOMENTUM, .name = "momentum", .lr = 0.01f, .n_buffers = 1, .state_names = {"momentum_buffer"}, \
       .kernel = KERNEL(update_momentum), .defaults = momentum_defaults, .check = check_momentum)    \
-    X(NESTEROV, .name = "nesterov", .lr = 0.01f, .n_buffers = 1,                                   \
+    X(NESTEROV, .name = "nesterov", .lr = 0.01f, .n_buffers = 1, .state_names = {"momentum_buffer"}, \
       .kernel = KERNEL(update_momentum), .defaults = momentum_defaults, .check = check_nesterov,   \
       .nesterov = true)                                                                            \
     X(ADAGRAD, .name = "adagrad", .lr = 0.01f, .n_buffers = 1, .kernel = KERNEL(update_adagrad),   \
-      .defaults = adagrad_defaults, .check = check_adagrad, .start = adagrad_start)                \
+      .defaults = adagrad_defaults, .check = check_adagrad, .start = adagrad_start,               \
+      .state_names = {"sum"})                                                                      \
     X(RMSPROP, .name = "rmsprop", .lr = 0.01f, .n_buffers = 1, .kernel = KERNEL(update_rmsprop),   \
-      .check = check_rmsprop)                                                                      \
+      .check = check_rmsprop, .state_names = {"square_avg"})                                       \
     X(ADAM, .name = "adam", .lr = 0.001f, .n_buffers = 2, .kernel = KERNEL(update_adam),           \
-      .check = check_adam)                                                                         \
+      .check = check_adam, .state_names = {"exp_avg", "exp_avg_sq"})                               \
     X(ADAMW, .name = "adamw", .lr = 0.001f, .n_buffers = 2, .kernel = KERNEL(update_adam),         \
-      .defaults = adamw_defaults, .check = check_adam, .decoupled = true)
+      .defaults = adamw_defaults, .check = check_adam, .decoupled = true,                          \
+      .state_names = {"exp_avg", "exp_avg_sq"})
 
 #define KIND_ROW(K, ...) [SG_OPTIM_##K] = {__VA_ARGS__},
 static const kind_row kinds[] = {OPTIM_KINDS(KIND_ROW)};
@@ -393,8 +396,19 @@ static param_state *find_state(const sg_optim *opt, const sg_tensor *p)
 
 /* The state of p, made (zeroed, then the kind's start) if p has none; NULL
  * with a message on failure. */
-static param_state *state_of(sg_optim *opt, sg_tensor *p, int index)
+/* "params[3]" in a message, or "the parameter" for index < 0 (a single
+ * parameter: optim_set_state) */
+static const char *who(int index, char buf[static 32])
 {
+    if (index < 0)
+        return "the parameter";
+    snprintf(buf, 32, "params[%d]", index);
+    return buf;
+}
+
+static param_state *state_of(sg_optim *opt, const char *op, sg_tensor *p, int index)
+{
+    char wb[32];
     const size_t size = sg_size(p);
     const kind_row *row = &kinds[opt->o.kind];
     const size_t nbuf = (size_t)row->n_buffers;
@@ -402,23 +416,23 @@ static param_state *state_of(sg_optim *opt, sg_tensor *p, int index)
     if (st) {
         if (st->size != size) {
             char b[96];
-            sg_set_error("optim_step: params[%d] %s has %zu elements but the %s state kept for its "
+            sg_set_error("%s: %s %s has %zu elements but the %s state kept for its "
                          "address has %zu (a freed parameter's address reused? call "
                          "sg_optim_forget before freeing a parameter)",
-                         index, sg_shape_str(p, b, sizeof b), size, row->name, st->size);
+                         op, who(index, wb), sg_shape_str(p, b, sizeof b), size, row->name, st->size);
             return NULL;
         }
         return st;
     }
     if (nbuf && size > (SIZE_MAX - sizeof *st) / sizeof(float) / nbuf) {
-        sg_set_error("optim_step: params[%d] is too large for %s state", index, row->name);
+        sg_set_error("%s: %s is too large for %s state", op, who(index, wb), row->name);
         return NULL;
     }
     const size_t bytes = nbuf * size * sizeof(float);
     st = calloc(1, sizeof *st + bytes);
     if (!st) {
-        sg_set_error("optim_step: out of memory for %zu bytes of %s state (params[%d])", bytes,
-                     row->name, index);
+        sg_set_error("%s: out of memory for %zu bytes of %s state (%s)", op, bytes,
+                     row->name, who(index, wb));
         return NULL;
     }
     st->key = p;
@@ -428,7 +442,7 @@ static param_state *state_of(sg_optim *opt, sg_tensor *p, int index)
     HASH_ADD_PTR(opt->table, key, st);
     if (!st->hh.tbl) {
         free(st);
-        sg_set_error("optim_step: out of memory for the state table (params[%d])", index);
+        sg_set_error("%s: out of memory for the state table (%s)", op, who(index, wb));
         return NULL;
     }
     opt->state_bytes += bytes;
@@ -465,7 +479,7 @@ int sg_optim_step(sg_optim *opt, sg_tensor *const *params, int n)
         }
         if (!sg_grad_data(p))
             continue;
-        param_state *st = state_of(opt, p, i);
+        param_state *st = state_of(opt, "optim_step", p, i);
         if (!st)
             return -1;
         if (st->visit == visit) {
@@ -582,6 +596,54 @@ const float *sg_optim_state(const sg_optim *opt, const sg_tensor *p, int buffer)
         return NULL;
     const param_state *st = find_state(opt, p);
     return st ? st->buf + (size_t)buffer * st->size : NULL;
+}
+
+int sg_optim_num_buffers(const sg_optim *opt)
+{
+    if (!opt) {
+        sg_set_error("optim_num_buffers: optimizer is NULL");
+        return -1;
+    }
+    return kinds[opt->o.kind].n_buffers;
+}
+
+const char *sg_optim_state_name(const sg_optim *opt, int buffer)
+{
+    if (!opt) {
+        sg_set_error("optim_state_name: optimizer is NULL");
+        return NULL;
+    }
+    const kind_row *row = &kinds[opt->o.kind];
+    if (buffer < 0 || buffer >= row->n_buffers)
+        return NULL;
+    return row->state_names[buffer];
+}
+
+int sg_optim_set_state(sg_optim *opt, sg_tensor *p, long t, const float *const *buffers)
+{
+    if (!opt || !p) {
+        sg_set_error("optim_set_state: %s is NULL", opt ? "parameter" : "optimizer");
+        return -1;
+    }
+    const kind_row *row = &kinds[opt->o.kind];
+    if (t < 0) {
+        sg_set_error("optim_set_state: %s update count %ld must be >= 0", row->name, t);
+        return -1;
+    }
+    for (int b = 0; b < row->n_buffers; b++) {
+        if (!buffers || !buffers[b]) {
+            sg_set_error("optim_set_state: %s needs %d state buffers, buffer %d is NULL", row->name,
+                         row->n_buffers, b);
+            return -1;
+        }
+    }
+    param_state *st = state_of(opt, "optim_set_state", p, -1);
+    if (!st)
+        return -1;
+    st->t = t;
+    for (int b = 0; b < row->n_buffers; b++)
+        memcpy(st->buf + (size_t)b * st->size, buffers[b], st->size * sizeof(float));
+    return 0;
 }
 
 size_t sg_optim_state_bytes(const sg_optim *opt)

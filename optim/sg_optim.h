@@ -213,6 +213,29 @@ long sg_optim_param_steps(const sg_optim *opt, const sg_tensor *p);
  *  until the next step or sg_optim_forget(p). */
 const float *sg_optim_state(const sg_optim *opt, const sg_tensor *p, int buffer);
 
+/** Number of state buffers per parameter of the optimizer's kind: 0 (SGD),
+ *  1 (MOMENTUM, NESTEROV, ADAGRAD, RMSPROP), 2 (ADAM, ADAMW); -1 with a
+ *  message if opt is NULL. */
+int sg_optim_num_buffers(const sg_optim *opt);
+
+/** PyTorch's name of state buffer number `buffer` of the optimizer's kind
+ *  (the keys of torch.optim's state dict): "momentum_buffer" (MOMENTUM,
+ *  NESTEROV), "sum" (ADAGRAD), "square_avg" (RMSPROP), "exp_avg" and
+ *  "exp_avg_sq" (ADAM, ADAMW). NULL if the kind has no such buffer, and
+ *  NULL with a message if opt is NULL. Checkpoints name the buffers so. */
+const char *sg_optim_state_name(const sg_optim *opt, int buffer);
+
+/** Set parameter p's state, as sg_optim_param_steps() and sg_optim_state()
+ *  read it back: its update count t >= 0 and its sg_optim_num_buffers()
+ *  buffers, each sg_size(p) floats copied from buffers[i] (buffers may be
+ *  NULL for SGD). State is made for p if it has none. This is how a
+ *  checkpoint resumes training: with the same t and buffers, the next step
+ *  gives bit for bit what it would have given without the interruption.
+ *  Returns 0, or -1 with a message (opt or p NULL, t < 0, a NULL buffer,
+ *  a size that differs from the state kept for p's address, out of memory);
+ *  on failure p's state is unchanged. */
+int sg_optim_set_state(sg_optim *opt, sg_tensor *p, long t, const float *const *buffers);
+
 /** Bytes of state buffers (velocities, sums, moments) the optimizer holds:
  *  4 bytes per element per buffer; SGD holds none, MOMENTUM, NESTEROV,
  *  ADAGRAD and RMSPROP one buffer per parameter, ADAM and ADAMW two.

@@ -36,7 +36,7 @@ for cpu in qemu64 Nehalem EPYC-Milan; do
     # native speed
     if ! OPENBLAS_CORETYPE=${core:-$OPENBLAS_CORETYPE} SG_TEST_NO_REEXEC=1 SG_TEST_EMULATED=1 CK_TIMEOUT_MULTIPLIER=10 meson test -C "$build" --print-errorlogs \
             --wrapper "qemu-x86_64 -cpu $cpu" --timeout-multiplier 4 \
-            --no-suite docs --no-suite demos --no-suite train --no-suite kernels --no-suite slow --no-suite browser >"$log" 2>&1; then
+            --no-suite docs --no-suite demos --no-suite train --no-suite kernels --no-suite slow --no-suite browser --no-suite interop >"$log" 2>&1; then
         cat "$log"
         echo "cpu-kinds: tests FAILED on an emulated $cpu" >&2
         exit 1

@@ -567,6 +567,102 @@ START_TEST(test_entry_key_twice)
 }
 END_TEST
 
+/* "__metadata__" (checkpoints keep their bookkeeping there): written
+ * before the tensors with its keys sorted and strings escaped, as the
+ * reference writer does; read back in file order; tensors load as before;
+ * the Python convention file's {"format": "pt"} is read; bad entries are
+ * refused with a message. */
+START_TEST(test_metadata_roundtrip)
+{
+    const float v[2] = {1.5f, -2.f};
+    sg_tensor *t = sg_from_data(v, SG_DIMS(2));
+    sg_named_param p = {"w", t, false};
+    const sg_safetensors_meta md[3] = {{"epoch", "5"}, {"b \"q\"", "tab\there\x01"}, {"a", ""}};
+    const char *path = tmp_path("meta.safetensors");
+    ck_assert_msg(sg_safetensors_save_meta(path, &p, 1, md, 3) == 0, "%s", sg_last_error());
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    const char *want = "{\"__metadata__\":{\"a\":\"\",\"b \\\"q\\\"\":\"tab\\u0009here\\u0001\",\"epoch\":\"5\"},"
+                       "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}";
+    ck_assert_msg(n > 8 + strlen(want) && !memcmp(b + 8, want, strlen(want)), "header: %.*s", (int)(n - 8), b + 8);
+    free(b);
+    int nm = -1;
+    sg_safetensors_meta *got = sg_safetensors_metadata(path, &nm);
+    ck_assert_msg(got != NULL, "%s", sg_last_error());
+    ck_assert_int_eq(nm, 3);
+    ck_assert_str_eq(got[0].key, "a"); /* file order: sorted */
+    ck_assert_str_eq(sg_safetensors_meta_get(got, nm, "epoch"), "5");
+    ck_assert_str_eq(sg_safetensors_meta_get(got, nm, "b \"q\""), "tab\there\x01");
+    ck_assert_str_eq(sg_safetensors_meta_get(got, nm, "a"), "");
+    ck_assert_ptr_null(sg_safetensors_meta_get(got, nm, "missing"));
+    ck_assert_ptr_null(sg_safetensors_meta_get(NULL, 3, "a"));
+    free(got);
+    sg_tensor *into = sg_zeros(SG_DIMS(2));
+    sg_named_param q = {"w", into, false};
+    ck_assert_msg(sg_safetensors_load(path, &q, 1) == 0, "%s", sg_last_error());
+    ck_assert(!memcmp(sg_data(into), v, sizeof v));
+    /* no metadata: an empty list, not an error */
+    ck_assert_int_eq(sg_safetensors_save(path, &p, 1), 0);
+    got = sg_safetensors_metadata(path, &nm);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_int_eq(nm, 0);
+    free(got);
+    /* the Python writer's convention */
+    const char *py = tmp_path("py.safetensors");
+    unsigned char data[8] = {0};
+    write_st(py, "{\"__metadata__\":{\"format\":\"pt\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+             data, 8);
+    got = sg_safetensors_metadata(py, &nm);
+    ck_assert_msg(got && nm == 1 && !strcmp(got[0].key, "format") && !strcmp(got[0].value, "pt"), "%s",
+                  sg_last_error());
+    free(got);
+    /* refusals */
+    const sg_safetensors_meta twice[2] = {{"k", "1"}, {"k", "2"}}, null_value[1] = {{"k", NULL}},
+                              not_utf8[1] = {{"k", "\xff"}};
+    ck_assert_int_eq(sg_safetensors_save_meta(path, &p, 1, twice, 2), -1);
+    ERR_HAS("safetensors_save_meta: ");
+    ERR_HAS("the metadata key \"k\" is given twice");
+    sg_clear_error();
+    ck_assert_int_eq(sg_safetensors_save_meta(path, &p, 1, null_value, 1), -1);
+    ERR_HAS("metadata entry 0 (key \"k\") is NULL");
+    sg_clear_error();
+    ck_assert_int_eq(sg_safetensors_save_meta(path, &p, 1, not_utf8, 1), -1);
+    ERR_HAS("metadata entry 0 (key \"k\") is not valid UTF-8");
+    sg_clear_error();
+    ck_assert_int_eq(sg_safetensors_save_meta(path, &p, 1, NULL, 1), -1);
+    ERR_HAS("bad arguments");
+    sg_clear_error();
+    write_st(py, "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", NULL, 0);
+    nm = 7;
+    ck_assert_ptr_null(sg_safetensors_metadata(py, &nm));
+    ck_assert_int_eq(nm, 0);
+    ERR_HAS("safetensors_metadata: ");
+    ERR_HAS("\"__metadata__\" has the key \"k\" twice");
+    sg_clear_error();
+    write_st(py, "{\"__metadata__\":{\"k\":1}}", NULL, 0);
+    ck_assert_ptr_null(sg_safetensors_metadata(py, &nm));
+    ERR_HAS("\"__metadata__\" must map strings to strings");
+    sg_clear_error();
+    write_st(py, "{\"__metadata__\":{},\"__metadata__\":{}}", NULL, 0);
+    ck_assert_ptr_null(sg_safetensors_metadata(py, &nm));
+    ERR_HAS("\"__metadata__\" appears twice");
+    sg_clear_error();
+    write_st(py, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", data, 4);
+    ck_assert_ptr_null(sg_safetensors_metadata(py, &nm)); /* the layout is checked too */
+    ERR_HAS("truncated");
+    sg_clear_error();
+    ck_assert_ptr_null(sg_safetensors_metadata(py, NULL));
+    ERR_HAS("safetensors_metadata: n_meta is NULL");
+    sg_clear_error();
+    ck_assert_ptr_null(sg_safetensors_metadata(NULL, &nm));
+    ERR_HAS("safetensors_metadata: bad arguments");
+    sg_clear_error();
+    sg_clear_error();
+    sg_tensor_free(t);
+    sg_tensor_free(into);
+}
+END_TEST
+
 /* ---- messages (issue 12, part 7): user-given names are escaped ---- */
 
 START_TEST(test_control_chars_escaped)
@@ -702,6 +798,7 @@ static Suite *io_suite(void)
     tcase_add_test(tc, test_load_not_regular_files);
     tcase_add_test(tc, test_header_memory_bounded);
     tcase_add_test(tc, test_entry_key_twice);
+    tcase_add_test(tc, test_metadata_roundtrip);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("messages");

@@ -1486,6 +1486,10 @@ typedef struct null_fx {
     X("safetensors_save:", sg_safetensors_save("/tmp/never-written", NULL, 2) < 0)               \
     X("safetensors_load:", sg_safetensors_load(NULL, sg_model_params(f->m, NULL), 2) < 0)        \
     X("safetensors_load:", sg_safetensors_load("/dev/null", NULL, 2) < 0)                        \
+    X("safetensors_save_meta:", sg_safetensors_save_meta(NULL, NULL, 0, NULL, 0) < 0)            \
+    X("safetensors_metadata:", !sg_safetensors_metadata(NULL, &f->labels[0]))                   \
+    X("model_layers:", sg_model_layers(NULL, NULL, 0) == 0)                                      \
+    X("layer_rng:", !sg_layer_rng(NULL))                                                         \
     X("model_save:", sg_model_save(NULL, "/tmp/never-written") < 0)                              \
     X("model_save:", sg_model_save(f->m, NULL) < 0)                                              \
     X("model_load:", sg_model_load(NULL, "/dev/null") < 0)                                       \
@@ -1565,6 +1569,50 @@ START_TEST(test_null_arguments)
 }
 END_TEST
 
+/* The layers a model made, in creation order, whether in its sequence or
+ * not; a dropout layer's own generator, whose state replays its masks (a
+ * resumed run draws the same ones); none for other layers. */
+START_TEST(test_model_layers_and_rngs)
+{
+    sg_rng rng;
+    sg_rng_seed(&rng, 3);
+    sg_model *m = sg_model_new();
+    sg_layer *fc = sg_linear_new(m, "fc", 4, 4, SG_INIT_HE, &rng);
+    sg_layer *drop = sg_dropout_new(m, "drop", 0.5f, &rng);
+    sg_layer *loose = sg_relu_new(m, "loose"); /* made, not added */
+    sg_model_add(m, fc);
+    sg_model_add(m, drop);
+    sg_layer *all[4] = {NULL};
+    ck_assert_int_eq(sg_model_layers(m, NULL, 0), 3);
+    ck_assert_int_eq(sg_model_layers(m, all, 2), 3); /* copies only cap */
+    ck_assert(all[0] == fc && all[1] == drop && all[2] == NULL);
+    ck_assert_int_eq(sg_model_layers(m, all, 4), 3);
+    ck_assert(all[2] == loose && all[3] == NULL);
+    ck_assert_ptr_null(sg_layer_rng(fc));
+    ck_assert_ptr_null(sg_layer_rng(loose));
+    ck_assert(!sg_has_error());
+    sg_rng *r = sg_layer_rng(drop);
+    ck_assert_ptr_nonnull(r);
+    sg_rng saved = *r;
+    sg_tensor *x = sg_ones(SG_DIMS(64, 4));
+    float masks[3][64 * 4];
+    for (int i = 0; i < 3; i++) {
+        if (i == 2)
+            *r = saved; /* back to the state before the first mask */
+        sg_scope_begin();
+        sg_tensor *y = sg_model_forward(m, x);
+        ck_assert_ptr_nonnull(y);
+        ck_assert_uint_eq(sg_size(y), 64 * 4);
+        memcpy(masks[i], sg_data(y), sizeof masks[i]);
+        sg_scope_end();
+    }
+    ck_assert(memcmp(masks[0], masks[1], sizeof masks[0]) != 0);
+    ck_assert(memcmp(masks[0], masks[2], sizeof masks[0]) == 0);
+    sg_tensor_free(x);
+    sg_model_free(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------- */
 
 static Suite *nn_suite(void)
@@ -1580,7 +1628,8 @@ static Suite *nn_suite(void)
                     test_dropout, test_residual_flatten}},
         {"init", {test_init}},
         {"models", {test_model_simple_convnet, test_model_forward_matches_functions, test_model_gradcheck,
-                    test_model_residual_and_custom, test_model_errors, test_model_learns_xor}},
+                    test_model_residual_and_custom, test_model_errors, test_model_learns_xor,
+                    test_model_layers_and_rngs}},
         {"purity", {test_nn_has_no_backward_code}},
         {"hyperparameters", {test_hyperparameters_rejected, test_accuracy_rejects_bad_labels,
                              test_dataset_labels_and_noise_checked}},

@@ -752,6 +752,86 @@ START_TEST(test_per_param_step_count)
 }
 END_TEST
 
+/* Resuming (checkpoints): for every kind, the state read back from one
+ * optimizer (sg_optim_param_steps, sg_optim_state) and set into a fresh one
+ * (sg_optim_set_state) makes the next steps of both bit for bit equal —
+ * AdaGrad's t in η_t, Adam's in the bias correction, the moments. Without
+ * the state the fresh optimizer's step differs (every kind but SGD). */
+START_TEST(test_set_state_resumes)
+{
+    static const char *const names[SG_OPTIM_COUNT][2] = {
+        [SG_OPTIM_SGD] = {NULL, NULL},
+        [SG_OPTIM_MOMENTUM] = {"momentum_buffer", NULL},
+        [SG_OPTIM_NESTEROV] = {"momentum_buffer", NULL},
+        [SG_OPTIM_ADAGRAD] = {"sum", NULL},
+        [SG_OPTIM_RMSPROP] = {"square_avg", NULL},
+        [SG_OPTIM_ADAM] = {"exp_avg", "exp_avg_sq"},
+        [SG_OPTIM_ADAMW] = {"exp_avg", "exp_avg_sq"},
+    };
+    for (int k = 0; k < SG_OPTIM_COUNT; k++) {
+        sg_optim_opts o = sg_optim_defaults((sg_optim_kind)k);
+        o.lr = 0.05f;
+        if (k == SG_OPTIM_ADAGRAD)
+            o.lr_decay = 0.1f;
+        sg_optim *a = sg_optim_new(&o), *b = sg_optim_new(&o), *c = sg_optim_new(&o);
+        int nb = sg_optim_num_buffers(a);
+        ck_assert_int_eq(nb, k == SG_OPTIM_SGD ? 0 : k >= SG_OPTIM_ADAM ? 2 : 1);
+        for (int i = 0; i < 2; i++) {
+            const char *n = sg_optim_state_name(a, i);
+            ck_assert_msg(names[k][i] ? n && !strcmp(n, names[k][i]) : !n, "%s buffer %d is named %s",
+                          sg_optim_kind_name((sg_optim_kind)k), i, n ? n : "NULL");
+        }
+        sg_tensor *wa = param2(1.0f, -2.0f), *wb = param2(0.0f, 0.0f), *wc = param2(0.0f, 0.0f);
+        for (int i = 0; i < 3; i++)
+            one_step(a, wa, HALF_SQ);
+        memcpy(sg_data(wb), sg_data(wa), sizeof(float) * 2);
+        memcpy(sg_data(wc), sg_data(wa), sizeof(float) * 2);
+        const float *bufs[2] = {sg_optim_state(a, wa, 0), sg_optim_state(a, wa, 1)};
+        ck_assert_int_eq(sg_optim_set_state(b, wb, sg_optim_param_steps(a, wa), bufs), 0);
+        ck_assert_int_eq(sg_optim_param_steps(b, wb), 3);
+        for (int i = 0; i < nb; i++) /* copied, not borrowed */
+            ck_assert(sg_optim_state(b, wb, i) != bufs[i] && !memcmp(sg_optim_state(b, wb, i), bufs[i], 8));
+        float first[2];
+        for (int i = 0; i < 2; i++) {
+            one_step(a, wa, HALF_SQ);
+            one_step(b, wb, HALF_SQ);
+            ck_assert_msg(!memcmp(sg_data(wa), sg_data(wb), 8), "%s: resumed step %d differs",
+                          sg_optim_kind_name((sg_optim_kind)k), i);
+            if (i == 0)
+                memcpy(first, sg_data(wb), sizeof first);
+        }
+        one_step(c, wc, HALF_SQ); /* no state: a first step, another value */
+        ck_assert_msg((memcmp(sg_data(wc), first, 8) != 0) == (k != SG_OPTIM_SGD),
+                      "%s: a step without the state gave %s value", sg_optim_kind_name((sg_optim_kind)k),
+                      k != SG_OPTIM_SGD ? "the same" : "another");
+        sg_optim_free(a);
+        sg_optim_free(b);
+        sg_optim_free(c);
+        sg_tensor_free(wa);
+        sg_tensor_free(wb);
+        sg_tensor_free(wc);
+    }
+    /* refusals: a negative count, a missing buffer, a size that does not fit */
+    sg_optim *opt = sg_adam_new(0.1f, 0.9f, 0.999f);
+    sg_tensor *w = param2(1.0f, 2.0f), *big = sg_param(sg_zeros(SG_DIMS(3)));
+    const float zero[3] = {0, 0, 0}, *two[2] = {zero, zero}, *one[2] = {zero, NULL};
+    ck_assert_int_eq(sg_optim_set_state(opt, w, -1, two), -1);
+    expect_error("optim_set_state: adam update count -1 must be >= 0");
+    ck_assert_int_eq(sg_optim_set_state(opt, w, 1, one), -1);
+    expect_error("optim_set_state: adam needs 2 state buffers, buffer 1 is NULL");
+    ck_assert_int_eq(sg_optim_param_steps(opt, w), 0); /* nothing made */
+    ck_assert_int_eq(sg_optim_set_state(opt, w, 4, two), 0);
+    ck_assert_int_eq(sg_optim_param_steps(opt, w), 4);
+    ck_assert_int_eq(sg_optim_set_state(opt, big, 1, two), 0);
+    ck_assert_uint_eq(sg_optim_state_bytes(opt), (2 + 3) * 2 * sizeof(float));
+    ck_assert_ptr_null(sg_optim_state_name(opt, 2));
+    ck_assert_ptr_null(sg_optim_state_name(opt, -1));
+    sg_optim_free(opt);
+    sg_tensor_free(w);
+    sg_tensor_free(big);
+}
+END_TEST
+
 START_TEST(test_warm_step_allocates_nothing)
 {
     /* Heap bytes in use (glibc mallinfo2) around sg_optim_step: the first step
@@ -1283,6 +1363,10 @@ END_TEST
     X("optim_state_bytes:", sg_optim_state_bytes(NULL) == 0)                                    \
     X("optim_forget:", sg_optim_forget(NULL, w) < 0)                                            \
     X("optim_forget:", sg_optim_forget(opt, NULL) < 0)                                          \
+    X("optim_num_buffers:", sg_optim_num_buffers(NULL) < 0)                                     \
+    X("optim_state_name:", !sg_optim_state_name(NULL, 0))                                       \
+    X("optim_set_state:", sg_optim_set_state(NULL, w, 1, NULL) < 0)                             \
+    X("optim_set_state:", sg_optim_set_state(opt, NULL, 1, NULL) < 0)                           \
     X("clip_grad_norm:", sg_clip_grad_norm(NULL, 1, 1.0f) < 0)
 
 #define OPTIM_NULL_WHO(who, call) who,
@@ -1377,6 +1461,7 @@ static Suite *optim_suite(void)
     tcase_add_loop_test(tc, test_decaying_state_flushes_to_zero, 0, SG_OPTIM_COUNT);
     tcase_add_test(tc, test_null_grad_skipped);
     tcase_add_test(tc, test_per_param_step_count);
+    tcase_add_test(tc, test_set_state_resumes);
     tcase_add_test(tc, test_warm_step_allocates_nothing);
     tcase_add_loop_test(tc, test_threads_same_update, 0, SG_OPTIM_COUNT);
     tcase_add_test(tc, test_zero_grad);

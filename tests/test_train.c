@@ -12,11 +12,20 @@
  *   - one class count (the training set's) for the model, the training
  *     loop and the evaluation, checked against the labels of both sets;
  *   - --save replaces the file through a fresh mkstemp file: a planted link
- *     at the old fixed name "<path>.tmp" is not followed, nothing is left.
+ *     at the old fixed name "<path>.tmp" is not followed, nothing is left;
+ *   - checkpoints: k epochs, then --resume to n, give bit for bit the
+ *     weights of n epochs in one run (Adam and Momentum, step and cosine
+ *     schedules, dropout, batch norm, augmentation); a checkpoint of other
+ *     settings, a plain weights file, a finished run are refused;
+ *   - no surprises: --augment scales its shift to the image (refused on
+ *     tiny images), the progress is a line per tenth of an epoch off a
+ *     terminal and a bar with an ETA on one, the confusion matrix names
+ *     every class in full; --predictions writes what the accuracy counts.
  * The binary is found next to this one: <build>/tests/../demos/train.
  */
 #include "sg_autograd.h"
 #include "sg_datasets.h"
+#include "sg_nn.h"
 
 #include <check.h>
 #include <limits.h>
@@ -96,6 +105,11 @@ START_TEST(short_run_learns_and_save_load_is_exact)
     /* chance is 10%; 2000 Fashion-MNIST images for 2 epochs give ~75% */
     ck_assert_msg(acc > 60.0, "accuracy %.2f%% is not far above chance", acc);
     ck_assert_ptr_nonnull(strstr(out, "confusion matrix"));
+    /* whole names, columns as wide as the longest ("Pullover", 8) */
+    ck_assert_msg(strstr(out, "\n            T-shirt  Trouser Pullover    Dress     Coat   Sandal    Shirt  Sneaker"
+                              "      Bag     Boot\n") != NULL,
+                  "the column labels are not whole names:\n%s", strstr(out, "confusion matrix"));
+    ck_assert_msg(strstr(out, "\n   Sneaker ") != NULL, "no row labelled Sneaker:\n%s", out);
 
     rc = run("--eval-only --load w.safetensors --quiet --threads 1", out2, sizeof out2);
     ck_assert_msg(rc == 0, "evaluation failed:\n%s", out2);
@@ -319,6 +333,13 @@ START_TEST(bad_options_say_one_line_and_exit_2)
         {"--load \"\"", "cannot read it: the path is empty"},
         {"--load no-such.safetensors", "--load no-such.safetensors: cannot read it: No such file"},
         {"--eval-only", "--eval-only needs --load FILE"},
+        {"--eval-only --load w.safetensors --checkpoint c.st", "--checkpoint has nothing to save with --eval-only"},
+        {"--checkpoint-every 0", "--checkpoint-every expects an integer in [1, 100000]"},
+        {"--checkpoint no-such-dir/c.st", "--checkpoint no-such-dir/c.st: cannot write there"},
+        {"--checkpoint-every 2 --checkpoint tiny", "--checkpoint tiny: cannot write there: it is a directory"},
+        {"--predictions tiny", "--predictions tiny: cannot write there: it is a directory"},
+        {"--resume tiny", "--resume tiny: cannot read it: it is a directory"},
+        {"--resume a-file --eval-only", "--eval-only needs --load FILE"},
     };
     char args[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -422,6 +443,257 @@ START_TEST(zero_epochs_evaluate_the_model)
 }
 END_TEST
 
+/* A set of side x side images in tmpdir/name: n_train and n_test images,
+ * label i % 10, each a bright bar whose place depends on the label over a
+ * faint gradient (a net learns it in a few epochs). */
+static void make_images(const char *name, int side, int n_train, int n_test)
+{
+    char dir[PATH_MAX], img[PATH_MAX + 32], lab[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    for (int set = 0; set < 2; set++) {
+        int n = set ? n_test : n_train;
+        sg_dataset *d = sg_dataset_new(n, side, side, 10);
+        ck_assert_ptr_nonnull(d);
+        for (int i = 0; i < n; i++) {
+            int k = i % 10;
+            d->labels[i] = (uint8_t)k;
+            for (int r = 0; r < side; r++)
+                for (int c = 0; c < side; c++)
+                    d->images[(size_t)i * side * side + (size_t)r * side + c] =
+                        (uint8_t)(r == k * side / 10 ? 255 : (r * 7 + c * 3 + i) % 40);
+        }
+        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte", dir, set ? "t10k" : "train");
+        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte", dir, set ? "t10k" : "train");
+        ck_assert_msg(sg_idx_save(d, img, lab) == 0, "%s", sg_last_error());
+        sg_dataset_free(d);
+    }
+}
+
+/* Are the files a and b in tmpdir the same bytes? */
+static bool same_file(const char *a, const char *b)
+{
+    char cmd[2 * PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "cmp -s %s/%s %s/%s", tmpdir, a, tmpdir, b);
+    return system(cmd) == 0;
+}
+
+/* The value of key in the metadata of tmpdir/file ("" if absent). */
+static const char *meta_of(const char *file, const char *key, char *buf, size_t cap)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, file);
+    int n = 0;
+    sg_safetensors_meta *md = sg_safetensors_metadata(path, &n);
+    ck_assert_msg(md != NULL, "%s", sg_last_error());
+    const char *v = sg_safetensors_meta_get(md, n, key);
+    snprintf(buf, cap, "%s", v ? v : "");
+    free(md);
+    return buf;
+}
+
+/* k epochs, then --resume to n epochs, give bit for bit the weights of n
+ * epochs in one go: the optimizer's moments and update counts, the epoch
+ * (the schedule's place), the generators (augmentation, flips, dropout)
+ * and the order of the batches all carry over. Two runs: the MLP with Adam
+ * and the step schedule (resumed from a checkpoint of a 2-epoch run, to 4
+ * epochs, and from the epoch-2 checkpoint of the 4-epoch run), and
+ * DeepConvNet with batch norm, dropout, Momentum, the cosine schedule,
+ * shifts and flips. (Each fails if one of these is not restored: tried.) */
+START_TEST(resume_is_bit_for_bit)
+{
+    make_images("img", 12, 60, 20);
+    const char *mlp = "--dataset img --quiet --threads 1 --batch 8 --hidden 16 --schedule step --log l.csv "
+                      "--plot p.png";
+    char args[512], v[128];
+    snprintf(args, sizeof args, "%s --epochs 7 --checkpoint 'ck{epoch}.st' --checkpoint-every 3 --save full.st",
+             mlp);
+    int rc = run(args, out, sizeof out);
+    ck_assert_msg(rc == 0, "trainer failed:\n%s", out);
+    ck_assert_msg(final_accuracy(out) > 40.0, "the MLP did not learn the set:\n%s", out);
+    ck_assert_str_eq(meta_of("ck3.st", "format", v, sizeof v), "scratchgrad-checkpoint");
+    ck_assert_str_eq(meta_of("ck3.st", "epoch", v, sizeof v), "3");
+    ck_assert_str_eq(meta_of("ck6.st", "epoch", v, sizeof v), "6");
+    ck_assert_str_eq(meta_of("ck7.st", "epoch", v, sizeof v), "7"); /* the last epoch too */
+    ck_assert_str_eq(meta_of("ck3.st", "step", v, sizeof v), "24"); /* 3 epochs of 8 batches */
+    ck_assert_str_eq(meta_of("ck3.st", "optim.step.fc1.W", v, sizeof v), "24");
+    ck_assert_str_eq(meta_of("ck3.st", "optim.kind", v, sizeof v), "adam");
+    ck_assert_str_eq(meta_of("ck3.st", "--epochs", v, sizeof v), "7");
+
+    snprintf(args, sizeof args, "%s --resume ck3.st --save resumed.st --checkpoint rck.st", mlp);
+    rc = run(args, out, sizeof out);
+    ck_assert_msg(rc == 0, "resume failed:\n%s", out);
+    ck_assert_msg(strstr(out, "resuming from ck3.st after epoch 3 of 7") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "epoch  3 ") == NULL && strstr(out, "epoch  4 ") != NULL, "%s", out);
+    ck_assert_msg(same_file("full.st", "resumed.st"), "3 + 4 epochs differ from 7:\n%s", out);
+    /* and the whole state at the end: weights, moments, counts, generators */
+    ck_assert_str_eq(meta_of("rck.st", "step", v, sizeof v), "56");
+    ck_assert_msg(same_file("ck7.st", "rck.st"), "the checkpoints after epoch 7 differ");
+
+    snprintf(args, sizeof args, "%s --epochs 3 --checkpoint short.st", mlp); /* a run that stopped at 3 */
+    rc = run(args, out, sizeof out);
+    ck_assert_msg(rc == 0, "trainer failed:\n%s", out);
+    ck_assert_msg(same_file("ck3.st", "short.st") == false, "the checkpoints should differ in --epochs");
+    snprintf(args, sizeof args, "%s --resume short.st --epochs 7 --save extended.st", mlp);
+    rc = run(args, out, sizeof out);
+    ck_assert_msg(rc == 0, "resume failed:\n%s", out);
+    ck_assert_msg(same_file("full.st", "extended.st"), "a 3-epoch run extended to 7 differs:\n%s", out);
+
+    const char *deep = "--dataset img --quiet --threads 1 --batch 10 --model deep --bn --optim momentum "
+                       "--schedule cosine --augment --flip --log l.csv --plot p.png";
+    snprintf(args, sizeof args, "%s --epochs 4 --checkpoint 'd{epoch}.st' --checkpoint-every 2 --save dfull.st",
+             deep);
+    rc = run(args, out, sizeof out);
+    ck_assert_msg(rc == 0, "trainer failed:\n%s", out);
+    ck_assert_msg(strstr(meta_of("d2.st", "rng.drop1", v, sizeof v), ":") != NULL, "no dropout generator");
+    snprintf(args, sizeof args, "%s --resume d2.st --save dresumed.st", deep);
+    rc = run(args, out, sizeof out);
+    ck_assert_msg(rc == 0, "resume failed:\n%s", out);
+    ck_assert_msg(same_file("dfull.st", "dresumed.st"), "deep: 2 + 2 epochs differ from 4:\n%s", out);
+}
+END_TEST
+
+/* A checkpoint goes on only as it was trained: an option that contradicts
+ * it, a file that is not a checkpoint, a finished run, --load or
+ * --eval-only with it are refused in one line (exit 2), naming both
+ * values; the files are left as they were. */
+START_TEST(resume_refuses_another_run)
+{
+    make_images("img", 12, 30, 10);
+    const char *base = "--dataset img --quiet --threads 1 --batch 10 --hidden 8 --log l.csv --plot p.png";
+    char args[512];
+    snprintf(args, sizeof args, "%s --epochs 2 --checkpoint ck.st --save w.st", base);
+    int rc = run(args, out, sizeof out);
+    ck_assert_msg(rc == 0, "trainer failed:\n%s", out);
+    static const struct { const char *args, *says; } cases[] = {
+        {"--resume ck.st --epochs 3 --optim sgd", "trained with --optim adam; it cannot go on with --optim sgd"},
+        {"--resume ck.st --epochs 3 --model cnn", "trained with --model mlp; it cannot go on with --model cnn"},
+        {"--resume ck.st --epochs 3 --hidden 9", "trained with --hidden 8; it cannot go on with --hidden 9"},
+        {"--resume ck.st --epochs 3 --bn", "trained with --bn off; it cannot go on with --bn on"},
+        {"--resume ck.st --epochs 3 --lr 0.01", "trained with --lr 0.00100000005"},
+        {"--resume ck.st --epochs 3 --train-limit 20", "trained with --train-limit 0"},
+        {"--resume ck.st", "the checkpoint has done 2 epochs; --epochs 2 leaves none to train"},
+        {"--resume w.st --epochs 3", "not a training checkpoint"},
+        {"--resume ck.st --load w.st", "--resume continues training; it cannot go with --load"},
+        {"--resume no-such.st", "--resume no-such.st: cannot read it"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, "%s %s", base, cases[i].args);
+        rc = run(args, out, sizeof out);
+        ck_assert_msg(rc == 2, "'%s' exited %d, not 2:\n%s", cases[i].args, rc, out);
+        ck_assert_msg(strstr(out, cases[i].says) != NULL, "'%s' did not say '%s':\n%s", cases[i].args,
+                      cases[i].says, out);
+        ck_assert_msg(count_lines(out) == 1, "'%s' did not say it in one line:\n%s", cases[i].args, out);
+    }
+    /* cosine anneals over the run's epochs: another total would bend it */
+    snprintf(args, sizeof args, "%s --epochs 2 --schedule cosine --checkpoint cos.st", base);
+    rc = run(args, out, sizeof out);
+    ck_assert_msg(rc == 0, "trainer failed:\n%s", out);
+    snprintf(args, sizeof args, "%s --resume cos.st --epochs 4", base);
+    rc = run(args, out, sizeof out);
+    ck_assert_msg(rc == 2 && strstr(out, "anneals over 2 epochs; --epochs 4 would change it"), "%s", out);
+    /* settings taken from the checkpoint: no option needs repeating */
+    snprintf(args, sizeof args, "--dataset img --quiet --threads 1 --log l.csv --plot p.png --resume ck.st --epochs 3");
+    rc = run(args, out, sizeof out);
+    ck_assert_msg(rc == 0 && strstr(out, "batch 10, adam lr 0.001"), "%s", out);
+}
+END_TEST
+
+/* --augment shifts by up to round(side / 14) pixels: 2 on 28x28 (as
+ * before), 1 on 8x8 (2 would move a quarter of the image), and refuses
+ * images under 7 pixels, where even one pixel is a sixth of them. */
+START_TEST(augment_scales_to_the_image)
+{
+    make_images("eight", 8, 40, 10);
+    make_set("four", 40, 10, 20, 10);
+    int rc = run("--dataset eight --augment --epochs 1 --quiet --threads 1 --log l.csv --plot p.png", out,
+                 sizeof out);
+    ck_assert_msg(rc == 0, "trainer failed:\n%s", out);
+    ck_assert_msg(strstr(out, "augment: random shifts of up to 1 pixels (8x8 images)") != NULL, "%s", out);
+    rc = run("--augment --epochs 1 --train-limit 100 --quiet --threads 1 --log l.csv --plot p.png", out, sizeof out);
+    ck_assert_msg(rc == 0, "trainer failed:\n%s", out);
+    ck_assert_msg(strstr(out, "augment: random shifts of up to 2 pixels (28x28 images)") != NULL, "%s", out);
+    rc = run("--dataset four --augment --epochs 1 --quiet --log l.csv", out, sizeof out);
+    ck_assert_msg(rc == 2, "exit status %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "train: --augment: the images are 4x4; a shift of one pixel") != NULL &&
+                      count_lines(out) == 1,
+                  "%s", out);
+}
+END_TEST
+
+/* Off a terminal (a pipe here, like a CI log) the progress is one line per
+ * tenth of each epoch, with an ETA; on a terminal (made by script(1)) a bar
+ * redrawn in place with an ETA. */
+START_TEST(progress_without_and_with_a_terminal)
+{
+    make_images("img", 8, 200, 20);
+    int rc = run("--dataset img --epochs 2 --batch 10 --threads 1 --log l.csv --plot p.png", out, sizeof out);
+    ck_assert_msg(rc == 0, "trainer failed:\n%s", out);
+    for (int e = 1; e <= 2; e++) {
+        for (int pct = 10; pct <= 100; pct += 10) {
+            char want[64];
+            snprintf(want, sizeof want, "epoch %d/2 %3d%%  loss ", e, pct);
+            const char *at = strstr(out, want);
+            ck_assert_msg(at != NULL && (at == out || at[-1] == '\n'), "no line '%s':\n%s", want, out);
+            char line[256];
+            const char *end = strchr(at + 1, '\n');
+            ck_assert_ptr_nonnull(end);
+            snprintf(line, sizeof line, "%.*s", (int)(end - at), at);
+            ck_assert_msg(strstr(line, "img/s  ETA ") != NULL, "no ETA: %s", line);
+        }
+    }
+    ck_assert_msg(strchr(out, '\r') == NULL, "a bar was drawn into a pipe:\n%s", out);
+
+    if (system("command -v script >/dev/null 2>&1") != 0)
+        return; /* bsdutils (essential in Debian) has it */
+    char args[PATH_MAX + 256];
+    snprintf(args, sizeof args, "cd %s && script -qec '%s --dataset img --epochs 1 --batch 10 --threads 1 "
+                                "--log l.csv --plot p.png' /dev/null",
+             tmpdir, train_bin);
+    FILE *p = popen(args, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t len = fread(out, 1, sizeof out - 1, p);
+    out[len] = '\0';
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_msg(strstr(out, "\repoch 1/1 [") != NULL && strstr(out, "ETA ") != NULL,
+                  "no bar with an ETA on a terminal:\n%s", out);
+    ck_assert_msg(strstr(out, "\nepoch 1/1  10%") == NULL, "lines instead of the bar on a terminal:\n%s", out);
+}
+END_TEST
+
+/* --predictions: a row per test image, its logits, the first largest as
+ * the class; the accuracy they give is the one printed. */
+START_TEST(predictions_give_the_accuracy)
+{
+    make_images("img", 8, 40, 20);
+    int rc = run("--dataset img --epochs 1 --quiet --threads 1 --log l.csv --plot p.png --predictions p.csv", out,
+                 sizeof out);
+    ck_assert_msg(rc == 0, "trainer failed:\n%s", out);
+    static char text[1 << 14];
+    read_file("p.csv", text, sizeof text);
+    const char *line = text;
+    ck_assert_msg(!strncmp(line, "index,label,predicted,logit_0,logit_1,", 38) && strstr(line, ",logit_9\n"),
+                  "header: %s", text);
+    int right = 0, rows = 0;
+    for (line = strchr(line, '\n') + 1; *line; line = strchr(line, '\n') + 1, rows++) {
+        char *end;
+        ck_assert_int_eq((int)strtol(line, &end, 10), rows);
+        int label = (int)strtol(end + 1, &end, 10), pred = (int)strtol(end + 1, &end, 10), best = 0;
+        double logit[10];
+        for (int j = 0; j < 10; j++) {
+            logit[j] = strtod(end + 1, &end);
+            best = logit[j] > logit[best] ? j : best;
+        }
+        ck_assert_int_eq(*end, '\n');
+        ck_assert_int_eq(label, rows % 10);
+        ck_assert_int_eq(pred, best);
+        right += pred == label;
+    }
+    ck_assert_int_eq(rows, 20);
+    ck_assert_double_eq_tol(final_accuracy(out), 100.0 * right / rows, 0.006);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -450,6 +722,16 @@ static Suite *train_suite(void)
     tcase_add_test(classes, one_class_count_checked_against_both_sets);
     tcase_add_test(classes, zero_epochs_evaluate_the_model);
     suite_add_tcase(s, classes);
+
+    TCase *resume = tcase_create("checkpoints and progress");
+    tcase_add_checked_fixture(resume, setup, teardown);
+    tcase_set_timeout(resume, 120);
+    tcase_add_test(resume, resume_is_bit_for_bit);
+    tcase_add_test(resume, resume_refuses_another_run);
+    tcase_add_test(resume, augment_scales_to_the_image);
+    tcase_add_test(resume, progress_without_and_with_a_terminal);
+    tcase_add_test(resume, predictions_give_the_accuracy);
+    suite_add_tcase(s, resume);
     return s;
 }
 
