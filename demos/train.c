@@ -27,6 +27,7 @@
 #include "sg_datasets.h"
 #include "sg_nn.h"
 #include "sg_optim.h"
+#include "train_dist.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -572,7 +573,10 @@ static void progress(int epoch, int epochs, int done, int total, double loss, do
 static double evaluate(sg_model *m, const sg_dataset *d, int k, const sg_batch_opts *bo, int *confusion)
 {
     enum { EVAL_BATCH = 500 };
-    int correct = 0;
+    int correct = 0, lo, hi; /* this rank's share of d, [lo, hi) */
+    train_dist_range(d->n, &lo, &hi);
+    if (train_dist_sync_buffers(m) != 0)
+        return -1;
     int *labels = malloc(EVAL_BATCH * sizeof *labels);
     if (!labels)
         return -1;
@@ -582,8 +586,8 @@ static double evaluate(sg_model *m, const sg_dataset *d, int k, const sg_batch_o
     if (confusion)
         memset(confusion, 0, (size_t)k * k * sizeof *confusion);
     int idx[EVAL_BATCH];
-    for (int start = 0; start < d->n; start += EVAL_BATCH) {
-        int count = d->n - start < EVAL_BATCH ? d->n - start : EVAL_BATCH;
+    for (int start = lo; start < hi; start += EVAL_BATCH) {
+        int count = hi - start < EVAL_BATCH ? hi - start : EVAL_BATCH;
         for (int i = 0; i < count; i++)
             idx[i] = start + i;
         sg_scope_begin();
@@ -601,6 +605,7 @@ static double evaluate(sg_model *m, const sg_dataset *d, int k, const sg_batch_o
         }
         sg_scope_end();
     }
+    train_dist_eval_sums(&correct, confusion, k); /* every rank's share; -1 if one failed */
     sg_set_grad_enabled(grad);
     sg_model_set_training(m, was_training);
     free(labels);
@@ -674,6 +679,14 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
     int count, rc = 0;
     sg_model_set_training(m, true);
     while ((count = sg_loader_next(loader, &idx)) > 0) {
+        idx += train_dist_slice(count, &count); /* this rank's share of the global batch */
+        if (count == 0 && train_dist_step(NULL, 0, opt, params, n_params) != 0) {
+            fprintf(stderr, "\ntrain: step failed: %s\n", sg_last_error());
+            rc = -1;
+            break;
+        } else if (count == 0) {
+            continue;
+        }
         sg_scope_begin();
         sg_tensor *x = sg_dataset_images(d, idx, count, bo);
         if (x && c->augment)
@@ -684,7 +697,7 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
         sg_tensor *logits = sg_model_forward(m, x);
         sg_tensor *loss = sg_softmax_cross_entropy_labels(logits, labels, count);
         sg_optim_zero_grad(params, n_params);
-        if (!loss || sg_backward(loss, NULL) != 0 || sg_optim_step(opt, params, n_params) != 0) {
+        if (train_dist_step(loss, count, opt, params, n_params) != 0) { /* backward, average, step */
             fprintf(stderr, "\ntrain: step failed: %s\n", sg_last_error());
             sg_scope_end();
             rc = -1;
@@ -713,6 +726,8 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
     }
     if (bar)
         fputc('\n', stderr);
+    if (rc == 0 && train_dist_epoch_sums(&loss_sum, &correct, &seen) != 0)
+        rc = -1;
     free(labels);
     st->seconds = now() - t0;
     st->loss = seen ? loss_sum / seen : NAN;
@@ -766,16 +781,24 @@ static void write_plot(const char *csv, const char *png)
 int main(int argc, char **argv)
 {
     config c;
-    if (parse_args(argc, argv, &c) < 0 || !outputs_ok(&c))
-        return 2;
+    train_dist_init(&argc, &argv);
+    if (!train_dist_agree(parse_args(argc, argv, &c) == 0 &&
+                          train_dist_setup(c.batch, &c.threads, &c.quiet, &c.log, &c.save) && outputs_ok(&c)))
+        return train_dist_end(2);
     int threads = sg_set_threads(c.threads);
     sg_dataset *train = NULL, *test = NULL;
-    int classes;
-    if (load_data(&c, &train, &test, &classes) < 0)
-        return 1;
+    int classes = 0;
+    int loaded = load_data(&c, &train, &test, &classes);
+    if (!train_dist_agree(loaded == 0 && train_dist_data_ok(train))) {
+        if (loaded == 0) {
+            sg_dataset_free(train);
+            sg_dataset_free(test);
+        }
+        return train_dist_end(1);
+    }
     bool fashion = !strcmp(c.dataset, "fashion");
     sg_rng rng;
-    sg_rng_seed(&rng, c.seed);
+    sg_rng_seed(&rng, train_dist_seed(c.seed));
     int rc = 1;
     sg_model *m = build_model(&c, test->rows, test->cols, classes, &rng);
     sg_optim *opt = build_optim(&c);
@@ -793,6 +816,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "train: %s\n", sg_last_error());
         goto done;
     }
+    if (train_dist_broadcast(m, c.batch) != 0)
+        goto done;
     sg_batch_opts bo = {.normalize = true, .flatten = false, .one_hot = false};
     int shape[4] = {1, 1, test->rows, test->cols};
     char kernels[320];
@@ -865,7 +890,7 @@ int main(int argc, char **argv)
            100 * test_acc, c.epochs, total_time, c.epochs ? total_time / c.epochs : 0.0);
     print_confusion(confusion, classes, fashion);
     printf("log written to %s\n", c.log);
-    if (c.epochs)
+    if (c.epochs && train_dist_is_main())
         write_plot(c.log, c.plot);
     if (c.save) {
         if (sg_model_save(m, c.save) != 0) {
@@ -886,5 +911,5 @@ done:
     sg_dataset_free(train);
     sg_dataset_free(test);
     sg_release_memory();
-    return rc;
+    return train_dist_end(rc);
 }
