@@ -24,6 +24,7 @@
  * small machine) and --allow-run-as-root (CI containers run as root).
  */
 #include "sg_autograd.h"
+#include "sg_datasets.h"
 #include "sg_dist.h"
 #include "sg_nn.h"
 
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +44,56 @@
 static char bindir[PATH_MAX];
 static char tmpdir[] = "/tmp/sg-mpi-XXXXXX";
 static char out[1 << 17];
+
+/* Big-endian 32-bit words, as IDX headers hold them. */
+static bool put_be32(FILE *f, unsigned v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+                          (unsigned char)v};
+    return fwrite(b, 1, 4, f) == 4;
+}
+
+/* The first n images and labels of d as the IDX pair
+ * <prefix>-{images-idx3,labels-idx1}-ubyte in dir. 0 or -1 (runs before
+ * the tests: no ck_assert here). */
+static int write_idx(const char *dir, const char *prefix, const sg_dataset *d, int n)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
+    FILE *f = fopen(path, "wb");
+    size_t bytes = (size_t)n * d->rows * d->cols;
+    bool ok = f && put_be32(f, 0x803) && put_be32(f, (unsigned)n) && put_be32(f, (unsigned)d->rows) &&
+              put_be32(f, (unsigned)d->cols) && fwrite(d->images, 1, bytes, f) == bytes;
+    if (f && fclose(f) != 0)
+        ok = false;
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    f = ok ? fopen(path, "wb") : NULL;
+    ok = f && put_be32(f, 0x801) && put_be32(f, (unsigned)n) && fwrite(d->labels, 1, (size_t)n, f) == (size_t)n;
+    if (f && fclose(f) != 0)
+        ok = false;
+    return ok ? 0 : -1;
+}
+
+/* datadir: the first 2000 training and 1000 test images of
+ * Fashion-MNIST, uncompressed, made once for all tests, so that each rank
+ * reads 2 MB instead of ungzipping 30 MB (the runs train on the first 2000
+ * images anyway). */
+static char datadir[] = "/tmp/sg-mpi-data-XXXXXX";
+
+static int make_data(void)
+{
+    sg_dataset *train = sg_mnist_load(SG_FASHION_MNIST_DIR, true), *test = sg_mnist_load(SG_FASHION_MNIST_DIR, false);
+    if (!train || !test || !mkdtemp(datadir)) {
+        printf("mpi: Fashion-MNIST (apt-get install dataset-fashion-mnist): %s\n", sg_last_error());
+        return -1;
+    }
+    int rc = write_idx(datadir, "train", train, 2000) | write_idx(datadir, "t10k", test, 1000);
+    if (rc)
+        printf("mpi: cannot write the small data set in %s\n", datadir);
+    sg_dataset_free(train);
+    sg_dataset_free(test);
+    return rc;
+}
 
 static void setup(void)
 {
@@ -61,7 +113,7 @@ static void teardown(void)
  * not exit); *seconds the wall time if not NULL. */
 static int sh(const char *cmd, double *seconds)
 {
-    char full[8192];
+    char full[7 * PATH_MAX];
     int n = snprintf(full, sizeof full, "cd %s && %s 2>&1", tmpdir, cmd);
     ck_assert(n > 0 && (size_t)n < sizeof full);
     struct timespec t0, t1;
@@ -77,15 +129,22 @@ static int sh(const char *cmd, double *seconds)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* The last part of out, for a failure message (Check limits its length). */
+static const char *tail(void)
+{
+    size_t n = strlen(out);
+    return n > 3000 ? out + n - 3000 : out;
+}
+
 START_TEST(dist_api_under_two_ranks)
 {
     char cmd[PATH_MAX + 256];
     snprintf(cmd, sizeof cmd, MPIRUN " -np 2 %s/dist_worker", bindir);
     int rc = sh(cmd, NULL);
-    ck_assert_msg(rc == 0, "dist_worker failed (%d):\n%s", rc, out);
+    ck_assert_msg(rc == 0, "dist_worker failed (%d):\n%s", rc, tail());
     ck_assert_msg(strstr(out, "dist_worker: rank 0 of 2: all checks passed") &&
                       strstr(out, "dist_worker: rank 1 of 2: all checks passed"),
-                  "not every rank passed:\n%s", out);
+                  "not every rank passed:\n%s", tail());
 }
 END_TEST
 
@@ -110,19 +169,20 @@ static void check_equivalence(const char *model, const tensor_spec *spec, int n)
 {
     char cmd[2 * PATH_MAX + 512];
     const char *args = "--train-limit 2000 --batch 100 --epochs 1 --threads 1 --quiet --log l.csv --plot p.png";
-    snprintf(cmd, sizeof cmd, "%s/../demos/train --model %s %s --save one.safetensors", bindir, model, args);
+    snprintf(cmd, sizeof cmd, "%s/../demos/train --dataset %s --model %s %s --save one.safetensors", bindir,
+             datadir, model, args);
     int rc = sh(cmd, NULL);
-    ck_assert_msg(rc == 0, "one process failed:\n%s", out);
-    ck_assert_msg(!strstr(out, "data parallel"), "one process without mpirun is not one process:\n%s", out);
-    snprintf(cmd, sizeof cmd, MPIRUN " -np 2 %s/../demos/train --model %s %s --save two.safetensors", bindir,
-             model, args);
+    ck_assert_msg(rc == 0, "one process failed:\n%s", tail());
+    ck_assert_msg(!strstr(out, "data parallel"), "one process without mpirun is not one process:\n%s", tail());
+    snprintf(cmd, sizeof cmd, MPIRUN " -np 2 %s/../demos/train --dataset %s --model %s %s --save two.safetensors",
+             bindir, datadir, model, args);
     rc = sh(cmd, NULL);
-    ck_assert_msg(rc == 0, "2 ranks failed:\n%s", out);
-    ck_assert_msg(strstr(out, "2 ranks") && strstr(out, "global batch 100, 50 per rank"), "no banner:\n%s", out);
-    ck_assert_msg(strstr(out, "gradient allreduce: 20 steps"), "not 20 averaged steps:\n%s", out);
+    ck_assert_msg(rc == 0, "2 ranks failed:\n%s", tail());
+    ck_assert_msg(strstr(out, "2 ranks") && strstr(out, "global batch 100, 50 per rank"), "no banner:\n%s", tail());
+    ck_assert_msg(strstr(out, "gradient allreduce: 20 steps"), "not 20 averaged steps:\n%s", tail());
     /* rank 0 alone prints: one summary line, one confusion matrix */
     const char *cm = strstr(out, "confusion matrix");
-    ck_assert_msg(cm && !strstr(cm + 1, "confusion matrix"), "not one confusion matrix:\n%s", out);
+    ck_assert_msg(cm && !strstr(cm + 1, "confusion matrix"), "not one confusion matrix:\n%s", tail());
 
     sg_named_param one[8], two[8];
     load("one.safetensors", spec, n, one);
@@ -172,32 +232,34 @@ END_TEST
  * non-zero within seconds (not the 120 s timeout) and show `says`. */
 static void one_rank_fails(const char *both, const char *bad, const char *says, int want_status)
 {
-    char cmd[2 * PATH_MAX + 512];
-    const char *good = "--train-limit 500 --epochs 1 --threads 1 --quiet --log l.csv --plot p.png";
+    char cmd[6 * PATH_MAX], good[PATH_MAX + 128];
+    snprintf(good, sizeof good, "--dataset %s --train-limit 500 --epochs 1 --threads 1 --quiet --log l.csv --plot p.png",
+             datadir);
     snprintf(cmd, sizeof cmd, MPIRUN " -np 1 %s/../demos/train %s %s : -np 1 %s/../demos/train %s %s %s", bindir,
              good, both, bindir, good, both, bad);
     double seconds;
+    ck_assert((size_t)snprintf(NULL, 0, "%s", cmd) < sizeof cmd - 1);
     int rc = sh(cmd, &seconds);
     printf("one rank with '%s': exit %d after %.1f s\n", bad, rc, seconds);
     ck_assert_msg(rc != 0 && rc != 124 && rc != 137, "'%s' on rank 1: exit %d after %.1f s:\n%s", bad, rc,
-                  seconds, out);
+                  seconds, tail());
     if (want_status)
-        ck_assert_msg(rc == want_status, "'%s': exit %d, want %d:\n%s", bad, rc, want_status, out);
-    ck_assert_msg(seconds < 30, "'%s': the job took %.1f s to stop:\n%s", bad, seconds, out);
-    ck_assert_msg(strstr(out, says), "'%s': no '%s' in the output:\n%s", bad, says, out);
+        ck_assert_msg(rc == want_status, "'%s': exit %d, want %d:\n%s", bad, rc, want_status, tail());
+    ck_assert_msg(seconds < 30, "'%s': the job took %.1f s to stop:\n%s", bad, seconds, tail());
+    ck_assert_msg(strstr(out, says), "'%s': no '%s' in the output:\n%s", bad, says, tail());
 }
 
 START_TEST(rank_without_data_stops_the_job)
 {
     one_rank_fails("", "--dataset /nonexistent/fashion", "cannot load the data set", 1);
-    ck_assert_msg(strstr(out, "every rank stops: rank 1 of 2"), "rank 0 did not name rank 1:\n%s", out);
+    ck_assert_msg(strstr(out, "every rank stops: rank 1 of 2"), "rank 0 did not name rank 1:\n%s", tail());
 }
 END_TEST
 
 START_TEST(rank_with_a_bad_option_stops_the_job)
 {
     one_rank_fails("", "--frobnicate", "unknown option '--frobnicate'", 2);
-    ck_assert_msg(strstr(out, "every rank stops: rank 1 of 2"), "rank 0 did not name rank 1:\n%s", out);
+    ck_assert_msg(strstr(out, "every rank stops: rank 1 of 2"), "rank 0 did not name rank 1:\n%s", tail());
 }
 END_TEST
 
@@ -221,7 +283,7 @@ START_TEST(rank_with_nan_loss_stops_every_rank)
 {
     one_rank_fails("--optim sgd --train-limit 2000", "--lr 100 --wd 10", "rank 1 of 2: the loss became", 1);
     const char *first = strstr(out, "rank 1 of 2: the loss became");
-    ck_assert_msg(strstr(first + 1, "rank 1 of 2: the loss became"), "not every rank told:\n%s", out);
+    ck_assert_msg(strstr(first + 1, "rank 1 of 2: the loss became"), "not every rank told:\n%s", tail());
 }
 END_TEST
 
@@ -252,6 +314,8 @@ int main(void)
     exe[n] = '\0';
     *strrchr(exe, '/') = '\0';
     snprintf(bindir, sizeof bindir, "%s", exe);
+    if (make_data() != 0)
+        return 1;
 
     Suite *s = suite_create("mpi");
     TCase *tc = tcase_create("dist");
@@ -269,6 +333,10 @@ int main(void)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", datadir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", datadir);
     sg_release_memory();
     return failed ? 1 : 0;
 }
