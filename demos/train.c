@@ -18,6 +18,10 @@
  * count, the training set's, serves the model, the training loop and the
  * evaluation, and every label of both sets is checked against it.
  *
+ * Under `mpirun -np N` it trains data-parallel: each rank a share of every
+ * global batch, gradients averaged, rank 0 alone prints and writes
+ * (train_dist.c; docs/distributed.md).
+ *
  * Models are the book's: mlp = TwoLayerNet (affine-ReLU-affine), cnn =
  * SimpleConvNet (conv 30x5x5 - ReLU - max pool 2 - affine 100 - ReLU -
  * affine 10), deep = DeepConvNet (six 3x3 convolutions, He init, dropout;
@@ -145,6 +149,8 @@ static void usage(FILE *f)
           "The number of classes is the training set's; a test label outside it is an\n"
           "error. The outputs (--log, --plot, --save) are checked before any work, and\n"
           "--save replaces FILE through a fresh file beside it (fsync, rename).\n"
+          "Under mpirun -np N: data-parallel training, --batch the global batch\n"
+          "(docs/distributed.md).\n"
           "exit status: 0 done; 1 the data, the weights or the training failed;\n"
           "             2 a bad option, a conflict or an output that cannot be written\n"
           "environment:\n"

@@ -41,6 +41,11 @@ void train_dist_init(int *argc, char ***argv)
         fprintf(stderr, "train: %s\n", sg_last_error());
         exit(1);
     }
+    /* rank 0 alone prints (from --help on); errors go to stderr, kept */
+    if (sg_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "train: rank %d: cannot silence stdout\n", sg_dist_rank());
+        exit(1);
+    }
 }
 
 bool train_dist_is_main(void) { return sg_dist_rank() == 0; }
@@ -63,10 +68,6 @@ bool train_dist_setup(int batch, int *threads, bool *quiet, const char **log, co
         *quiet = true;
         *log = "/dev/null";
         *save = NULL;
-        if (!freopen("/dev/null", "w", stdout)) {
-            fprintf(stderr, "train: rank %d: cannot silence stdout\n", sg_dist_rank());
-            return false;
-        }
     }
     return true;
 }

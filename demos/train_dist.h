@@ -21,11 +21,12 @@
 
 #include <stdbool.h>
 
-/** sg_dist_init(); on failure prints the reason and exits 1. */
+/** sg_dist_init(), and stdout to /dev/null on ranks other than 0; on
+ *  failure prints the reason and exits 1. */
 void train_dist_init(int *argc, char ***argv);
 
-/** After the options are parsed: on ranks other than 0, stdout goes to
- *  /dev/null, no progress bar, the log to /dev/null, no weights saved;
+/** After the options are parsed: on ranks other than 0, no progress bar,
+ *  the log to /dev/null, no weights saved;
  *  without --threads, each rank takes its machine's cores / ranks there.
  *  False (with a message) if the global batch is smaller than the number
  *  of ranks. */

@@ -13,6 +13,8 @@
  *     (after scaling each by 50 and dividing by 100), where one process sums
  *     100 in one go — the same numbers added in another order and rounded
  *     differently (docs/distributed.md has the measured figures);
+ *   - the evaluation, split across the ranks and summed, gives one
+ *     process's accuracy and confusion matrix, count for count;
  *   - a rank that cannot read its data, or gets a bad option, ends the
  *     whole job non-zero with its message within seconds (MPMD launch: the
  *     second rank gets other arguments), and so does a rank that fails
@@ -211,11 +213,31 @@ static void check_equivalence(const char *model, const tensor_spec *spec, int n)
     }
 }
 
+/* From "test accuracy" to the end of the confusion matrix. */
+static const char *evaluation(char *text)
+{
+    char *at = strstr(text, "test accuracy");
+    ck_assert_msg(at != NULL, "no accuracy:\n%s", tail());
+    return at;
+}
+
 START_TEST(two_ranks_match_one_process_mlp)
 {
     static const tensor_spec mlp[] = {
         {"fc1.W", 2, {784, 100}}, {"fc1.b", 1, {100}}, {"fc2.W", 2, {100, 10}}, {"fc2.b", 1, {10}}};
     check_equivalence("mlp", mlp, 4);
+
+    /* the evaluation, split across 2 ranks and summed, counts as one process does */
+    static char one[1 << 14];
+    char cmd[2 * PATH_MAX + 256];
+    snprintf(cmd, sizeof cmd, "%s/../demos/train --dataset %s --eval-only --load one.safetensors", bindir, datadir);
+    ck_assert_msg(sh(cmd, NULL) == 0, "evaluation failed:\n%s", tail());
+    snprintf(one, sizeof one, "%s", evaluation(out));
+    snprintf(cmd, sizeof cmd, MPIRUN " -np 2 %s/../demos/train --dataset %s --eval-only --load one.safetensors",
+             bindir, datadir);
+    ck_assert_msg(sh(cmd, NULL) == 0, "evaluation on 2 ranks failed:\n%s", tail());
+    ck_assert_msg(!strcmp(one, evaluation(out)), "2 ranks evaluate otherwise:\n%s\none process:\n%s", tail(), one);
+    ck_assert_msg(strstr(one, "(1000 images)"), "not the 1000 test images:\n%s", one);
 }
 END_TEST
 
