@@ -28,7 +28,10 @@
 #endif
 
 static int g_rank = 0, g_size = 1, g_local = 1;
-static bool g_started, g_mpi_inited, g_finalized;
+static bool g_started;
+#ifdef SG_HAVE_MPI
+static bool g_mpi_inited, g_finalized;
+#endif
 
 bool sg_dist_has_mpi(void)
 {
@@ -50,7 +53,6 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-#ifdef SG_HAVE_MPI
 /* Started by a launcher: Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE;
  * PMIx- and PMI-based launchers (srun, MPICH's hydra) set the others. */
 static bool launched_by_mpirun(void)
@@ -61,7 +63,6 @@ static bool launched_by_mpirun(void)
             return true;
     return false;
 }
-#endif
 
 int sg_dist_init(int *argc, char ***argv)
 {
@@ -69,7 +70,17 @@ int sg_dist_init(int *argc, char ***argv)
     if (g_started)
         return 0;
     g_started = true;
-#ifdef SG_HAVE_MPI
+#ifndef SG_HAVE_MPI
+    /* N copies of a one-process program would each train alone: say so */
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!n)
+        n = getenv("PMI_SIZE");
+    if (launched_by_mpirun() && n && atoi(n) > 1) {
+        sg_set_error("dist_init: started as one of %s processes by mpirun, but this build has no MPI "
+                     "(install libopenmpi-dev and rebuild; meson -Dmpi=enabled)", n);
+        return -1;
+    }
+#else
     if (!launched_by_mpirun())
         return 0;
     int provided = 0;
@@ -228,6 +239,7 @@ static char *describe(const sg_named_param *p, int n, bool buffers_only)
     return s;
 }
 
+#ifdef SG_HAVE_MPI
 /* Where two descriptions first differ: the tensor (up to ';') in each. */
 static void first_difference(const char *a, const char *b, char *why, size_t cap, const char *func)
 {
@@ -241,6 +253,7 @@ static void first_difference(const char *a, const char *b, char *why, size_t cap
     snprintf(why, cap, "%s: this rank's model has %.*s%s where rank 0's has %.*s%s", func, lb,
              b + start, lb ? "" : "no more tensors", la, a + start, la ? "" : "no more tensors");
 }
+#endif
 
 static int broadcast(sg_model *m, bool buffers_only, const char *func)
 {

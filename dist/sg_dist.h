@@ -66,7 +66,9 @@ bool sg_dist_has_mpi(void);
  *  are main's (MPI may remove its own arguments); NULL is fine. Call once,
  *  first thing in main; a second call does nothing. Without MPI, or when
  *  the program was not started by mpirun, it is a single process of rank
- *  0. Returns 0, or -1 with a message if MPI could not start. */
+ *  0. Returns 0, or -1 with a message if MPI could not start, or if a
+ *  build without MPI was started by mpirun as one of several processes
+ *  (each would otherwise train alone). */
 int sg_dist_init(int *argc, char ***argv);
 
 /** End MPI after a run where every rank got here (collective: it waits for
