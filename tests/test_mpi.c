@@ -14,7 +14,9 @@
  *     100 in one go — the same numbers added in another order and rounded
  *     differently (docs/distributed.md has the measured figures);
  *   - the evaluation, split across the ranks and summed, gives one
- *     process's accuracy and confusion matrix, count for count;
+ *     process's accuracy and confusion matrix, count for count; with batch
+ *     norm, the 2 ranks evaluate the model rank 0 saves (its running
+ *     averages, broadcast before each evaluation);
  *   - a rank that cannot read its data, or gets a bad option, ends the
  *     whole job non-zero with its message within seconds (MPMD launch: the
  *     second rank gets other arguments), and so does a rank that fails
@@ -250,6 +252,43 @@ START_TEST(two_ranks_match_one_process_cnn)
 }
 END_TEST
 
+/* The confusion matrix printed in text, up to the line after it. */
+static void confusion_of(const char *text, char *dst, size_t cap)
+{
+    const char *a = strstr(text, "confusion matrix");
+    ck_assert_msg(a != NULL, "no confusion matrix:\n%s", tail());
+    const char *b = strstr(a, "\n\n");
+    const char *c = strstr(a, "log written");
+    size_t n = c && (!b || c < b) ? (size_t)(c - a) : b ? (size_t)(b - a) : strlen(a);
+    ck_assert(n < cap);
+    memcpy(dst, a, n);
+    dst[n] = '\0';
+}
+
+/* Batch norm with per-rank statistics: every rank evaluates with rank 0's
+ * running averages (broadcast before each evaluation), so the 2-rank
+ * run's final evaluation is that of the weights rank 0 saves, count for
+ * count. Without the broadcast, rank 1's half of the test set would be
+ * normalised with its own running averages. */
+START_TEST(batchnorm_ranks_evaluate_rank0s_model)
+{
+    static char two[1 << 14], one[1 << 14];
+    char cmd[2 * PATH_MAX + 256];
+    snprintf(cmd, sizeof cmd,
+             MPIRUN " -np 2 %s/../demos/train --dataset %s --bn --train-limit 2000 --epochs 1 --threads 1 --quiet "
+                    "--log l.csv --plot p.png --save bn.safetensors",
+             bindir, datadir);
+    ck_assert_msg(sh(cmd, NULL) == 0, "2 ranks with --bn failed:\n%s", tail());
+    confusion_of(out, two, sizeof two);
+    snprintf(cmd, sizeof cmd, "%s/../demos/train --dataset %s --bn --eval-only --load bn.safetensors", bindir,
+             datadir);
+    ck_assert_msg(sh(cmd, NULL) == 0, "evaluation failed:\n%s", tail());
+    confusion_of(out, one, sizeof one);
+    ck_assert_msg(!strcmp(one, two), "the 2 ranks evaluated another model than rank 0 saved:\n%s\nvs\n%s", two,
+                  one);
+}
+END_TEST
+
 /* MPMD: both ranks get good arguments and `both`, rank 1 also `bad`; the job must end
  * non-zero within seconds (not the 120 s timeout) and show `says`. */
 static void one_rank_fails(const char *both, const char *bad, const char *says, int want_status)
@@ -346,6 +385,7 @@ int main(void)
     tcase_add_test(tc, dist_api_under_two_ranks);
     tcase_add_test(tc, two_ranks_match_one_process_mlp);
     tcase_add_test(tc, two_ranks_match_one_process_cnn);
+    tcase_add_test(tc, batchnorm_ranks_evaluate_rank0s_model);
     tcase_add_test(tc, rank_without_data_stops_the_job);
     tcase_add_test(tc, rank_with_a_bad_option_stops_the_job);
     tcase_add_test(tc, rank_failing_alone_aborts_the_job);
