@@ -789,7 +789,8 @@ int main(int argc, char **argv)
     config c;
     train_dist_init(&argc, &argv);
     if (!train_dist_agree(parse_args(argc, argv, &c) == 0 &&
-                          train_dist_setup(c.batch, &c.threads, &c.quiet, &c.log, &c.save) && outputs_ok(&c)))
+                          train_dist_setup(c.batch, &c.threads, &c.quiet, &c.log, &c.plot, &c.save) &&
+                          outputs_ok(&c)))
         return train_dist_end(2);
     int threads = sg_set_threads(c.threads);
     sg_dataset *train = NULL, *test = NULL;

@@ -50,7 +50,7 @@ void train_dist_init(int *argc, char ***argv)
 
 bool train_dist_is_main(void) { return sg_dist_rank() == 0; }
 
-bool train_dist_setup(int batch, int *threads, bool *quiet, const char **log, const char **save)
+bool train_dist_setup(int batch, int *threads, bool *quiet, const char **log, const char **plot, const char **save)
 {
     int size = sg_dist_size(), local = sg_dist_local_size();
     if (size == 1)
@@ -66,7 +66,7 @@ bool train_dist_setup(int batch, int *threads, bool *quiet, const char **log, co
     }
     if (sg_dist_rank() != 0) {
         *quiet = true;
-        *log = "/dev/null";
+        *log = *plot = "/dev/null"; /* checked as writable, never written (rank 0 plots) */
         *save = NULL;
     }
     return true;

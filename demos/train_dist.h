@@ -26,11 +26,12 @@
 void train_dist_init(int *argc, char ***argv);
 
 /** After the options are parsed: on ranks other than 0, no progress bar,
- *  the log to /dev/null, no weights saved;
+ *  the log and the plot to /dev/null (their paths are rank 0's, perhaps on
+ *  another machine), no weights saved;
  *  without --threads, each rank takes its machine's cores / ranks there.
  *  False (with a message) if the global batch is smaller than the number
  *  of ranks. */
-bool train_dist_setup(int batch, int *threads, bool *quiet, const char **log, const char **save);
+bool train_dist_setup(int batch, int *threads, bool *quiet, const char **log, const char **plot, const char **save);
 
 /** Collective status check after a phase: ok is this rank's outcome (its
  *  message, if any, already printed). True when every rank is ok; else
