@@ -12,7 +12,7 @@ apt-get install -y -qq --no-install-recommends \
     build-essential clang libomp-dev meson ninja-build pkg-config \
     check uthash-dev zlib1g-dev libopenblas-dev \
     gnuplot-nox graphviz doxygen valgrind qemu-user \
-    dataset-fashion-mnist ca-certificates chromium >/dev/null
+    dataset-fashion-mnist ca-certificates chromium libopenmpi-dev openmpi-bin >/dev/null
 # libFuzzer (fuzz/run.sh) ships in libclang-rt-<clang's major version>-dev,
 # which the clang package only recommends.
 clang_major=$(clang --version | sed -n 's/.*clang version \([0-9][0-9]*\).*/\1/p' | head -n 1)

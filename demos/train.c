@@ -22,6 +22,10 @@
  * count, the training set's, serves the model, the training loop and the
  * evaluation, and every label of both sets is checked against it.
  *
+ * Under `mpirun -np N` it trains data-parallel: each rank a share of every
+ * global batch, gradients averaged, rank 0 alone prints and writes
+ * (train_dist.c; docs/distributed.md).
+ *
  * Models are the book's: mlp = TwoLayerNet (affine-ReLU-affine), cnn =
  * SimpleConvNet (conv 30x5x5 - ReLU - max pool 2 - affine 100 - ReLU -
  * affine 10), deep = DeepConvNet (six 3x3 convolutions, He init, dropout;
@@ -33,6 +37,8 @@
 #include "sg_datasets.h"
 #include "sg_nn.h"
 #include "sg_optim.h"
+#include "sg_dist.h"
+#include "train_dist.h"
 #include "train_trace.h"
 
 #include <errno.h>
@@ -171,6 +177,8 @@ static void usage(FILE *f)
           "The number of classes is the training set's; a test label outside it is an\n"
           "error. The outputs (--log, --plot, --save) are checked before any work, and\n"
           "--save replaces FILE through a fresh file beside it (fsync, rename).\n"
+          "Under mpirun -np N: data-parallel training, --batch the global batch\n"
+          "(docs/distributed.md).\n"
           "exit status: 0 done; 1 the data, the weights or the training failed;\n"
           "             2 a bad option, a conflict or an output that cannot be written\n"
           "environment:\n"
@@ -651,7 +659,10 @@ static void progress(bool bar, int epoch, int epochs, int done, int total, doubl
 static double evaluate(sg_model *m, const sg_dataset *d, int k, const sg_batch_opts *bo, int *confusion)
 {
     enum { EVAL_BATCH = 500 };
-    int correct = 0;
+    int correct = 0, lo, hi; /* this rank's share of d, [lo, hi) */
+    train_dist_range(d->n, &lo, &hi);
+    if (train_dist_sync_buffers(m) != 0)
+        return -1;
     int *labels = malloc(EVAL_BATCH * sizeof *labels);
     if (!labels)
         return -1;
@@ -661,8 +672,8 @@ static double evaluate(sg_model *m, const sg_dataset *d, int k, const sg_batch_o
     if (confusion)
         memset(confusion, 0, (size_t)k * k * sizeof *confusion);
     int idx[EVAL_BATCH];
-    for (int start = 0; start < d->n; start += EVAL_BATCH) {
-        int count = d->n - start < EVAL_BATCH ? d->n - start : EVAL_BATCH;
+    for (int start = lo; start < hi; start += EVAL_BATCH) {
+        int count = hi - start < EVAL_BATCH ? hi - start : EVAL_BATCH;
         for (int i = 0; i < count; i++)
             idx[i] = start + i;
         sg_scope_begin();
@@ -680,6 +691,7 @@ static double evaluate(sg_model *m, const sg_dataset *d, int k, const sg_batch_o
         }
         sg_scope_end();
     }
+    train_dist_eval_sums(&correct, confusion, k); /* every rank's share; -1 if one failed */
     sg_set_grad_enabled(grad);
     sg_model_set_training(m, was_training);
     free(labels);
@@ -766,6 +778,14 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
     int count, rc = 0;
     sg_model_set_training(m, true);
     while ((count = sg_loader_next(loader, &idx)) > 0) {
+        idx += train_dist_slice(count, &count); /* this rank's share of the global batch */
+        if (count == 0 && train_dist_step(NULL, 0, opt, params, n_params) != 0) {
+            fprintf(stderr, "\ntrain: step failed: %s\n", sg_last_error());
+            rc = -1;
+            break;
+        } else if (count == 0) {
+            continue;
+        }
         sg_scope_begin();
         sg_tensor *x = sg_dataset_images(d, idx, count, bo);
         if (x && c->augment)
@@ -776,7 +796,7 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
         sg_tensor *logits = sg_model_forward(m, x);
         sg_tensor *loss = sg_softmax_cross_entropy_labels(logits, labels, count);
         sg_optim_zero_grad(params, n_params);
-        if (!loss || sg_backward(loss, NULL) != 0 || sg_optim_step(opt, params, n_params) != 0) {
+        if (train_dist_step(loss, count, opt, params, n_params) != 0) { /* backward, average, step */
             fprintf(stderr, "\ntrain: step failed: %s\n", sg_last_error());
             sg_scope_end();
             rc = -1;
@@ -815,6 +835,8 @@ static int train_epoch(sg_model *m, sg_optim *opt, sg_tensor **params, int n_par
     }
     if (bar)
         fputc('\n', stderr);
+    if (rc == 0 && train_dist_epoch_sums(&loss_sum, &correct, &seen) != 0)
+        rc = -1;
     free(labels);
     st->seconds = now() - t0;
     st->loss = seen ? loss_sum / seen : NAN;
@@ -904,28 +926,45 @@ int main(int argc, char **argv)
     config c;
     ckpt_setting settings[16];
     int n_settings, start = 0;
-    if (parse_args(argc, argv, &c) < 0 || !outputs_ok(&c))
-        return 2;
+    train_dist_init(&argc, &argv);
+    if (!train_dist_agree(parse_args(argc, argv, &c) == 0 &&
+                          train_dist_setup(c.batch, &c.threads, &c.quiet, &c.log, &c.plot, &c.save) &&
+                          outputs_ok(&c)))
+        return train_dist_end(2);
+    if (sg_dist_size() > 1 && (c.resume || c.checkpoint || c.predictions || c.trace_html)) {
+        /* every rank has its own generator, which one checkpoint does not
+         * hold; the rest are one-process tools (docs/distributed.md) */
+        if (train_dist_is_main())
+            fprintf(stderr, "train: --resume, --checkpoint, --predictions and --trace-html run in one process, "
+                            "not under mpirun\n");
+        return train_dist_end(2);
+    }
     if (c.lr < 0) /* the default rate, written down (a checkpoint records it) */
         c.lr = default_lr(sg_optim_kind_from_name(c.optim));
     n_settings = run_settings(&c, settings);
     if (c.resume && ckpt_apply_settings(c.resume, settings, n_settings, argc, argv, &start) < 0)
-        return 2;
+        return train_dist_end(2);
     int threads = sg_set_threads(c.threads);
     sg_dataset *train = NULL, *test = NULL;
-    int classes;
-    if (load_data(&c, &train, &test, &classes) < 0)
-        return 1;
+    int classes = 0;
+    int loaded = load_data(&c, &train, &test, &classes);
+    if (!train_dist_agree(loaded == 0 && train_dist_data_ok(train))) {
+        if (loaded == 0) {
+            sg_dataset_free(train);
+            sg_dataset_free(test);
+        }
+        return train_dist_end(1);
+    }
     if (c.augment && !c.eval_only && shift_of(test->rows, test->cols) < 1) {
         fprintf(stderr, "train: --augment: the images are %dx%d; a shift of one pixel would move a sixth of "
                         "them or more (it needs images of 7 pixels or more)\n", test->rows, test->cols);
         sg_dataset_free(train);
         sg_dataset_free(test);
-        return 2;
+        return train_dist_end(2);
     }
     bool fashion = !strcmp(c.dataset, "fashion");
     sg_rng rng;
-    sg_rng_seed(&rng, c.seed);
+    sg_rng_seed(&rng, train_dist_seed(c.seed));
     int rc = 1;
     sg_model *m = build_model(&c, test->rows, test->cols, classes, &rng);
     sg_optim *opt = build_optim(&c);
@@ -943,6 +982,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "train: %s\n", sg_last_error());
         goto done;
     }
+    if (train_dist_broadcast(m, c.batch) != 0)
+        goto done;
     sg_batch_opts bo = {.normalize = true, .flatten = false, .one_hot = false};
     int shape[4] = {1, 1, test->rows, test->cols};
     char kernels[320];
@@ -1033,7 +1074,7 @@ int main(int argc, char **argv)
     if (c.predictions && write_predictions(m, test, classes, &bo, c.predictions) < 0)
         goto done;
     printf("log written to %s\n", c.log);
-    if (c.epochs)
+    if (c.epochs && train_dist_is_main())
         write_plot(c.log, c.plot);
     if (c.save) {
         if (sg_model_save(m, c.save) != 0) {
@@ -1054,5 +1095,5 @@ done:
     sg_dataset_free(train);
     sg_dataset_free(test);
     sg_release_memory();
-    return rc;
+    return train_dist_end(rc);
 }
