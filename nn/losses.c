@@ -108,6 +108,18 @@ static int labels_ok(const char *op, sg_tensor *y, const int *labels, int n, int
 }
 
 /* One-hot constant of y's shape from n integer labels. */
+/* t (n, k), zeros, of either dtype: t[i, labels[i]] = 1 (labels checked). */
+static void put_ones(sg_tensor *t, const int *labels, int n, int k)
+{
+    for (int i = 0; i < n; i++) {
+        size_t at = (size_t)i * (size_t)k + (size_t)labels[i];
+        if (sg_dtype_of(t) == SG_FLOAT64)
+            sg_data64(t)[at] = 1.0;
+        else
+            sg_data(t)[at] = 1.f;
+    }
+}
+
 static sg_tensor *one_hot_like(const char *op, sg_tensor *y, const int *labels, int n)
 {
     int N, K;
@@ -116,13 +128,7 @@ static sg_tensor *one_hot_like(const char *op, sg_tensor *y, const int *labels, 
     sg_tensor *t = sg_zeros_like(y); /* y's dtype */
     if (!t)
         return NULL;
-    for (int i = 0; i < n; i++) {
-        size_t at = (size_t)i * (size_t)K + (size_t)labels[i];
-        if (sg_dtype_of(t) == SG_FLOAT64)
-            sg_data64(t)[at] = 1.0;
-        else
-            sg_data(t)[at] = 1.f;
-    }
+    put_ones(t, labels, n, K);
     return t;
 }
 
@@ -281,13 +287,7 @@ sg_tensor *sg_one_hot(const int *labels, int n, int k)
     sg_api_leave(token);
     if (!t)
         return NULL;
-    for (int i = 0; i < n; i++) {
-        size_t at = (size_t)i * (size_t)k + (size_t)labels[i];
-        if (sg_dtype_of(t) == SG_FLOAT64)
-            sg_data64(t)[at] = 1.0;
-        else
-            sg_data(t)[at] = 1.f;
-    }
+    put_ones(t, labels, n, k);
     return t;
 }
 
