@@ -23,6 +23,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+from check_report import verdict
+
 
 def text_of(elem):
     return "".join(elem.itertext()).strip() if elem is not None else ""
@@ -104,23 +106,10 @@ def main():
     p.add_argument("headers", nargs="+")
     args = p.parse_args()
     problems = check(args)
-    report = "\n".join(problems)
-    if args.expect_fail is None:
-        if problems:
-            print(report)
-            print("api_docs: %d gap(s) in the API reference of %s" % (len(problems), " ".join(args.headers)))
-            return 1
-        print("api_docs: every public symbol of %d header(s) is documented" % len(args.headers))
-        return 0
-    print(report)
-    missing = [t for t in args.expect_fail if t not in report]
-    if not problems or missing:
-        print("api_docs: the check should have failed naming: %s; not named: %s"
-              % (", ".join(args.expect_fail), ", ".join(missing) or "(all named, but it passed)"))
-        return 1
-    print("api_docs: the check fails on the probe headers as it should")
-    return 0
-
+    return verdict("api_docs", problems, args.expect_fail,
+                   "%d gap(s) in the API reference of %s" % (len(problems), " ".join(args.headers)),
+                   "every public symbol of %d header(s) is documented" % len(args.headers),
+                   "the check fails on the probe headers as it should")
 
 if __name__ == "__main__":
     sys.exit(main())

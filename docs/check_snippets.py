@@ -34,6 +34,8 @@ import shlex
 import subprocess
 import sys
 
+from check_report import verdict
+
 FENCE_OPEN = re.compile(r"^```c\s*$")
 FENCE_CLOSE = re.compile(r"^```\s*$")
 EXCERPT = re.compile(r"^\s*/\*\s*excerpt of\s+(\S+?)\s*\*/\s*$")
@@ -191,23 +193,11 @@ def main():
                                  sorted(glob.glob(os.path.join(args.root, "docs", "*.md"))))
     checker = Checker(args)
     problems = checker.run(markdown)
-    report = "\n".join(problems)
-    if args.expect_fail is None:
-        if problems:
-            print(report)
-            print("check_snippets: %d of %d C blocks fail" % (len(problems), checker.count))
-            return 1
-        print("check_snippets: %d C blocks in %d files: every one compiles and runs, or is an "
-              "excerpt found in its file" % (checker.count, len(markdown)))
-        return 0
-    print(report)
-    missing = [t for t in args.expect_fail if t not in report]
-    if not problems or missing:
-        print("check_snippets: should have failed naming: %s; not named: %s"
-              % (", ".join(args.expect_fail), ", ".join(missing) or "(all named, but it passed)"))
-        return 1
-    print("check_snippets: the broken blocks fail as they should")
-    return 0
+    return verdict("check_snippets", problems, args.expect_fail,
+                   "%d of %d C blocks fail" % (len(problems), checker.count),
+                   "%d C blocks in %d files: every one compiles and runs, or is an excerpt found in its file"
+                   % (checker.count, len(markdown)),
+                   "the broken blocks fail as they should")
 
 
 if __name__ == "__main__":
