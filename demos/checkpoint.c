@@ -350,15 +350,23 @@ static void free_kept(void)
     free(kept_meta);
 }
 
-int ckpt_apply_settings(const char *path, const ckpt_setting *s, int n, int argc, char **argv, int *done)
+/* The checkpoint's metadata, or NULL after saying why (one line). */
+static sg_safetensors_meta *resume_meta(const char *path, int *nm)
 {
-    int nm = 0;
-    sg_safetensors_meta *md = sg_safetensors_metadata(path, &nm);
+    sg_safetensors_meta *md = sg_safetensors_metadata(path, nm);
     if (!md) {
         fprintf(stderr, "train: --resume: %s\n", sg_last_error());
         sg_clear_error();
-        return -1;
     }
+    return md;
+}
+
+int ckpt_apply_settings(const char *path, const ckpt_setting *s, int n, int argc, char **argv, int *done)
+{
+    int nm = 0;
+    sg_safetensors_meta *md = resume_meta(path, &nm);
+    if (!md)
+        return -1;
     if (!kept_meta)
         atexit(free_kept);
     free(kept_meta);
@@ -470,12 +478,9 @@ static const char *layer_rng_text(const sg_safetensors_meta *md, int nm, sg_laye
 int ckpt_restore(const char *path, sg_model *m, sg_optim *opt, int n_train, sg_rng *rng, int *epoch_out)
 {
     int nm = 0;
-    sg_safetensors_meta *md = sg_safetensors_metadata(path, &nm);
-    if (!md) {
-        fprintf(stderr, "train: --resume: %s\n", sg_last_error());
-        sg_clear_error();
+    sg_safetensors_meta *md = resume_meta(path, &nm);
+    if (!md)
         return -1;
-    }
     int rc = -1, np = 0, nl = sg_model_layers(m, NULL, 0);
     const sg_named_param *params = sg_model_params(m, &np);
     tensor_list list = {0};
