@@ -7,9 +7,10 @@
  * in a fixed order; threads only decide who computes which piece. So 1, 2,
  * 3 and 4 threads must give the same bits — not merely close values:
  *   kernels    each split path (a product split by rows, columns or slices
- *              of K, the own tall and long kernels, a batch of products,
+ *              of K into 2, 4 or 8 pieces, the own tall and long kernels,
  *              column sums in partial blocks, a batch of them, channel and
- *              window sums) on shapes large enough to be split;
+ *              window sums) on shapes large enough to be split (batches of
+ *              per-image products run in the SimpleConvNet's steps);
  *   training   a few optimizer steps of the book's MLP (784-100-10, SGD)
  *              and SimpleConvNet (conv 30x5x5, pool, 100, 10; Adam): every
  *              parameter after the steps, bit for bit.
@@ -87,10 +88,13 @@ static const product products[] = {
     {"split N: cnn fc1 dx (dy W^T)", false, true, 1, 100, 4320, 100, false},
     {"split K: cnn fc1 forward", false, false, 1, 100, 100, 4320, false},
     {"square 256^3", false, false, 1, 256, 256, 256, false},
+    {"split K into 4 pieces", false, false, 1, 32, 32, 32768, false},
+    {"split K into 8 pieces", false, false, 1, 32, 32, 65536, false},
+    {"split M into 8 pieces", false, false, 1, 16384, 64, 128, false},
     {"tall: conv forward as one product", false, false, 1, 18432, 30, 25, false},
     {"tall with dot columns: conv dcols as one product", false, true, 1, 18432, 25, 30, false},
     {"long: conv dW as one product", true, false, 1, 25, 30, 18432, false},
-    {"batch of small products", false, true, 32, 30, 576, 25, false},
+    {"a batch times a shared matrix: one product of the rows", false, true, 32, 30, 576, 25, false},
 };
 
 /* One product at the current thread count, into out (M*N*batch floats). */

@@ -259,10 +259,14 @@ static bool gemm_thin(bool ta, bool tb, int M, int N, int K, const float *A, int
 /* A split product has 2 pieces, or 4 or 8 where each piece keeps at least
  * SG_GEMM_PIECE_FLOPS and the copies the extra pieces repeat (packing an
  * operand again, or writing partial products) stay below 1 float per
- * SG_GEMM_PIECE_RATIO flops of the product: pieces for more threads on
- * large products, without costing a single thread much on small ones. */
+ * SG_GEMM_PIECE_RATIO flops of the product. One thread runs every piece,
+ * so each extra piece costs it a repeated copy: repacking a float costs
+ * about as long as 50 flops (1024^3 cut into 8 row pieces ran 17% slower
+ * on one thread than in one call), so 4096 keeps the extra pieces below
+ * about 1.3% of a product; in practice products up to a few GFLOP keep 2
+ * pieces, which is all this project's 2-core machines use. */
 #define SG_GEMM_PIECE_FLOPS 16e6
-#define SG_GEMM_PIECE_RATIO 256.0
+#define SG_GEMM_PIECE_RATIO 4096.0
 
 /* OpenBLAS runs one thread inside each piece of a product (or in the whole
  * product when the engine uses one thread). The setting is left at 1:
