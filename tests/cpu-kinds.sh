@@ -16,7 +16,8 @@
 # tests/cross-aarch64.sh, and so is kernels: it already runs natively at
 # every level this CPU has, and emulated AVX2 takes it minutes (the
 # kernel_levels suite still compares every level the emulated CPU has); so
-# is determinism, for the same reason (7 minutes on the emulated Zen 3).
+# is determinism, for the same reason (7 minutes on the emulated Zen 3; it
+# runs natively at every level this CPU has).
 # SG_TEST_EMULATED tells the one test that limits its address space (the
 # out-of-memory message) that the limit would bind the emulator as well.
 #

@@ -28,11 +28,11 @@
 
 /* Thread counts compared with 1: 2, 3 and 4 (more than this machine's
  * cores is fine). Under valgrind, which runs one thread at a time (a
- * spinning worker then costs whole time slices), and under qemu-user
- * (tests/cross-aarch64.sh sets SG_TEST_EMULATED), 2 only: 3 and 4 took the
- * suite from 3 to 10 minutes under valgrind. (tests/run.sh leaves the suite
- * out of its valgrind run and cpu-kinds.sh out of the emulated x86 CPUs;
- * it runs plain, under the sanitizers and on emulated aarch64.) */
+ * spinning worker then costs whole time slices), or qemu-user
+ * (SG_TEST_EMULATED), 2 only: 3 and 4 took the suite from 3 to 10 minutes
+ * under valgrind. CI runs the suite natively only, plain and under the
+ * sanitizers (tests/run.sh leaves it out of its valgrind run, cpu-kinds.sh
+ * and cross-aarch64.sh out of the emulated CPUs: minutes there). */
 static int max_threads(void)
 {
     const char *pre = getenv("LD_PRELOAD");
