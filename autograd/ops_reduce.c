@@ -73,15 +73,17 @@ static void cols_blocks(void *arg, size_t lo, size_t hi)
 }
 
 /* columns (outer, inner) -> (inner): reduce the first axis into y, which
- * holds the initial values already. With threads and a short row (the bias
- * gradient (N*OH*OW, C) -> (C)), blocks of rows are reduced into partial
- * rows in parallel, and the partial rows are combined at the end. */
+ * holds the initial values already. A large reduction with a short row
+ * (the bias gradient (N*OH*OW, C) -> (C)) is cut into COL_BLOCKS blocks of
+ * rows, reduced into partial rows (on as many threads as there are), and
+ * the partial rows are combined in order at the end. The cut depends on
+ * the shape only, never on the thread count, so the sums are the same on
+ * any number of threads (docs/design.md, "Determinism"). */
 static void reduce_cols(const float *restrict x, float *restrict y, size_t outer, size_t inner, int kind)
 {
-    enum { PART = 4096 };
-    int nt = sg_parallel_threads(outer * inner);
-    size_t blocks = (size_t)nt * 4;
-    if (nt > 1 && blocks * inner <= PART && outer >= blocks * 8) {
+    enum { PART = 4096, COL_BLOCKS = 8 };
+    const size_t blocks = COL_BLOCKS;
+    if (outer * inner >= SG_PAR_MIN && blocks * inner <= PART && outer >= blocks * 8) {
         float part[PART];
         cols_ctx c = {.x = x, .part = part, .outer = outer, .inner = inner, .blocks = blocks, .kind = kind};
         sg_parallel_for(blocks, outer * inner, cols_blocks, &c);

@@ -183,7 +183,9 @@ static bool ensure_workers(void)
     return P.workers > 0;
 }
 
-int sg_parallel_threads(size_t work)
+/* Threads a parallel loop of this much work would use (1 = serial). Not
+ * in sg_parallel.h: no kernel may cut its work by it (determinism). */
+static int parallel_threads(size_t work)
 {
     if (work < SG_PAR_MIN || in_worker)
         return 1;
@@ -194,7 +196,7 @@ void sg_parallel_for(size_t n, size_t work, sg_range_fn fn, void *ctx)
 {
     if (n == 0)
         return;
-    int T = sg_parallel_threads(work);
+    int T = parallel_threads(work);
     if (T <= 1 || n == 1 || atomic_flag_test_and_set_explicit(&P.busy, memory_order_acquire)) {
         fn(ctx, 0, n); /* serial, nested, or another thread owns the pool */
         return;
@@ -237,11 +239,6 @@ void sg_parallel_for(size_t n, size_t work, sg_range_fn fn, void *ctx)
 int sg_pool_threads(void) { return 1; }
 void sg_pool_set_threads(int n) { (void)n; }
 void sg_pool_release(void) {}
-int sg_parallel_threads(size_t work)
-{
-    (void)work;
-    return 1;
-}
 void sg_parallel_for(size_t n, size_t work, sg_range_fn fn, void *ctx)
 {
     (void)work;

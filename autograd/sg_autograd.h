@@ -769,6 +769,9 @@ const char *sg_op_formula(int op, int input);
  *  the BLAS on one thread: it sets OpenBLAS's thread count to 1, so a
  *  program that also calls the BLAS directly and wants OpenBLAS's threads
  *  for those calls sets them (openblas_set_num_threads) before its calls.
+ *  Results do not depend on n: every kernel cuts its work at places fixed
+ *  by the shape and adds partial sums in a fixed order, so any thread count
+ *  gives the same bits (docs/design.md, "Determinism").
  *  Returns the number now in use (1 without threading support). */
 int sg_set_threads(int n);
 

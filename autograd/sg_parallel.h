@@ -23,6 +23,16 @@
  * on a worker is lost: check first, then loop). A sg_parallel_for inside
  * another runs serially on the thread that calls it.
  *
+ * Determinism: where [lo, hi) falls depends on the number of threads, so a
+ * range function's results must not depend on it — each item computed on
+ * its own, the same whatever range it comes in. A loop that adds across
+ * items (a sum over rows, a product split along K) makes its items fixed
+ * pieces chosen from the shape (never from the thread count), each summed
+ * into its own partial result, and adds the partial results in a fixed
+ * order afterwards (kernels/gemm.c, ops_reduce.c). That is why this header
+ * does not tell a kernel how many threads a loop will get: results are the
+ * same bits on any number of threads (docs/design.md, "Determinism").
+ *
  * OpenBLAS is kept at one thread of its own; sg_sgemm splits big products
  * across the same pool (kernels/gemm.c), so two pools never fight over cores.
  */
@@ -50,9 +60,6 @@ void sg_parallel_for(size_t n, size_t work, sg_range_fn fn, void *ctx);
  * element ranges [lo, hi) (whole blocks, the last one short), so an
  * elementwise kernel needs no block arithmetic of its own. */
 void sg_parallel_for_elems(size_t n, size_t work, sg_range_fn fn, void *ctx);
-
-/* Threads a parallel loop of this much work would use (1 = serial). */
-int sg_parallel_threads(size_t work);
 
 /* The pool's size (the caller included): sg_set_threads(), else
  * OMP_NUM_THREADS, else the number of cores. */

@@ -55,11 +55,13 @@ fi
 # PyTorch on the trainer's weights) and mpi (Open MPI's ranks, see above),
 # here and in the sanitizer run. The slow suite (100 MB
 # tensors past 2^24 elements, issue 12: 1 s plain, 5 s under ASan) is left
-# out here (10 s and 1 GB under valgrind) and on the emulated CPUs.
+# out here (10 s and 1 GB under valgrind) and on the emulated CPUs. So is
+# determinism (training steps on 1 and 2 threads: 3 minutes under valgrind,
+# which runs one thread at a time; it runs plain and under the sanitizers).
 [ -d build-valgrind ] || meson setup build-valgrind -Dbuildtype=debugoptimized
 meson compile -C build-valgrind
 meson test -C build-valgrind --setup valgrind --no-suite docs --no-suite demos --no-suite train --no-suite slow --no-suite browser \
-    --no-suite interop --no-suite mpi \
+    --no-suite interop --no-suite mpi --no-suite determinism \
     --print-errorlogs
 
 # aarch64: cross-compiled, and the suites run under qemu-user where the arm64

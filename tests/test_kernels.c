@@ -9,8 +9,9 @@
  * sized to cross the threshold of the path it aims at:
  *   threads     a loop is split across the pool when it touches at least
  *               SG_PAR_MIN = 65536 floats (sg_parallel.h); a product when
- *               it has >= 2e6 flops (kernels/gemm.c), into pieces of rows of
- *               C (SPLIT_M), columns (SPLIT_N) or slices of K (SPLIT_K).
+ *               it has >= 2e6 flops (kernels/gemm.c), into 2, 4 or 8 pieces
+ *               (chosen from the shape, run on any number of threads) of rows
+ *               of C (SPLIT_M), columns (SPLIT_N) or slices of K (SPLIT_K).
  *   matmul      the own "tall" (!ta, N <= 64, K <= 1024) and "long"
  *               (ta && !tb, M <= 64, N <= 32, long K) kernels of levels
  *               avx2 and avx512 (kernels/gemm_avx2.c, gemm_avx512.c) run
@@ -22,8 +23,8 @@
  *   unfold/fold bands written row by row when OW*C*KH*KW > 1024; copies
  *               specialised for (KW, SW) in {(2,2),(3,1),(5,1),(3,2),(3,3)}.
  *   reductions  shapes coalesced to (R), (O,R), (R,K), (A,R,K), windows
- *               (A,R,B,S) reduced over R and S, or the general walk; (R,K) reduced in partial blocks when
- *               threads*4*K <= 4096 and R >= threads*32.
+ *               (A,R,B,S) reduced over R and S, or the general walk; (R,K) reduced in 8 partial blocks
+ *               when R*K >= 65536, 8*K <= 4096 and R >= 64 (on any number of threads).
  *   permute     a batch of 2-D transposes in 8x8 register tiles (two tile
  *               orders, ragged edges), split over the batch; else a walk.
  *   broadcast   coalesced dims, rows split across threads, each starting

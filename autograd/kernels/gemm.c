@@ -18,6 +18,13 @@
  * pieces (rows of C, columns, or slices of K summed afterwards) that the
  * engine's pool runs; the own kernels are split the same way (tall by rows,
  * long by slices of K).
+ *
+ * Determinism: how a product is cut depends on its shape only, never on
+ * the number of threads (docs/design.md, "Determinism"). The pieces are
+ * the same calls whether one thread runs them all or eight share them,
+ * and slices of K are added in the order of K; so every element of C is
+ * the same sum, formed the same way, on any number of threads. A thread
+ * count only decides who computes which piece.
  */
 #include "sg_internal.h"
 #include "sg_kernels.h"
@@ -120,10 +127,12 @@ static void gemm1(bool ta, bool tb, int M, int N, int K, const float *A, int lda
 /* ---- splitting a product across the pool ----
  * OpenBLAS runs single-threaded inside each piece. Rows of C are split when
  * op(A) has enough of them, else columns; a product with a small C and a
- * long K (the convolution's weight gradient, (25, 30) over K = 57600) is
- * split along K into partial products that are summed at the end. */
+ * long K (an affine layer's forward, (100, 100) over K = 784) is split
+ * along K into partial products that are added at the end, in the order
+ * of K. plan_split() below chooses the kind and the number of pieces from
+ * the shape alone. */
 
-enum split_kind { SPLIT_M, SPLIT_N, SPLIT_K };
+enum split_kind { SPLIT_NONE, SPLIT_M, SPLIT_N, SPLIT_K };
 
 typedef struct gemm_job {
     enum split_kind kind;
@@ -131,7 +140,7 @@ typedef struct gemm_job {
     int M, N, K, lda, ldb, ldc, pieces;
     const float *A, *B;
     float *C;
-    float *part; /* SPLIT_K: (pieces, M, N) partial products */
+    float *part; /* SPLIT_K: (pieces - 1, M, N) partial products of slices 1.. of K */
 } gemm_job;
 
 static void gemm_pieces(void *arg, size_t lo, size_t hi)
@@ -148,12 +157,15 @@ static void gemm_pieces(void *arg, size_t lo, size_t hi)
             const float *b = j->tb ? j->B + (size_t)c0 * j->ldb : j->B + c0;
             gemm1(j->ta, j->tb, j->M, c1 - c0, j->K, j->A, j->lda, b, j->ldb, j->C + c0, j->ldc,
                   j->accumulate);
-        } else {
+        } else { /* the first slice of K goes to C itself, the others to partial products */
             int k0 = (int)((size_t)j->K * p / j->pieces), k1 = (int)((size_t)j->K * (p + 1) / j->pieces);
             const float *a = j->ta ? j->A + (size_t)k0 * j->lda : j->A + k0;
             const float *b = j->tb ? j->B + k0 : j->B + (size_t)k0 * j->ldb;
-            gemm1(j->ta, j->tb, j->M, j->N, k1 - k0, a, j->lda, b, j->ldb, j->part + p * (size_t)j->M * j->N,
-                  j->N, false);
+            if (p == 0)
+                gemm1(j->ta, j->tb, j->M, j->N, k1 - k0, a, j->lda, b, j->ldb, j->C, j->ldc, j->accumulate);
+            else
+                gemm1(j->ta, j->tb, j->M, j->N, k1 - k0, a, j->lda, b, j->ldb,
+                      j->part + (p - 1) * (size_t)j->M * j->N, j->N, false);
         }
     }
 }
@@ -188,6 +200,19 @@ static void long_range(void *arg, size_t lo, size_t hi)
     }
 }
 
+/* Slices of K for the long kernel: a power of two up to 8, each slice at
+ * least LONG_SLICE_K long (from K alone, so the same on any number of
+ * threads). The slices' partial products are added in the order of K. */
+enum { LONG_SLICE_K = 2048 };
+
+static int long_pieces(int K)
+{
+    int pieces = 1;
+    while (pieces < 8 && K / (2 * pieces) >= LONG_SLICE_K)
+        pieces *= 2;
+    return pieces;
+}
+
 /* The product on the own kernels; false if they do not take it. */
 static bool gemm_thin(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float *C, int ldc, bool accumulate)
@@ -210,10 +235,7 @@ static bool gemm_thin(bool ta, bool tb, int M, int N, int K, const float *A, int
     }
     if (long_ok(r, ta, tb, M, N, K)) {
         enum { MAXP = 8, PC = SG_GEMM_LONG_P_COLS };
-        int T = sg_parallel_threads((size_t)K * (size_t)(M + N));
-        int pieces = T > 1 ? 2 * T : 1;
-        if (pieces > MAXP)
-            pieces = MAXP;
+        int pieces = long_pieces(K);
         float part[MAXP * SG_GEMM_LONG_MAX_M * PC];
         thin_job j = {.k = k, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .pieces = pieces, .A = A, .B = B,
                       .part = part};
@@ -232,14 +254,27 @@ static bool gemm_thin(bool ta, bool tb, int M, int N, int K, const float *A, int
     return false;
 }
 
-/* Below this many flops a product runs on the calling thread. */
+/* Below this many flops a product is one piece (on the calling thread). */
 #define SG_GEMM_PAR_FLOPS 2e6
+/* A split product has 2 pieces, or 4 or 8 where each piece keeps at least
+ * SG_GEMM_PIECE_FLOPS and the copies the extra pieces repeat (packing an
+ * operand again, or writing partial products) stay below 1 float per
+ * SG_GEMM_PIECE_RATIO flops of the product. One thread runs every piece,
+ * so each extra piece costs it a repeated copy: repacking a float costs
+ * about as long as 50 flops (1024^3 cut into 8 row pieces ran 17% slower
+ * on one thread than in one call), so 4096 keeps the extra pieces below
+ * about 1.3% of a product; in practice products up to a few GFLOP keep 2
+ * pieces, which is all this project's 2-core machines use. */
+#define SG_GEMM_PIECE_FLOPS 16e6
+#define SG_GEMM_PIECE_RATIO 4096.0
 
 /* OpenBLAS runs one thread inside each piece of a product (or in the whole
  * product when the engine uses one thread). The setting is left at 1:
  * raising it again would make OpenBLAS start threads (after a fork(), on
- * every call), and its idle threads would compete with the pool. Small
- * products, which OpenBLAS runs on one thread anyway, leave it untouched. */
+ * every call), and its idle threads would compete with the pool. It is set
+ * before the first product of any size: OpenBLAS's own choice of code for
+ * a product can depend on its thread count (its "direct" small-matrix
+ * path does), and results must not. */
 static void blas_one_thread(void)
 {
 #if defined(SG_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
@@ -248,55 +283,84 @@ static void blas_one_thread(void)
 #endif
 }
 
+enum { PART_MAX = 1 << 15 }; /* floats of split-K partial products on the stack */
+
+/* Whether a product of this shape can be cut into P pieces of `kind`. */
+static bool can_split(enum split_kind kind, int P, int M, int N, int K)
+{
+    const int min_rows = 16; /* rows (columns) per piece worth a call */
+    switch (kind) {
+    case SPLIT_M:
+        return M >= P * min_rows;
+    case SPLIT_N:
+        return N >= P * min_rows;
+    case SPLIT_K:
+        return K >= P * 64 && (size_t)P * M * N <= PART_MAX;
+    default:
+        return false;
+    }
+}
+
+/* How a product is cut: from its shape only (never from the thread count),
+ * so that every element of C is the same sum on any number of threads.
+ * Each piece packs its share of one operand and all of the other, so the
+ * kind of split is the one that repeats the least copying: rows of C
+ * repeat op(B) (K*N), columns repeat op(A) (M*K), and slices of K instead
+ * write partial products (M*N each) to be added in the order of K. Then
+ * the pieces double (up to 8) while each keeps SG_GEMM_PIECE_FLOPS and the
+ * repeated copies stay within SG_GEMM_PIECE_RATIO. */
+static enum split_kind plan_split(int M, int N, int K, int *pieces)
+{
+    const double flops = 2.0 * M * N * K;
+    *pieces = 1;
+    if (flops < SG_GEMM_PAR_FLOPS || K == 0)
+        return SPLIT_NONE;
+    const double rep_m = (double)K * N, rep_n = (double)M * K, rep_k = 2.0 * M * N;
+    const bool can_m = can_split(SPLIT_M, 2, M, N, K), can_n = can_split(SPLIT_N, 2, M, N, K);
+    enum split_kind kind;
+    double rep;
+    if (can_split(SPLIT_K, 2, M, N, K) && (!can_m || rep_k < rep_m) && (!can_n || rep_k < rep_n))
+        kind = SPLIT_K, rep = rep_k;
+    else if (can_m && (!can_n || rep_m <= rep_n))
+        kind = SPLIT_M, rep = rep_m;
+    else if (can_n)
+        kind = SPLIT_N, rep = rep_n;
+    else
+        return SPLIT_NONE;
+    int P = 2;
+    while (P < 8 && can_split(kind, 2 * P, M, N, K) && flops / (2 * P) >= SG_GEMM_PIECE_FLOPS &&
+           (2 * P - 1) * rep * SG_GEMM_PIECE_RATIO <= flops)
+        P *= 2;
+    *pieces = P;
+    return kind;
+}
+
 static void gemm_split(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                        float *C, int ldc, bool accumulate)
 {
-    double flops = 2.0 * M * N * K;
-    int T = 1;
-    if (flops >= SG_GEMM_PAR_FLOPS) {
-        blas_one_thread();
-        T = sg_parallel_threads(SG_PAR_MIN);
-    }
-    if (T <= 1 || K == 0) {
+    int pieces;
+    enum split_kind kind = plan_split(M, N, K, &pieces);
+    if (kind == SPLIT_NONE) {
         gemm1(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
         return;
     }
-    enum { PART_MAX = 1 << 15 }; /* floats of partial products on the stack */
-    gemm_job j = {.ta = ta, .tb = tb, .accumulate = accumulate, .M = M, .N = N, .K = K, .lda = lda,
-                  .ldb = ldb, .ldc = ldc, .A = A, .B = B, .C = C, .pieces = T};
-    /* One piece per thread. Each piece packs its share of one operand and
-     * all of the other, so the split is chosen to repeat the least copying:
-     * rows of C repeat op(B) (K*N), columns repeat op(A) (M*K), and slices
-     * of K instead write T partial products (M*N each) to be summed. */
-    const double rep_m = (double)K * N, rep_n = (double)M * K, rep_k = 2.0 * M * N;
-    const int min_rows = 16; /* rows (columns, K) per piece worth a call */
-    bool can_m = M >= T * min_rows, can_n = N >= T * min_rows;
-    bool can_k = K >= T * 64 && (size_t)T * M * N <= PART_MAX;
-    if (can_k && (!can_m || rep_k < rep_m) && (!can_n || rep_k < rep_n))
-        j.kind = SPLIT_K;
-    else if (can_m && (!can_n || rep_m <= rep_n))
-        j.kind = SPLIT_M;
-    else if (can_n)
-        j.kind = SPLIT_N;
-    else {
-        gemm1(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-        return;
-    }
-    float part[j.kind == SPLIT_K ? (size_t)j.pieces * M * N : 1];
+    gemm_job j = {.kind = kind, .ta = ta, .tb = tb, .accumulate = accumulate, .M = M, .N = N, .K = K,
+                  .lda = lda, .ldb = ldb, .ldc = ldc, .A = A, .B = B, .C = C, .pieces = pieces};
+    float part[kind == SPLIT_K ? (size_t)(pieces - 1) * M * N : 1];
     j.part = part;
-    sg_parallel_for((size_t)j.pieces, SG_PAR_MIN, gemm_pieces, &j);
-    if (j.kind == SPLIT_K) {
-        size_t mn = (size_t)M * N;
-        for (int i = 0; i < M; i++) {
-            float *restrict c = C + (size_t)i * ldc;
-            for (int q = 0; q < N; q++) {
-                float acc = accumulate ? c[q] : 0.f;
-                for (int p = 0; p < j.pieces; p++)
-                    acc += part[p * mn + (size_t)i * N + q];
-                c[q] = acc;
+    /* the pieces run on as many threads as there are, in any order; with
+     * one thread (or inside another parallel loop) one after the other */
+    sg_parallel_for((size_t)pieces, SG_PAR_MIN, gemm_pieces, &j);
+    if (kind == SPLIT_K) /* C (slice 0) += slice 1, then slice 2, ...: the order of K */
+        for (int p = 1; p < pieces; p++) {
+            const float *restrict pp = part + (size_t)(p - 1) * M * N;
+            for (int i = 0; i < M; i++) {
+                float *restrict c = C + (size_t)i * ldc;
+                const float *restrict s = pp + (size_t)i * N;
+                for (int q = 0; q < N; q++)
+                    c[q] += s[q];
             }
         }
-    }
 }
 
 void sg_sgemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
@@ -304,6 +368,7 @@ void sg_sgemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, co
 {
     if (M == 0 || N == 0)
         return;
+    blas_one_thread();
     if (gemm_thin(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate))
         return;
     gemm_split(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
