@@ -283,6 +283,14 @@ static void blas_one_thread(void)
 #endif
 }
 
+/* Set once when the library loads, before the program can fork: in a
+ * fork()ed child (a Check test, a worker process) OpenBLAS's threads are
+ * gone but its state still counts them, and lowering the count there makes
+ * it rebuild its pool — seen as memory growing in the child after the
+ * first products (test_memory's flat footprint under ASan, 1 run in 4).
+ * Set at load, the child inherits 1 and the check above never calls it. */
+__attribute__((constructor)) static void blas_one_thread_at_load(void) { blas_one_thread(); }
+
 enum { PART_MAX = 1 << 15 }; /* floats of split-K partial products on the stack */
 
 /* Whether a product of this shape can be cut into P pieces of `kind`. */
