@@ -629,8 +629,10 @@ typedef struct sg_gradcheck_report {
  *  A non-scalar output is reduced as sum(y * r) with fixed random r.
  *  Give float64 inputs (sg_to_dtype, or sg_set_default_dtype before making
  *  them) to check in float64: f then runs in float64 (its ops follow their
- *  inputs' dtype), and a derivative wrong by 1e-4 relative is caught, which
- *  float32's rounding hides (docs/tutorial.md, "Checking in float64").
+ *  inputs' dtype). At the float64 defaults (rtol 1e-3, as PyTorch's) errors
+ *  above about 0.1% fail; with a smaller rtol (1e-5) float64 catches a
+ *  derivative wrong by 1e-4 relative, which float32's rounding hides at any
+ *  tolerance (docs/tutorial.md, "Checking in float64").
  *  Returns true if all agree; the report (may be NULL) names the worst one. */
 bool sg_gradcheck(sg_fn f, sg_tensor *const *inputs, int n, void *ctx,
                   const sg_gradcheck_opts *opts, sg_gradcheck_report *report);
@@ -697,8 +699,9 @@ typedef struct sg_custom_op {
 /** Apply a user-defined op to inputs[0..n), n = op->n_inputs. Records one
  *  node (op "custom", shown as op->name) when an input requires a gradient
  *  and recording is on. Returns the output, or NULL with a message: a NULL
- *  or stale input, an incomplete descriptor, a wrong n, mixed dtypes, or
- *  a forward that failed or returned a tensor of another dtype. */
+ *  or stale input, an incomplete descriptor, a wrong n, or a forward that
+ *  failed or returned a tensor of another dtype than its inputs. Inputs of
+ *  both dtypes are promoted first, as for every op ("Data types"). */
 sg_tensor *sg_custom_apply(const sg_custom_op *op, sg_tensor *const *inputs, int n, const void *ctx);
 
 /* ------------------------------------------------------------------------- */

@@ -25,9 +25,11 @@
 #include "sg_autograd.h"
 #include "sg_nn.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *out_dir = ".";
 
@@ -163,6 +165,10 @@ int main(int argc, char **argv)
     }
     if (argc > 1)
         out_dir = argv[1];
+    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) { /* one level, like mkdir(1) */
+        fprintf(stderr, "backprop_html: cannot make the directory %s: %s\n", out_dir, strerror(errno));
+        return 1;
+    }
     bool (*const demos[])(void) = {shopping, apple, micrograd_expr, micrograd_neuron, xor_sigmoid, double_backward};
     bool ok = true;
     for (size_t i = 0; i < sizeof demos / sizeof demos[0]; i++) {

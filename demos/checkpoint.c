@@ -431,6 +431,14 @@ int ckpt_apply_settings(const char *path, const ckpt_setting *s, int n, int argc
                 path, old_epochs, *epochs, old_epochs);
         return -1;
     }
+    bool cli_epochs = given(argc, argv, "--epochs");
+    if (epochs && *epochs <= epoch && !cli_epochs) {
+        fprintf(stderr,
+                "train: --resume %s: the checkpoint has done all %ld epochs of its run; give --epochs "
+                "(the total, more than %ld) to train on\n",
+                path, epoch, epoch);
+        return -1;
+    }
     if (epochs && *epochs <= epoch) {
         fprintf(stderr,
                 "train: --resume %s: the checkpoint has done %ld epochs; --epochs %d leaves none to train "

@@ -566,7 +566,8 @@ static int load_data(const config *c, sg_dataset **train, sg_dataset **test, int
     if ((!c->eval_only && !*train) || !*test) {
         fprintf(stderr, "train: cannot load the data set: %s\n", sg_last_error());
         if (!strcmp(c->dataset, "digits"))
-            fprintf(stderr, "train: fetch the MNIST digits first: sh datasets/fetch_mnist_digits.sh\n");
+            fprintf(stderr, "train: fetch the MNIST digits first: sh datasets/fetch_mnist_digits.sh "
+                            "(in a source checkout; it puts them where this program looks)\n");
         else if (!strcmp(c->dataset, "fashion"))
             fprintf(stderr, "train: install Fashion-MNIST: apt-get install dataset-fashion-mnist\n");
         sg_dataset_free(*train);
@@ -924,6 +925,9 @@ static int run_settings(config *c, ckpt_setting *s)
 int main(int argc, char **argv)
 {
     config c;
+    /* line by line even into a file or pipe, so the header and epoch lines
+     * keep their place among the progress lines on stderr */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     ckpt_setting settings[16];
     int n_settings, start = 0;
     train_dist_init(&argc, &argv);

@@ -394,8 +394,9 @@ END_TEST
 
 START_TEST(demo_writes_six_pages)
 {
-    char dir[] = "/tmp/sg-html-XXXXXX", out[4096];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char top[] = "/tmp/sg-html-XXXXXX", dir[sizeof top + 8], out[4096];
+    ck_assert_ptr_nonnull(mkdtemp(top));
+    snprintf(dir, sizeof dir, "%s/pages", top); /* not there yet: the demo makes it */
     ck_assert_msg(run_demo("backprop_html", dir, out, sizeof out) == 0, "backprop_html:\n%s", out);
     static const char *const lines[] = {"shopping.html          price = 715\n",
                                         "apple.html             price = 220\n",
@@ -410,6 +411,10 @@ START_TEST(demo_writes_six_pages)
         ck_assert_msg(unlink(path) == 0, "%s was not written", path);
     }
     ck_assert_int_eq(rmdir(dir), 0);
+    ck_assert_int_eq(rmdir(top), 0);
+    /* a directory that cannot be made is said, not six fopen errors */
+    ck_assert_int_eq(run_demo("backprop_html", "/nonexistent/pages", out, sizeof out), 1);
+    ck_assert_msg(has(out, "backprop_html: cannot make the directory /nonexistent/pages"), "%s", out);
 }
 END_TEST
 
