@@ -14,6 +14,7 @@
  */
 #include "sg_autograd.h"
 #include "sg_nn.h"
+#include "sg_test.h"
 
 #include <check.h>
 #include <math.h>
@@ -21,29 +22,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void setup(void)
-{
-    sg_clear_error();
-    sg_set_grad_enabled(true);
-    sg_scope_begin();
-}
+/* sg_test.h's fixture; every test leaves the default dtype as it found it */
+static void setup(void) { sg_test_setup(); }
 
 static void teardown(void)
 {
-    while (sg_scope_depth() > 0)
-        sg_scope_end();
+    sg_test_teardown();
     sg_set_default_dtype(SG_FLOAT32);
 }
 
 #define T32(...) sg_from_data((float[]){__VA_ARGS__}, SG_DIMS((int)(sizeof((float[]){__VA_ARGS__}) / sizeof(float))))
 #define T64(...) sg_from_data64((double[]){__VA_ARGS__}, SG_DIMS((int)(sizeof((double[]){__VA_ARGS__}) / sizeof(double))))
 
-static void assert_error(const char *want)
-{
-    ck_assert_msg(sg_has_error() && strstr(sg_last_error(), want), "expected \"%s\", got \"%s\"", want,
-                  sg_last_error());
-    sg_clear_error();
-}
+/* the recorded message contains want (sg_test.h's ASSERT_ERROR_HAS) */
+#define assert_error(want) ASSERT_ERROR_HAS(want)
 
 /* d/dx of sum(f(x) * dy) at x, one element each, as floats */
 static void assert_grad(sg_tensor *x, const float *want, size_t n)
@@ -741,10 +733,5 @@ static Suite *prims_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(prims_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    sg_release_memory();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return sg_test_run(prims_suite());
 }
