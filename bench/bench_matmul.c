@@ -154,7 +154,7 @@ static int reps_for(double one, double target)
 #ifdef SG_HAVE_CBLAS
 typedef struct thin_case {
     int M, N, K;
-    bool tall;
+    bool tall, tb; /* tb: tall with B stored (N, K), op(B) = B^T */
     const float *a, *b;
     float *c, *bp;
 } thin_case;
@@ -163,14 +163,14 @@ static void run_thin(const thin_case *t, bool own)
 {
     const sg_kernels *k = sg_kern;
     if (own && t->tall) {
-        k->gemm_tall_pack(false, t->N, t->K, t->b, t->N, t->bp);
+        k->gemm_tall_pack(t->tb, t->N, t->K, t->b, t->tb ? t->K : t->N, t->bp);
         k->gemm_tall(0, t->M, t->N, t->K, t->a, t->K, t->bp, t->c, t->N, false);
     } else if (own) {
         memset(t->c, 0, (size_t)t->M * SG_GEMM_LONG_P_COLS * sizeof(float));
         k->gemm_long(0, t->K, t->K, t->M, t->N, t->a, t->M, t->b, t->N, t->c);
     } else if (t->tall) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t->M, t->N, t->K, 1.f, t->a, t->K, t->b, t->N,
-                    0.f, t->c, t->N);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, t->tb ? CblasTrans : CblasNoTrans, t->M, t->N, t->K, 1.f, t->a,
+                    t->K, t->b, t->tb ? t->K : t->N, 0.f, t->c, t->N);
     } else {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t->M, t->N, t->K, 1.f, t->a, t->M, t->b, t->N, 0.f,
                     t->c, t->N);
@@ -195,7 +195,8 @@ static double time_thin(const thin_case *t, bool own, int rounds, double target)
 }
 
 /* The own thin kernels against cblas_sgemm, one thread each, on the grid of
- * shapes they can take (tall: A (M,K) @ B (K,N); long: A^T B, A (K,M)). */
+ * shapes they can take (tall: A (M,K) @ B (K,N), and A @ B^T with B stored
+ * (N,K), whose packing transposes; long: A^T B, A (K,M)). */
 static int sweep(bool quick)
 {
     if (!sg_kern->gemm_tall) {
@@ -208,14 +209,18 @@ static int sweep(bool quick)
     const int rounds = quick ? 2 : 5;
     const double target = quick ? 0.005 : 0.02;
     static const int tall_m[] = {64, 100, 256, 1000, 5760, 57600};
-    static const int tall_n[] = {8, 10, 16, 25, 30, 50, 64};
+    static const int tall_n[] = {8, 10, 16, 25, 30, 50, 64, 100, 128};
     static const int tall_k[] = {9, 25, 30, 72, 100, 300, 1024};
     static const int long_m[] = {6, 16, 25, 30, 64};
     static const int long_n[] = {16, 25, 30, 32};
     static const int long_k[] = {4096, 57600};
-    size_t most = (size_t)57600 * 1024 + (size_t)1024 * 64;
-    float *a = malloc(most * sizeof(float)), *b = malloc(most * sizeof(float));
-    float *c = malloc((size_t)57600 * 64 * sizeof(float)), *bp = malloc((size_t)1024 * 64 * sizeof(float));
+    size_t most = (size_t)57600 * 1024 + (size_t)1024 * 128;
+    /* 64-byte aligned, as the engine's tensors, scopes and packed blocks
+     * are (a packed op(B) off by 16 bytes split every vector load across
+     * two cache lines and cost the tall kernels ~25%) */
+    float *a = aligned_alloc(64, most * sizeof(float)), *b = aligned_alloc(64, most * sizeof(float));
+    float *c = aligned_alloc(64, (size_t)57600 * 128 * sizeof(float));
+    float *bp = aligned_alloc(64, (size_t)1024 * 128 * sizeof(float));
     if (!a || !b || !c || !bp) {
         fprintf(stderr, "bench_matmul: out of memory for the sweep\n");
         return 1;
@@ -225,26 +230,29 @@ static int sweep(bool quick)
         b[i] = (float)((i * 104729) % 11) / 11.f - 0.5f;
     }
     printf("sweep: own thin kernels (%s) vs cblas_sgemm, 1 thread each, GFLOP/s\n", sg_isa_name(sg_isa_active()));
-    printf("%-5s %6s %4s %6s %9s %9s %7s\n", "kind", "M", "N", "K", "own", "blas", "own/bl");
+    printf("%-5s %3s %6s %4s %6s %9s %9s %7s\n", "kind", "op", "M", "N", "K", "own", "blas", "own/bl");
     for (int tall = 1; tall >= 0; tall--) {
         const int *ms = tall ? tall_m : long_m, *ns = tall ? tall_n : long_n, *ks = tall ? tall_k : long_k;
         size_t nm = tall ? sizeof tall_m / sizeof *tall_m : sizeof long_m / sizeof *long_m;
         size_t nn = tall ? sizeof tall_n / sizeof *tall_n : sizeof long_n / sizeof *long_n;
         size_t nk = tall ? sizeof tall_k / sizeof *tall_k : sizeof long_k / sizeof *long_k;
-        for (size_t im = 0; im < nm; im++)
-            for (size_t in = 0; in < nn; in++)
-                for (size_t ik = 0; ik < nk; ik++) {
-                    thin_case t = {.M = ms[im], .N = ns[in], .K = ks[ik], .tall = tall, .a = a, .b = b, .c = c,
-                                   .bp = bp};
-                    if (quick && (double)t.M * t.N * t.K > 2e8)
-                        continue;
-                    double flop = 2.0 * t.M * t.N * t.K;
-                    double go = flop / time_thin(&t, true, rounds, target) / 1e9;
-                    double gb = flop / time_thin(&t, false, rounds, target) / 1e9;
-                    printf("%-5s %6d %4d %6d %9.2f %9.2f %6.2fx\n", tall ? "tall" : "long", t.M, t.N, t.K, go, gb,
-                           go / gb);
-                    fflush(stdout);
-                }
+        for (int tb = 0; tb <= tall; tb++)
+            for (size_t im = 0; im < nm; im++)
+                for (size_t in = 0; in < nn; in++)
+                    for (size_t ik = 0; ik < nk; ik++) {
+                        thin_case t = {.M = ms[im], .N = ns[in], .K = ks[ik], .tall = tall, .tb = tb, .a = a,
+                                       .b = b, .c = c, .bp = bp};
+                        if (tall && t.N > sg_kern->gemm_tall_max_n)
+                            continue; /* wider than this level's tall kernel takes */
+                        if (quick && (double)t.M * t.N * t.K > 2e8)
+                            continue;
+                        double flop = 2.0 * t.M * t.N * t.K;
+                        double go = flop / time_thin(&t, true, rounds, target) / 1e9;
+                        double gb = flop / time_thin(&t, false, rounds, target) / 1e9;
+                        printf("%-5s %3s %6d %4d %6d %9.2f %9.2f %6.2fx\n", tall ? "tall" : "long",
+                               tall ? (tb ? "nt" : "nn") : "tn", t.M, t.N, t.K, go, gb, go / gb);
+                        fflush(stdout);
+                    }
     }
     free(a);
     free(b);

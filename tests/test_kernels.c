@@ -1320,9 +1320,12 @@ static void fill_quarters(sg_rng *rng, float *p, size_t n)
         p[i] = quarter(rng, -8, 8);
 }
 
-static void check_tall(const sg_kernels *k, sg_rng *rng, int M, int N, int K, bool tb, bool acc)
+/* ldc = N (rows of C back to back) takes the kernels' path that stores
+ * whole vectors past column N into the next row, which they write later:
+ * the rows outside [i0, i1) must still hold the guard. */
+static void check_tall(const sg_kernels *k, sg_rng *rng, int M, int N, int K, bool tb, bool acc, bool dense_c)
 {
-    const int lda = K + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+    const int lda = K + 3, ldb = (tb ? K : N) + 2, ldc = dense_c ? N : N + 5;
     const float guard = -12345.f;
     float *A = alloc_floats((size_t)M * lda), *B = alloc_floats((size_t)(tb ? N : K) * ldb);
     float *Bp = alloc_floats((size_t)K * k->gemm_tall_width(N)), *C = alloc_floats((size_t)M * ldc);
@@ -1348,8 +1351,8 @@ static void check_tall(const sg_kernels *k, sg_rng *rng, int M, int N, int K, bo
             bool mine = i >= i0 && i < i1 && j < N;
             double w = mine ? want[(size_t)i * N + j] : guard;
             if (C[(size_t)i * ldc + j] != w)
-                ck_abort_msg("%s tall M %d N %d K %d%s%s rows [%d,%d): C[%d][%d] = %g, expected %g",
-                             sg_isa_name(k->isa), M, N, K, tb ? " tb" : "", acc ? " acc" : "", i0, i1, i, j,
+                ck_abort_msg("%s tall M %d N %d K %d%s%s ldc %d rows [%d,%d): C[%d][%d] = %g, expected %g",
+                             sg_isa_name(k->isa), M, N, K, tb ? " tb" : "", acc ? " acc" : "", ldc, i0, i1, i, j,
                              (double)C[(size_t)i * ldc + j], w);
         }
     free(A);
@@ -1398,16 +1401,18 @@ START_TEST(test_thin_kernels)
         return;
     sg_rng rng;
     sg_rng_seed(&rng, 61);
-    static const int tall_n[] = {1, 2, 3, 7, 8, 9, 10, 15, 16, 17, 24, 25, 30, 31, 32, 33, 47, 48, 49, 57, 64};
+    static const int tall_n[] = {1,  2,  3,  7,  8,  9,  10, 15, 16,  17,  24,  25,  30,  31, 32,
+                                 33, 47, 48, 49, 57, 64, 65, 79, 80, 81, 100, 112, 113, 127, 128};
     static const int tall_k[] = {1, 7, 25, 30, 100, 1024};
-    static const int tall_m[] = {1, 5, 67};
+    static const int tall_m[] = {1, 5, 8, 67};
+    ck_assert_int_le(k->gemm_tall_max_n, SG_GEMM_TALL_MAX_N);
     for (size_t n = 0; n < sizeof tall_n / sizeof *tall_n; n++) {
-        if (tall_n[n] < k->gemm_tall_min_n)
+        if (tall_n[n] < k->gemm_tall_min_n || tall_n[n] > k->gemm_tall_max_n)
             continue;
         for (size_t q = 0; q < sizeof tall_k / sizeof *tall_k; q++)
             for (size_t m = 0; m < sizeof tall_m / sizeof *tall_m; m++)
-                for (int f = 0; f < 4; f++)
-                    check_tall(k, &rng, tall_m[m], tall_n[n], tall_k[q], f & 1, f >> 1);
+                for (int f = 0; f < 8; f++)
+                    check_tall(k, &rng, tall_m[m], tall_n[n], tall_k[q], f & 1, f & 2, f & 4);
     }
     static const int long_m[] = {1, 2, 5, 6, 7, 25, 64};
     static const int long_n[] = {1, 2, 7, 8, 9, 15, 16, 17, 25, 30, 31, 32};

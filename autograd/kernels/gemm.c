@@ -49,8 +49,9 @@ typedef struct shape_box {
 } shape_box;
 
 typedef struct thin_rules {
-    shape_box tall[2]; /* !ta */
-    shape_box lng[2];  /* ta && !tb */
+    shape_box tall[2];    /* !ta, either tb */
+    shape_box tall_nt[2]; /* !ta && tb only: OpenBLAS's A B^T is slower than its A B on these */
+    shape_box lng[2];     /* ta && !tb */
 } thin_rules;
 
 #define ANY_M INT_MAX
@@ -61,8 +62,9 @@ static const thin_rules rules_blas[SG_ISA_COUNT] = {
     /* avx2: 1.21-1.47x (tall), 1.24-1.55x (long) */
     [SG_ISA_AVX2] = {.tall = {{64, 8192, 8, 30, 100, 300}, {16384, ANY_M, 16, 30, 9, 100}},
                      .lng = {{20, 32, 16, 32, 4096, ANY_K}}},
-    /* avx512: 1.21-2.15x (tall), 1.32-2.37x (long) */
+    /* avx512: 1.21-2.15x (tall), 1.21-1.96x (tall A B^T, 65 <= N <= 128), 1.32-2.37x (long) */
     [SG_ISA_AVX512] = {.tall = {{4096, ANY_M, 10, 30, 16, 128}},
+                       .tall_nt = {{64, ANY_M, 65, 128, 9, 25}},
                        .lng = {{6, 64, 20, 30, 4096, ANY_K}}},
 };
 #else
@@ -95,10 +97,10 @@ static bool in_boxes(const shape_box *b, int nb, int M, int N, int K)
 }
 
 /* The rules, and what the kernels can take (sg_kernels.h). */
-static bool tall_ok(const thin_rules *r, bool ta, int M, int N, int K)
+static bool tall_ok(const thin_rules *r, bool ta, bool tb, int M, int N, int K)
 {
-    return r && !ta && N >= sg_kern->gemm_tall_min_n && N <= SG_GEMM_TALL_MAX_N && K >= 1 &&
-           K <= SG_GEMM_TALL_MAX_K && in_boxes(r->tall, 2, M, N, K);
+    return r && !ta && N >= sg_kern->gemm_tall_min_n && N <= sg_kern->gemm_tall_max_n && K >= 1 &&
+           K <= SG_GEMM_TALL_MAX_K && (in_boxes(r->tall, 2, M, N, K) || (tb && in_boxes(r->tall_nt, 2, M, N, K)));
 }
 
 static bool long_ok(const thin_rules *r, bool ta, bool tb, int M, int N, int K)
@@ -219,10 +221,10 @@ static bool gemm_thin(bool ta, bool tb, int M, int N, int K, const float *A, int
 {
     const sg_kernels *k = sg_kern;
     const thin_rules *r = thin_rules_now();
-    if (tall_ok(r, ta, M, N, K)) {
+    if (tall_ok(r, ta, tb, M, N, K)) {
         /* the packed op(B): on the stack when small, else from the scope */
         enum { STACK_FLOATS = 64 * 64 };
-        float stack_bp[STACK_FLOATS];
+        _Alignas(64) float stack_bp[STACK_FLOATS]; /* whole cache lines: the kernels load its rows as vectors */
         size_t need = (size_t)K * (size_t)k->gemm_tall_width(N);
         float *bp = need <= STACK_FLOATS ? stack_bp : sg_scope_alloc(need * sizeof(float));
         if (!bp)
@@ -385,7 +387,7 @@ void sg_sgemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, co
 const char *sg_sgemm_choice(bool ta, bool tb, int M, int N, int K)
 {
     const thin_rules *r = thin_rules_now();
-    if (tall_ok(r, ta, M, N, K))
+    if (tall_ok(r, ta, tb, M, N, K))
         return "tall";
     if (long_ok(r, ta, tb, M, N, K))
         return "long";

@@ -6,16 +6,17 @@
  * ... over K = N*OH*OW). General sgemm spends most of its time packing
  * panels for these; here the operands are already in a usable layout:
  *
- *   tall:  C(i, :) = sum_k A(i, k) * op(B)(k, :) — op(B) (K <= 1024, N <= 64)
+ *   tall:  C(i, :) = sum_k A(i, k) * op(B)(k, :) — op(B) (K <= 1024, N <= 128)
  *          is packed once into a (K, NP) block padded to whole vectors, and
- *          each group of 4 (or 8) rows of C is a set of register accumulators.
+ *          each group of 3, 4 (or 8) rows of C is a set of register accumulators.
  *   long:  C = op(A) op(B) with A stored (K, M) and B stored (K, N <= 32):
  *          the sum of one outer product per k. Each slice of K goes through
  *          a padded copy of B's rows (in L1) and register tiles of 6 rows of C.
  *
- * Tails: rows of C are stored as whole vectors when C's rows are back to
+ * Tails (N <= 64): rows of C are stored as whole vectors when C's rows are back to
  * back and the next row is written later by the same thread (the extra
- * lanes land there and are overwritten); otherwise lane by lane.
+ * lanes land there and are overwritten); otherwise lane by lane. Wider
+ * tiles use masked stores.
  *
  * Both use generic vectors of 16 floats (one zmm register; GCC and Clang)
  * and the tiles are sized for AVX-512's 32 registers. This file is compiled
@@ -27,6 +28,8 @@
  */
 #include "sg_kernels.h"
 
+#include <immintrin.h>
+#include <limits.h>
 #include <string.h>
 
 /* Compiled with -ffp-contract=fast (meson.build): -std=c11 would otherwise
@@ -222,14 +225,105 @@ static void tall64(int i0, int i1, int N, int K, const float *A, int lda, const 
     }
 }
 
-int sg_gemm_tall_width_avx512(int N) { return N <= 16 ? 16 : N <= 32 ? 32 : 64; }
+/* 64 < N <= 128 (an affine layer's input gradient dy W^T over a short K,
+ * 100 x 100 x 10 in the MLP): a tile of R rows x V vectors (V = 5..8, the
+ * packed width over 16) keeps R x V <= 28 accumulators; op(B)'s V vectors
+ * of row k are mostly the multiply-adds' memory operands (read from L1),
+ * A's R values are broadcast. The accumulators are an array indexed by
+ * constants once the always-inline body is instantiated for one (R, V) and
+ * its loops unrolled: GCC -O3 then keeps them in registers (without the
+ * unroll pragmas it kept the array on the stack and copied it around each
+ * tile: 1.86 against 1.53 us for 100 x 100 x 10). The last, partial vector
+ * of a row goes out as a masked store. */
+static inline __attribute__((always_inline)) void
+wide_tile(const int R, const int V, int K, const float *a0, int lda, const float *Bp, float *c, int ldc, int N,
+          bool acc)
+{
+    const int np = 16 * V;
+    v16f s[4][8];
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 8") for (int v = 0; v < V; v++)
+            s[r][v] = (v16f){0};
+    for (int k = 0; k < K; k++) {
+        const float *b = Bp + (size_t)k * np;
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+            const v16f x = vbroadcast(SG_ROW(r)[k]);
+            _Pragma("GCC unroll 8") for (int v = 0; v < V; v++)
+                s[r][v] += x * vload(b + 16 * v);
+        }
+    }
+    /* the last vector's lanes of C: a masked store writes them alone */
+    const __mmask16 m = (__mmask16)((1u << (N - 16 * (V - 1))) - 1);
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+        float *cr = c + (size_t)r * ldc;
+        _Pragma("GCC unroll 8") for (int v = 0; v < V - 1; v++)
+            vstore(cr + 16 * v, acc ? vload(cr + 16 * v) + s[r][v] : s[r][v]);
+        float *cl = cr + 16 * (V - 1);
+        __m512 x = (__m512)s[r][V - 1];
+        _mm512_mask_storeu_ps(cl, m, acc ? _mm512_add_ps(_mm512_maskz_loadu_ps(m, cl), x) : x);
+    }
+}
+
+#define WIDE_ROWS(V) ((V) == 8 ? 3 : 4) /* rows per tile for V vectors */
+#define WIDE_INSTANCE(V)                                                                                        \
+    static void wide##V(int i0, int i1, int N, int K, const float *A, int lda, const float *Bp, float *C,       \
+                        int ldc, bool acc)                                                                    \
+    {                                                                                                          \
+        enum { H = WIDE_ROWS(V) };                                                                             \
+        int i = i0;                                                                                            \
+        for (; i + H <= i1; i += H)                                                                            \
+            wide_tile(H, V, K, A + (size_t)i * lda, lda, Bp, C + (size_t)i * ldc, ldc, N, acc);     \
+        const float *a = A + (size_t)i * lda;                                                                  \
+        float *c = C + (size_t)i * ldc;                                                                        \
+        switch (i1 - i) { /* the rows left: fewer than H */                                                   \
+        case 3:                                                                                                \
+            wide_tile(3, V, K, a, lda, Bp, c, ldc, N, acc);                                             \
+            break;                                                                                             \
+        case 2:                                                                                                \
+            wide_tile(2, V, K, a, lda, Bp, c, ldc, N, acc);                                             \
+            break;                                                                                             \
+        case 1:                                                                                                \
+            wide_tile(1, V, K, a, lda, Bp, c, ldc, N, acc);                                             \
+            break;                                                                                             \
+        default:                                                                                               \
+            break;                                                                                             \
+        }                                                                                                      \
+    }
+WIDE_INSTANCE(5)
+WIDE_INSTANCE(6)
+WIDE_INSTANCE(7)
+WIDE_INSTANCE(8)
+
+int sg_gemm_tall_width_avx512(int N) { return N <= 16 ? 16 : N <= 32 ? 32 : N <= 64 ? 64 : (N + 15) / 16 * 16; }
 
 void sg_gemm_tall_pack_avx512(bool tb, int N, int K, const float *B, int ldb, float *Bp)
 {
     const int np = sg_gemm_tall_width_avx512(N);
-    for (int k = 0; k < K; k++)
-        for (int n = 0; n < np; n++)
-            Bp[(size_t)k * np + n] = n >= N ? 0.f : tb ? B[(size_t)n * ldb + k] : B[(size_t)k * ldb + n];
+    if (tb && ldb <= INT_MAX / 16) {
+        /* op(B)'s row k is B's column k: 16 of its values per gather (B's
+         * rows n0..n0+15 at offset k), the lanes past N masked to 0 */
+        const __m512i rows = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(ldb));
+        for (int n0 = 0; n0 < np; n0 += 16) {
+            const int left = N - n0;
+            const __mmask16 m = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            const float *b = B + (size_t)(left > 0 ? n0 : 0) * ldb;
+            for (int k = 0; k < K; k++)
+                _mm512_storeu_ps(Bp + (size_t)k * np + n0,
+                                 _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, rows, b + k, 4));
+        }
+        return;
+    }
+    for (int k = 0; k < K; k++) {
+        float *restrict d = Bp + (size_t)k * np;
+        if (!tb)
+            memcpy(d, B + (size_t)k * ldb, (size_t)N * sizeof *d);
+        else
+            for (int n = 0; n < N; n++)
+                d[n] = B[(size_t)n * ldb + k];
+        for (int n = N; n < np; n++)
+            d[n] = 0.f;
+    }
 }
 
 void sg_gemm_tall_avx512(int i0, int i1, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
@@ -239,8 +333,16 @@ void sg_gemm_tall_avx512(int i0, int i1, int N, int K, const float *A, int lda, 
         tall16(i0, i1, N, K, A, lda, Bp, C, ldc, accumulate);
     else if (N <= 32)
         tall32(i0, i1, N, K, A, lda, Bp, C, ldc, accumulate);
-    else
+    else if (N <= 64)
         tall64(i0, i1, N, K, A, lda, Bp, C, ldc, accumulate);
+    else if (N <= 80)
+        wide5(i0, i1, N, K, A, lda, Bp, C, ldc, accumulate);
+    else if (N <= 96)
+        wide6(i0, i1, N, K, A, lda, Bp, C, ldc, accumulate);
+    else if (N <= 112)
+        wide7(i0, i1, N, K, A, lda, Bp, C, ldc, accumulate);
+    else
+        wide8(i0, i1, N, K, A, lda, Bp, C, ldc, accumulate);
 }
 
 /* ---- long ---- */
