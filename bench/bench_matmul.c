@@ -242,8 +242,6 @@ static int sweep(bool quick)
                     for (size_t ik = 0; ik < nk; ik++) {
                         thin_case t = {.M = ms[im], .N = ns[in], .K = ks[ik], .tall = tall, .tb = tb, .a = a,
                                        .b = b, .c = c, .bp = bp};
-                        if (tall && t.N > sg_kern->gemm_tall_max_n)
-                            continue; /* wider than this level's tall kernel takes */
                         if (quick && (double)t.M * t.N * t.K > 2e8)
                             continue;
                         double flop = 2.0 * t.M * t.N * t.K;

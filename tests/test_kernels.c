@@ -1405,9 +1405,8 @@ START_TEST(test_thin_kernels)
                                  33, 47, 48, 49, 57, 64, 65, 79, 80, 81, 100, 112, 113, 127, 128};
     static const int tall_k[] = {1, 7, 25, 30, 100, 1024};
     static const int tall_m[] = {1, 5, 8, 67};
-    ck_assert_int_le(k->gemm_tall_max_n, SG_GEMM_TALL_MAX_N);
     for (size_t n = 0; n < sizeof tall_n / sizeof *tall_n; n++) {
-        if (tall_n[n] < k->gemm_tall_min_n || tall_n[n] > k->gemm_tall_max_n)
+        if (tall_n[n] < k->gemm_tall_min_n)
             continue;
         for (size_t q = 0; q < sizeof tall_k / sizeof *tall_k; q++)
             for (size_t m = 0; m < sizeof tall_m / sizeof *tall_m; m++)

@@ -99,7 +99,7 @@ static bool in_boxes(const shape_box *b, int nb, int M, int N, int K)
 /* The rules, and what the kernels can take (sg_kernels.h). */
 static bool tall_ok(const thin_rules *r, bool ta, bool tb, int M, int N, int K)
 {
-    return r && !ta && N >= sg_kern->gemm_tall_min_n && N <= sg_kern->gemm_tall_max_n && K >= 1 &&
+    return r && !ta && N >= sg_kern->gemm_tall_min_n && N <= SG_GEMM_TALL_MAX_N && K >= 1 &&
            K <= SG_GEMM_TALL_MAX_K && (in_boxes(r->tall, 2, M, N, K) || (tb && in_boxes(r->tall_nt, 2, M, N, K)));
 }
 

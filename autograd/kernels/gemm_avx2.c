@@ -79,7 +79,7 @@ static int vmax_for(int r)
 
 /* Widths of the panels that cut nv vectors into as few panels of at most
  * vmax as possible, as even as possible (wider first). Returns their count. */
-static int split_panels(int nv, int vmax, int w[8])
+static int split_panels(int nv, int vmax, int w[16])
 {
     int p = (nv + vmax - 1) / vmax;
     for (int j = 0; j < p; j++)
@@ -261,13 +261,13 @@ static tall_fn *const tall_tiles[9][MAX_V + 1] = {
     [8] = {0, tall_8x1},
 };
 
-/* Rows per block for a packed width of nv vectors (index nv = 1..8): 6 rows
- * and panels of 2 vectors (nv = 2, 4, 8), 4 rows and panels of 3 (and 2),
+/* Rows per block for a packed width of nv vectors (index nv = 1..16): 6 rows
+ * and panels of 2 vectors (nv = 2, 4, 8, 16), 4 rows and panels of 3 (and 2),
  * 8 rows of 1. -DTALL_ROWS=... overrides it, for measuring others. */
 #ifndef TALL_ROWS
-#define TALL_ROWS 0, 8, 6, 4, 6, 4, 4, 4, 6
+#define TALL_ROWS 0, 8, 6, 4, 6, 4, 4, 4, 6, 4, 4, 4, 4, 4, 4, 4, 6
 #endif
-static const int tall_rows[9] = {TALL_ROWS};
+static const int tall_rows[17] = {TALL_ROWS};
 
 /* Sum of v's 8 lanes. */
 INLINE float hsum(__m256 v)
@@ -394,7 +394,7 @@ void sg_gemm_tall_avx2(int i0, int i1, int N, int K, const float *A, int lda, co
             a[r] = A + (size_t)(i + r) * lda;
             c[r] = C + (size_t)(i + r) * ldc;
         }
-        int w[8];
+        int w[16];
         const int panels = nv ? split_panels(nv, vmax_for(R), w) : 0;
         int v0 = 0;
         for (int p = 0; p < panels; p++) {
@@ -518,7 +518,7 @@ static void long_slice(int nk, int M, int nv, const float *a, int lda, const flo
     const int H = long_rows[nv];
     for (int m = 0; m < M; m += H) {
         const int R = M - m < H ? M - m : H;
-        int w[8];
+        int w[16];
         const int panels = split_panels(nv, vmax_for(R), w);
         int v0 = 0;
         for (int p = 0; p < panels; p++) {

@@ -45,14 +45,14 @@
  * (and per level, from measurements) whether they or the BLAS run.
  *
  *   tall: C(M,N) = A(M,K) @ op(B)(K,N), A not transposed, K <= 1024,
- *         N <= the level's gemm_tall_max_n (64 at avx2, 128 at avx512).
- *         op(B) is packed once (tall_pack) into K rows of tall_width(N) floats; tall() computes rows [i0, i1) of C (or adds
+ *         N <= 128. op(B) is packed once (tall_pack) into K rows of
+ *         tall_width(N) floats; tall() computes rows [i0, i1) of C (or adds
  *         them to C) and writes nothing outside those rows and N columns.
  *   long: C(M,N) = A^T @ B, A stored (K, M), B stored (K, N), M <= 64,
  *         N <= 32, K long: P (M, 32) += the products of rows [k0, k1);
  *         P's columns >= N stay 0; nothing is read past B's last row. */
 #define SG_GEMM_TALL_MAX_K 1024
-#define SG_GEMM_TALL_MAX_N 128 /* the widest of any level */
+#define SG_GEMM_TALL_MAX_N 128
 #define SG_GEMM_LONG_MAX_M 64
 #define SG_GEMM_LONG_MAX_N 32
 #define SG_GEMM_LONG_P_COLS 32 /* row length of long()'s partial product P */
@@ -116,8 +116,8 @@ typedef struct sg_kernels {
     void (*gemm_blocked)(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B,
                          int ldb, float *C, int ldc);
     /* the own thin kernels, NULL where the level has none; they take
-     * gemm_tall_min_n <= N <= gemm_tall_max_n (tall) and N >= gemm_long_min_n (long) */
-    int gemm_tall_min_n, gemm_tall_max_n, gemm_long_min_n;
+     * N >= gemm_tall_min_n (tall) and N >= gemm_long_min_n (long) */
+    int gemm_tall_min_n, gemm_long_min_n;
     sg_gemm_tall_width_fn gemm_tall_width;
     sg_gemm_tall_pack_fn gemm_tall_pack;
     sg_gemm_tall_fn gemm_tall;

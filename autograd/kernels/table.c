@@ -55,11 +55,9 @@ void SG_K(sg_k_update_adam)(const sg_kupdate *a, size_t lo, size_t hi);
 #ifdef SG_KISA_THIN
 #if SG_KISA_LEVEL == 2
 #define SG_GEMM_TALL_MIN_N 8
-#define SG_GEMM_TALL_LEVEL_MAX_N 128
 #define SG_GEMM_LONG_MIN_N 16
 #else
 #define SG_GEMM_TALL_MIN_N 1
-#define SG_GEMM_TALL_LEVEL_MAX_N 64
 #define SG_GEMM_LONG_MIN_N 1
 #endif
 int SG_K(sg_gemm_tall_width)(int N);
@@ -72,7 +70,6 @@ void SG_K(sg_gemm_long)(int k0, int k1, int K, int M, int N, const float *A, int
 #else
 #define SG_THIN(f) NULL
 #define SG_GEMM_TALL_MIN_N 0
-#define SG_GEMM_TALL_LEVEL_MAX_N 0
 #define SG_GEMM_LONG_MIN_N 0
 #endif
 
@@ -80,7 +77,6 @@ const sg_kernels SG_K(sg_kernels) = {
     .isa = SG_KISA_LEVEL,
     .gemm_blocked = SG_K(sg_gemm_blocked),
     .gemm_tall_min_n = SG_GEMM_TALL_MIN_N,
-    .gemm_tall_max_n = SG_GEMM_TALL_LEVEL_MAX_N,
     .gemm_long_min_n = SG_GEMM_LONG_MIN_N,
     .gemm_tall_width = SG_THIN(sg_gemm_tall_width),
     .gemm_tall_pack = SG_THIN(sg_gemm_tall_pack),
