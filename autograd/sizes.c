@@ -92,6 +92,18 @@ bool sg_shape_fits(const char *op, const char *what, int ndim, const int64_t *di
 
 bool sg_shape_check(const char *op, int ndim, const int *shape)
 {
+    /* the common case, every new tensor's: no negative dim and the product
+     * of the dims (zeros as 1) within SG_MAX_ELEMENTS; each partial product
+     * stays below 2^31 * 2^31, so int64 cannot overflow before the test */
+    if (ndim >= 0 && ndim <= SG_MAX_DIMS && (shape || ndim == 0)) {
+        int64_t n = 1;
+        int i = 0;
+        for (; i < ndim && shape[i] >= 0 && n <= SG_MAX_ELEMENTS; i++)
+            n *= shape[i] ? shape[i] : 1;
+        if (i == ndim && n <= SG_MAX_ELEMENTS)
+            return true;
+    }
+    /* else the full check, which writes the message */
     if (ndim < 0 || ndim > SG_MAX_DIMS) {
         sg_set_error("%s: %d dims (at most %d)", op, ndim, SG_MAX_DIMS);
         return false;

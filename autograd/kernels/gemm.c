@@ -215,42 +215,58 @@ static int long_pieces(int K)
     return pieces;
 }
 
+/* The tall kernel over the pool. Its own function (not inlined): the
+ * packed op(B)'s 16 KB of stack would otherwise be set up (and probed) on
+ * every product, most of which go to the BLAS. */
+static __attribute__((noinline)) bool run_tall(const sg_kernels *k, bool tb, int M, int N, int K, const float *A,
+                                               int lda, const float *B, int ldb, float *C, int ldc, bool accumulate)
+{
+    /* the packed op(B): on the stack when small, else from the scope */
+    enum { STACK_FLOATS = 64 * 64 };
+    _Alignas(64) float stack_bp[STACK_FLOATS]; /* whole cache lines: the kernels load its rows as vectors */
+    size_t need = (size_t)K * (size_t)k->gemm_tall_width(N);
+    float *bp = need <= STACK_FLOATS ? stack_bp : sg_scope_alloc(need * sizeof(float));
+    if (!bp)
+        return false; /* no scope open: the BLAS does it */
+    k->gemm_tall_pack(tb, N, K, B, ldb, bp);
+    thin_job j = {.k = k, .M = M, .N = N, .K = K, .lda = lda, .ldc = ldc, .A = A, .Bp = bp, .C = C,
+                  .accumulate = accumulate};
+    sg_parallel_for(((size_t)M + 3) / 4, (size_t)M * (size_t)(N + K), tall_range, &j);
+    return true;
+}
+
+/* The long kernel: slices of K over the pool, their partial products
+ * added in K's order. Not inlined, for its 64 KB of stack (see run_tall). */
+static __attribute__((noinline)) void run_long(const sg_kernels *k, int M, int N, int K, const float *A, int lda,
+                                               const float *B, int ldb, float *C, int ldc, bool accumulate)
+{
+    enum { MAXP = 8, PC = SG_GEMM_LONG_P_COLS };
+    int pieces = long_pieces(K);
+    float part[MAXP * SG_GEMM_LONG_MAX_M * PC];
+    thin_job j = {.k = k, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .pieces = pieces, .A = A, .B = B,
+                  .part = part};
+    sg_parallel_for((size_t)pieces, (size_t)K * (size_t)(M + N), long_range, &j);
+    for (int i = 0; i < M; i++) {
+        float *restrict c = C + (size_t)i * ldc;
+        for (int q = 0; q < N; q++) {
+            float acc = 0.f;
+            for (int p = 0; p < pieces; p++)
+                acc += part[((size_t)p * M + i) * PC + q];
+            c[q] = accumulate ? c[q] + acc : acc;
+        }
+    }
+}
+
 /* The product on the own kernels; false if they do not take it. */
 static bool gemm_thin(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float *C, int ldc, bool accumulate)
 {
     const sg_kernels *k = sg_kern;
     const thin_rules *r = thin_rules_now();
-    if (tall_ok(r, ta, tb, M, N, K)) {
-        /* the packed op(B): on the stack when small, else from the scope */
-        enum { STACK_FLOATS = 64 * 64 };
-        _Alignas(64) float stack_bp[STACK_FLOATS]; /* whole cache lines: the kernels load its rows as vectors */
-        size_t need = (size_t)K * (size_t)k->gemm_tall_width(N);
-        float *bp = need <= STACK_FLOATS ? stack_bp : sg_scope_alloc(need * sizeof(float));
-        if (!bp)
-            return false; /* no scope open: the BLAS does it */
-        k->gemm_tall_pack(tb, N, K, B, ldb, bp);
-        thin_job j = {.k = k, .M = M, .N = N, .K = K, .lda = lda, .ldc = ldc, .A = A, .Bp = bp, .C = C,
-                      .accumulate = accumulate};
-        sg_parallel_for(((size_t)M + 3) / 4, (size_t)M * (size_t)(N + K), tall_range, &j);
-        return true;
-    }
+    if (tall_ok(r, ta, tb, M, N, K))
+        return run_tall(k, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
     if (long_ok(r, ta, tb, M, N, K)) {
-        enum { MAXP = 8, PC = SG_GEMM_LONG_P_COLS };
-        int pieces = long_pieces(K);
-        float part[MAXP * SG_GEMM_LONG_MAX_M * PC];
-        thin_job j = {.k = k, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .pieces = pieces, .A = A, .B = B,
-                      .part = part};
-        sg_parallel_for((size_t)pieces, (size_t)K * (size_t)(M + N), long_range, &j);
-        for (int i = 0; i < M; i++) {
-            float *restrict c = C + (size_t)i * ldc;
-            for (int q = 0; q < N; q++) {
-                float acc = 0.f;
-                for (int p = 0; p < pieces; p++)
-                    acc += part[((size_t)p * M + i) * PC + q];
-                c[q] = accumulate ? c[q] + acc : acc;
-            }
-        }
+        run_long(k, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
         return true;
     }
     return false;
@@ -427,6 +443,10 @@ static void batch_range(void *arg, size_t lo, size_t hi)
 
 void sg_sgemm_batch(const sg_gemm_batch *j, size_t batch)
 {
+    if (batch == 1 && !j->start) { /* one product (a layer's): straight on */
+        sg_sgemm(j->ta, j->tb, j->M, j->N, j->K, j->a, j->lda, j->b, j->ldb, j->y, j->N, j->accumulate);
+        return;
+    }
     double flops = 2.0 * j->M * j->N * j->K;
     if (batch > 1 && flops < SG_GEMM_PAR_FLOPS) {
         blas_one_thread(); /* the pool's threads each call the BLAS */
