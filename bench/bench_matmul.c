@@ -32,6 +32,12 @@
  * AVX2 CPU, run with OPENBLAS_CORETYPE=Haswell too (bench/matmul_levels.sh
  * runs every level this way).
  *
+ * The "x100 images" rows time the convolution's products as a training step
+ * runs them: one sg_matmul_t over a batch of 100 images (the weight matrix
+ * shared), which the engine spreads over its threads one image at a time,
+ * against 100 cblas_sgemm calls with all the threads each. The single-image
+ * rows above them are one such product alone.
+ *
  * --sweep times the level's own thin kernels (called directly, one thread,
  * op(B) packing included) against cblas_sgemm on one thread over a grid of
  * the shapes they can take: the measurements behind the rules in
@@ -138,6 +144,80 @@ static double time_blas(const operands *o, int M, int N, int K, bool ta, bool tb
     for (int r = 0; r < reps; r++)
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
                     N, K, 1.f, a, o->lda, b, o->ldb, 0.f, c, N);
+    return (now() - t0) / reps;
+}
+#endif
+
+/* The convolution's per-image products over a batch, as nn's conv2d and
+ * its gradients call them (SimpleConvNet: 30 filters of 1x5x5 over 24x24
+ * outputs): A or B is the (30,25) weight matrix shared by the batch, the
+ * other operand has one matrix per image. */
+typedef struct batch_case {
+    const char *what;
+    int M, N, K;
+    bool ta, tb;
+    char shared; /* 'a' or 'b': the weights, the same for every image; 0: none */
+} batch_case;
+
+enum { BATCH_IMAGES = 100 };
+
+static const batch_case batch_cases[] = {
+    {"conv fwd x100 images", 30, 576, 25, false, true, 'a'},  /* Wc @ cols_n^T */
+    {"conv dWc x100 images", 30, 25, 576, false, false, 0},   /* dy_n @ cols_n (then summed) */
+    {"conv dcols x100 images", 576, 25, 30, true, false, 'b'}, /* dy_n^T @ Wc */
+};
+
+typedef struct batch_operands {
+    sg_tensor *a, *b;
+    int lda, ldb;
+    size_t sa, sb; /* floats between the images' matrices (0: shared) */
+} batch_operands;
+
+static batch_operands make_batch(sg_rng *rng, const batch_case *c)
+{
+    batch_operands o;
+    const int ar = c->ta ? c->K : c->M, ac = c->ta ? c->M : c->K;
+    const int br = c->tb ? c->N : c->K, bc = c->tb ? c->K : c->N;
+    o.a = c->shared == 'a' ? sg_uniform(rng, -1.f, 1.f, SG_DIMS(ar, ac))
+                           : sg_uniform(rng, -1.f, 1.f, SG_DIMS(BATCH_IMAGES, ar, ac));
+    o.b = c->shared == 'b' ? sg_uniform(rng, -1.f, 1.f, SG_DIMS(br, bc))
+                           : sg_uniform(rng, -1.f, 1.f, SG_DIMS(BATCH_IMAGES, br, bc));
+    o.lda = ac;
+    o.ldb = bc;
+    o.sa = c->shared == 'a' ? 0 : (size_t)ar * ac;
+    o.sb = c->shared == 'b' ? 0 : (size_t)br * bc;
+    return o;
+}
+
+static double time_engine_batch(const batch_operands *o, const batch_case *c, int reps)
+{
+    double t0 = now();
+    for (int r = 0; r < reps; r++) {
+        sg_scope_begin();
+        if (!sg_matmul_t(o->a, o->b, c->ta, c->tb)) {
+            fprintf(stderr, "bench_matmul: %s\n", sg_last_error());
+            exit(1);
+        }
+        sg_scope_end();
+    }
+    return (now() - t0) / reps;
+}
+
+#ifdef SG_HAVE_CBLAS
+static double time_blas_batch(const batch_operands *o, const batch_case *c, float *y, int reps, int threads)
+{
+#ifdef OPENBLAS_VERSION
+    openblas_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    const float *a = sg_data(o->a), *b = sg_data(o->b);
+    const size_t sy = (size_t)c->M * c->N;
+    double t0 = now();
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < BATCH_IMAGES; i++)
+            cblas_sgemm(CblasRowMajor, c->ta ? CblasTrans : CblasNoTrans, c->tb ? CblasTrans : CblasNoTrans, c->M,
+                        c->N, c->K, 1.f, a + i * o->sa, o->lda, b + i * o->sb, o->ldb, 0.f, y + i * sy, c->N);
     return (now() - t0) / reps;
 }
 #endif
@@ -381,6 +461,53 @@ int main(int argc, char **argv)
         sg_tensor_free(o.b);
         sg_tensor_free(twin.a);
         sg_tensor_free(twin.b);
+    }
+    for (size_t i = 0; i < sizeof batch_cases / sizeof batch_cases[0]; i++) {
+        const batch_case *bc = &batch_cases[i];
+        batch_operands o = make_batch(&rng, bc);
+        float *y = malloc((size_t)BATCH_IMAGES * bc->M * bc->N * sizeof(float));
+        if (!o.a || !o.b || !y) {
+            fprintf(stderr, "bench_matmul: out of memory for %s\n", bc->what);
+            return 1;
+        }
+        double flop = 2.0 * BATCH_IMAGES * bc->M * bc->N * bc->K;
+        int reps = reps_for(time_engine_batch(&o, bc, 1), target);
+        double best_e = 1e30;
+#ifdef SG_HAVE_CBLAS
+        double best_b = 1e30;
+        const bool interleave = threads == 1; /* as above */
+#endif
+        for (int r = 0; r < rounds; r++) {
+            double te = time_engine_batch(&o, bc, reps);
+            best_e = te < best_e ? te : best_e;
+#ifdef SG_HAVE_CBLAS
+            if (interleave) {
+                double tb = time_blas_batch(&o, bc, y, reps, threads);
+                best_b = tb < best_b ? tb : best_b;
+            }
+#endif
+        }
+#ifdef SG_HAVE_CBLAS
+        for (int r = 0; !interleave && r < rounds; r++) {
+            double tb = time_blas_batch(&o, bc, y, reps, threads);
+            best_b = tb < best_b ? tb : best_b;
+        }
+#endif
+        char op[4] = {bc->ta ? 't' : 'n', bc->tb ? 't' : 'n', 0};
+        double ge = flop / best_e / 1e9;
+        printf("%-24s %6d %6d %6d %3s %-7s %9.2f", bc->what, bc->M, bc->N, bc->K, op,
+               sg_sgemm_choice(bc->ta, bc->tb, bc->M, bc->N, bc->K), ge);
+#ifdef SG_HAVE_CBLAS
+        double gb = flop / best_b / 1e9;
+        printf(" %9.2f %6.1f%%", gb, 100.0 * ge / gb);
+#else
+        printf(" %9s %7s", "-", "-");
+#endif
+        printf("\n");
+        fflush(stdout);
+        free(y);
+        sg_tensor_free(o.a);
+        sg_tensor_free(o.b);
     }
     printf("(op/twin >= 1.00x: the transposed product is no slower than the plain one)\n");
 #ifdef SG_HAVE_CBLAS
