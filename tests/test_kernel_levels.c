@@ -249,6 +249,39 @@ END_TEST
 /* ------------------------------------------------------------------------- */
 /* Direct: reductions */
 
+/* Every byte value, as pixels to floats: each level bit for bit as generic,
+ * and the values themselves (x / 255 rounded once, x itself for 1). */
+START_TEST(test_bytes_to_float)
+{
+    const sg_kernels *g = level_table(SG_ISA_GENERIC);
+    for (size_t si = 0; si < N_SIZES; si++) {
+        const size_t n = sizes[si] + 256;
+        uint8_t *x = malloc(n);
+        ck_assert_ptr_nonnull(x);
+        for (size_t i = 0; i < n; i++)
+            x[i] = (uint8_t)(i * 37 + si);
+        static const float divs[] = {255.f, 1.f};
+        for (int d = 0; d < 2; d++) {
+            float *want = buf(n);
+            g->bytes_to_float(want, x, divs[d], n);
+            for (size_t i = 0; i < n; i++)
+                ck_assert_msg(want[i] == (float)x[i] / divs[d], "generic bytes_to_float(%u) / %g = %.9g",
+                              (unsigned)x[i], (double)divs[d], (double)want[i]);
+            FOR_EACH_LEVEL(kern) {
+                float *got = buf(n);
+                kern->bytes_to_float(got, x, divs[d], n);
+                char what[64];
+                snprintf(what, sizeof what, "bytes_to_float / %g n %zu", (double)divs[d], n);
+                same_bits(what, isa_, got, want, n);
+                free(got);
+            }
+            free(want);
+        }
+        free(x);
+    }
+}
+END_TEST
+
 START_TEST(test_reduce_all_rows_cols)
 {
     const sg_kernels *g = &sg_kernels_generic;
@@ -870,6 +903,7 @@ static Suite *kernel_levels_suite(void)
         {"elementwise", test_binary, 0},
         {"elementwise", test_binary_rows, 0},
         {"elementwise", test_unary, 0},
+        {"elementwise", test_bytes_to_float, 0},
         {"reduce", test_reduce_all_rows_cols, 0},
         {"reduce", test_reduce_channels_windows, 0},
         {"reduce", test_max_grad, 0},

@@ -100,6 +100,15 @@ void SG_K(sg_k_unary)(sg_kun k, float *restrict o, const float *restrict a, floa
     }
 }
 
+/* y[i] = x[i] / div: bytes (image pixels) to floats. A true division, so
+ * every level gives the same values (255 has no exact reciprocal); the
+ * levels differ only in how many they convert per instruction. */
+void SG_K(sg_k_bytes_to_float)(float *restrict y, const uint8_t *restrict x, float div, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)x[i] / div;
+}
+
 /* dx = dy * (x > 0): what sg_mul(gy, sg_gt(x, 0)) computes, value for
  * value, without the mask tensor. */
 void SG_K(sg_k_relu_grad)(float *restrict dx, const float *restrict x, const float *restrict dy, size_t n)

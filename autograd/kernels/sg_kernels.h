@@ -136,6 +136,8 @@ typedef struct sg_kernels {
     void (*unary)(sg_kun k, float *restrict y, const float *restrict x, float p, size_t n);
     /* dx[i] = dy[i] * (x[i] > 0 ? 1 : 0), i < n (relu's local derivative) */
     void (*relu_grad)(float *restrict dx, const float *restrict x, const float *restrict dy, size_t n);
+    /* y[i] = (float)x[i] / div, i < n (a dataset's pixels, div 255 or 1) */
+    void (*bytes_to_float)(float *restrict y, const uint8_t *restrict x, float div, size_t n);
 
     /* ---- reductions (reduce.c): kind 0 = sum, 1 = max ----
      * A run is summed in four partial sums (elements i % 4 == 0..3, the

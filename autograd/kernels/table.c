@@ -13,6 +13,7 @@ void SG_K(sg_k_binary_rows)(sg_kbin k, float *restrict y, const float *restrict 
                             const sg_kbcast *bc, size_t o0, size_t o1);
 void SG_K(sg_k_unary)(sg_kun k, float *restrict y, const float *restrict x, float p, size_t n);
 void SG_K(sg_k_relu_grad)(float *restrict dx, const float *restrict x, const float *restrict dy, size_t n);
+void SG_K(sg_k_bytes_to_float)(float *restrict y, const uint8_t *restrict x, float div, size_t n);
 
 void SG_K(sg_k_reduce_all)(int kind, float *restrict y, const float *restrict x, size_t n);
 void SG_K(sg_k_reduce_rows)(int kind, float *restrict y, const float *restrict x, size_t inner, size_t lo,
@@ -86,6 +87,7 @@ const sg_kernels SG_K(sg_kernels) = {
     .binary_rows = SG_K(sg_k_binary_rows),
     .unary = SG_K(sg_k_unary),
     .relu_grad = SG_K(sg_k_relu_grad),
+    .bytes_to_float = SG_K(sg_k_bytes_to_float),
     .reduce_all = SG_K(sg_k_reduce_all),
     .reduce_rows = SG_K(sg_k_reduce_rows),
     .reduce_cols = SG_K(sg_k_reduce_cols),
