@@ -3,7 +3,7 @@
  * mode, inside a scope) against cblas_sgemm called directly, for 1024^3 and
  * the shapes a training step of the MLP and of SimpleConvNet multiplies.
  *
- *   ./build/bench/bench_matmul [--quick] [--threads N]
+ *   ./build/bench/bench_matmul [--quick] [--threads N] [--sweep]
  *
  * Each row is C(M,N) = op(A) op(B) with op(A) (M,K) and op(B) (K,N); the
  * flags say which operand is stored transposed ("tn" = A^T B, as in
@@ -12,8 +12,9 @@
  * engine, so backward's transposed products can be compared with forward's.
  *
  * Timing: the best of 7 rounds, each round long enough (>= 40 ms) to swamp
- * the clock; the engine and its twin alternate round by round, then come the
- * BLAS rounds. (With N OpenBLAS threads, OpenBLAS's idle workers keep
+ * the clock; the engine and its twin alternate round by round, and at one
+ * thread each engine round is followed by a BLAS round; with more threads
+ * the BLAS rounds come after all of the engine's. (With N OpenBLAS threads, OpenBLAS's idle workers keep
  * spinning for a while after each call, up to ~0.3 s here, and take the
  * second core from the engine's pool: rounds that alternated with BLAS
  * measured the engine at half its 2-thread speed in one run out of two.
@@ -35,8 +36,9 @@
  * The "x100 images" rows time the convolution's products as a training step
  * runs them: one sg_matmul_t over a batch of 100 images (the weight matrix
  * shared), which the engine spreads over its threads one image at a time,
- * against 100 cblas_sgemm calls with all the threads each. The single-image
- * rows above them are one such product alone.
+ * against 100 cblas_sgemm calls with all the threads each; M, N, K are one
+ * image's, GFLOP/s counts the 100 products, and they have no twin. The
+ * single-image rows above them are one such product alone.
  *
  * --sweep times the level's own thin kernels (called directly, one thread,
  * op(B) packing included) against cblas_sgemm on one thread over a grid of
@@ -356,8 +358,11 @@ int main(int argc, char **argv)
             char line[320];
             fprintf(help ? stdout : stderr,
                     "usage: %s [--quick] [--threads N] [--sweep]\n"
-                    "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' level, OPENBLAS_CORETYPE\n"
-                    "OpenBLAS's (bench/matmul_levels.sh sets both)\n%s\n",
+                    "  --quick      2 rounds of 10 ms per product (default 7 of 40 ms)\n"
+                    "  --threads N  the engine's threads and OpenBLAS's (default: all cores)\n"
+                    "  --sweep      the level's own kernels against cblas_sgemm on a grid of shapes\n"
+                    "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' level;\n"
+                    "OPENBLAS_CORETYPE sets OpenBLAS's (bench/matmul_levels.sh sets both)\n%s\n",
                     argv[0], sg_kernels_describe(line, sizeof line));
             return help ? 0 : 2;
         }

@@ -4,9 +4,10 @@
  * Three kinds of code can run a product C = op(A) op(B) (+ C):
  *   - the BLAS's sgemm, when one was found at build time (OpenBLAS picks its
  *     own kernels for the CPU at run time);
- *   - the level's own kernels for convolution's thin products (tall: a short
- *     inner dimension, long: a small output over a very long one), which a
- *     general sgemm handles poorly because it spends its time packing;
+ *   - the level's own kernels for thin products (tall: a short inner
+ *     dimension, as convolution's and the MLP's dy W^T; long: a small output
+ *     over a very long one), which a general sgemm handles poorly because it
+ *     spends its time packing;
  *   - the blocked loops of gemm_blocked.c, when there is no BLAS.
  * The own kernels run a product only where a rule of their level says they
  * beat the BLAS on that shape (`rules_blas` below: measured with
