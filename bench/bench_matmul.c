@@ -69,52 +69,70 @@ typedef struct shape_case {
     const char *what; /* where the product occurs */
     int M, N, K;
     bool ta, tb;
+    int images;  /* 0: one product; else a batch of that many, one sg_matmul_t */
+    char shared; /* in a batch: 'a' or 'b', the operand all images share; 0: none */
 } shape_case;
+
+enum { BATCH_IMAGES = 100 };
 
 /* The products of one training step (batch 100). The convolution (nn/'s
  * conv2d) multiplies per image, straight to NCHW: Wc (30,25) @ cols_n^T
  * (25,576) and its two gradients, 100 of each per step, spread over the
- * threads. The "conv as 1 product" rows are the same work as one product
+ * threads: alone ("cnn conv"), then as the step calls them ("x100 images":
+ * the weight matrix shared by the batch, the other operand one matrix per
+ * image). The "conv as 1 product" rows are the same work as one product
  * over the whole batch (im2col's usual layout): the thin shapes the own
  * kernels are for. */
 static const shape_case cases[] = {
-    {"square 1024^3", 1024, 1024, 1024, false, false},
-    {"square, A^T B", 1024, 1024, 1024, true, false},
-    {"square, A B^T", 1024, 1024, 1024, false, true},
-    {"mlp fc1 fwd  x W1", 100, 100, 784, false, false},
-    {"mlp fc1 dW1  x^T dy", 784, 100, 100, true, false},
-    {"mlp fc1 dx   dy W1^T", 100, 784, 100, false, true},
-    {"mlp fc2 fwd  h W2", 100, 10, 100, false, false},
-    {"mlp fc2 dW2  h^T dy", 100, 10, 100, true, false},
-    {"mlp fc2 dh   dy W2^T", 100, 100, 10, false, true},
-    {"cnn conv fwd Wc cols_n^T", 30, 576, 25, false, true},
-    {"cnn conv dWc dy_n cols_n", 30, 25, 576, false, false},
-    {"cnn conv dcols dy_n^T Wc", 576, 25, 30, true, false},
-    {"conv as 1 product: fwd", 57600, 30, 25, false, false},
-    {"conv as 1 product: dW", 25, 30, 57600, true, false},
-    {"conv as 1 product: dcols", 57600, 25, 30, false, true},
-    {"cnn fc1 fwd  p W", 100, 100, 4320, false, false},
-    {"cnn fc1 dW   p^T dy", 4320, 100, 100, true, false},
-    {"cnn fc1 dp   dy W^T", 100, 4320, 100, false, true},
+    {"square 1024^3", 1024, 1024, 1024, false, false, 0, 0},
+    {"square, A^T B", 1024, 1024, 1024, true, false, 0, 0},
+    {"square, A B^T", 1024, 1024, 1024, false, true, 0, 0},
+    {"mlp fc1 fwd  x W1", 100, 100, 784, false, false, 0, 0},
+    {"mlp fc1 dW1  x^T dy", 784, 100, 100, true, false, 0, 0},
+    {"mlp fc1 dx   dy W1^T", 100, 784, 100, false, true, 0, 0},
+    {"mlp fc2 fwd  h W2", 100, 10, 100, false, false, 0, 0},
+    {"mlp fc2 dW2  h^T dy", 100, 10, 100, true, false, 0, 0},
+    {"mlp fc2 dh   dy W2^T", 100, 100, 10, false, true, 0, 0},
+    {"cnn conv fwd Wc cols_n^T", 30, 576, 25, false, true, 0, 0},
+    {"cnn conv dWc dy_n cols_n", 30, 25, 576, false, false, 0, 0},
+    {"cnn conv dcols dy_n^T Wc", 576, 25, 30, true, false, 0, 0},
+    {"conv as 1 product: fwd", 57600, 30, 25, false, false, 0, 0},
+    {"conv as 1 product: dW", 25, 30, 57600, true, false, 0, 0},
+    {"conv as 1 product: dcols", 57600, 25, 30, false, true, 0, 0},
+    {"cnn fc1 fwd  p W", 100, 100, 4320, false, false, 0, 0},
+    {"cnn fc1 dW   p^T dy", 4320, 100, 100, true, false, 0, 0},
+    {"cnn fc1 dp   dy W^T", 100, 4320, 100, false, true, 0, 0},
+    {"conv fwd x100 images", 30, 576, 25, false, true, BATCH_IMAGES, 'a'},   /* Wc @ cols_n^T */
+    {"conv dWc x100 images", 30, 25, 576, false, false, BATCH_IMAGES, 0},    /* dy_n @ cols_n, then summed */
+    {"conv dcols x100 images", 576, 25, 30, true, false, BATCH_IMAGES, 'b'}, /* dy_n^T @ Wc */
 };
 
-/* Operand A stored (M,K), or (K,M) when transposed; B likewise. */
+/* Operand A stored (M,K), or (K,M) when transposed; B likewise; in a batch
+ * one such matrix per image unless it is the shared one. */
 typedef struct operands {
     sg_tensor *a, *b;
     int lda, ldb;
+    size_t sa, sb; /* floats from one image's matrix to the next (0: shared) */
 } operands;
 
-static operands make_operands(sg_rng *rng, int M, int N, int K, bool ta, bool tb)
+static operands make_operands(sg_rng *rng, const shape_case *c)
 {
     operands o;
-    o.a = ta ? sg_uniform(rng, -1.f, 1.f, SG_DIMS(K, M)) : sg_uniform(rng, -1.f, 1.f, SG_DIMS(M, K));
-    o.b = tb ? sg_uniform(rng, -1.f, 1.f, SG_DIMS(N, K)) : sg_uniform(rng, -1.f, 1.f, SG_DIMS(K, N));
-    o.lda = ta ? M : K;
-    o.ldb = tb ? K : N;
+    const int ar = c->ta ? c->K : c->M, ac = c->ta ? c->M : c->K;
+    const int br = c->tb ? c->N : c->K, bc = c->tb ? c->K : c->N;
+    const bool batch_a = c->images && c->shared != 'a', batch_b = c->images && c->shared != 'b';
+    o.a = batch_a ? sg_uniform(rng, -1.f, 1.f, SG_DIMS(c->images, ar, ac))
+                  : sg_uniform(rng, -1.f, 1.f, SG_DIMS(ar, ac));
+    o.b = batch_b ? sg_uniform(rng, -1.f, 1.f, SG_DIMS(c->images, br, bc))
+                  : sg_uniform(rng, -1.f, 1.f, SG_DIMS(br, bc));
+    o.lda = ac;
+    o.ldb = bc;
+    o.sa = batch_a ? (size_t)ar * ac : 0;
+    o.sb = batch_b ? (size_t)br * bc : 0;
     return o;
 }
 
-/* Seconds per product through the engine: best round of `rounds`. */
+/* Seconds per call of sg_matmul_t (one product, or a batch of them). */
 static double time_engine(const operands *o, bool ta, bool tb, int reps)
 {
     double t0 = now();
@@ -132,9 +150,9 @@ static double time_engine(const operands *o, bool ta, bool tb, int reps)
 
 #ifdef SG_HAVE_CBLAS
 /* The engine keeps OpenBLAS at one thread and splits products over its own
- * pool (autograd/kernels/gemm.c); the direct column gets all `threads`. */
-static double time_blas(const operands *o, int M, int N, int K, bool ta, bool tb, float *c,
-                        int reps, int threads)
+ * pool (autograd/kernels/gemm.c); the direct column gets all `threads`, in
+ * each of a batch's cblas_sgemm calls. */
+static double time_blas(const operands *o, const shape_case *s, float *c, int reps, int threads)
 {
 #ifdef OPENBLAS_VERSION
     openblas_set_num_threads(threads);
@@ -142,84 +160,13 @@ static double time_blas(const operands *o, int M, int N, int K, bool ta, bool tb
     (void)threads;
 #endif
     const float *a = sg_data(o->a), *b = sg_data(o->b);
+    const int n = s->images ? s->images : 1;
+    const size_t sc = (size_t)s->M * s->N;
     double t0 = now();
     for (int r = 0; r < reps; r++)
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
-                    N, K, 1.f, a, o->lda, b, o->ldb, 0.f, c, N);
-    return (now() - t0) / reps;
-}
-#endif
-
-/* The convolution's per-image products over a batch, as nn's conv2d and
- * its gradients call them (SimpleConvNet: 30 filters of 1x5x5 over 24x24
- * outputs): A or B is the (30,25) weight matrix shared by the batch, the
- * other operand has one matrix per image. */
-typedef struct batch_case {
-    const char *what;
-    int M, N, K;
-    bool ta, tb;
-    char shared; /* 'a' or 'b': the weights, the same for every image; 0: none */
-} batch_case;
-
-enum { BATCH_IMAGES = 100 };
-
-static const batch_case batch_cases[] = {
-    {"conv fwd x100 images", 30, 576, 25, false, true, 'a'},  /* Wc @ cols_n^T */
-    {"conv dWc x100 images", 30, 25, 576, false, false, 0},   /* dy_n @ cols_n (then summed) */
-    {"conv dcols x100 images", 576, 25, 30, true, false, 'b'}, /* dy_n^T @ Wc */
-};
-
-typedef struct batch_operands {
-    sg_tensor *a, *b;
-    int lda, ldb;
-    size_t sa, sb; /* floats between the images' matrices (0: shared) */
-} batch_operands;
-
-static batch_operands make_batch(sg_rng *rng, const batch_case *c)
-{
-    batch_operands o;
-    const int ar = c->ta ? c->K : c->M, ac = c->ta ? c->M : c->K;
-    const int br = c->tb ? c->N : c->K, bc = c->tb ? c->K : c->N;
-    o.a = c->shared == 'a' ? sg_uniform(rng, -1.f, 1.f, SG_DIMS(ar, ac))
-                           : sg_uniform(rng, -1.f, 1.f, SG_DIMS(BATCH_IMAGES, ar, ac));
-    o.b = c->shared == 'b' ? sg_uniform(rng, -1.f, 1.f, SG_DIMS(br, bc))
-                           : sg_uniform(rng, -1.f, 1.f, SG_DIMS(BATCH_IMAGES, br, bc));
-    o.lda = ac;
-    o.ldb = bc;
-    o.sa = c->shared == 'a' ? 0 : (size_t)ar * ac;
-    o.sb = c->shared == 'b' ? 0 : (size_t)br * bc;
-    return o;
-}
-
-static double time_engine_batch(const batch_operands *o, const batch_case *c, int reps)
-{
-    double t0 = now();
-    for (int r = 0; r < reps; r++) {
-        sg_scope_begin();
-        if (!sg_matmul_t(o->a, o->b, c->ta, c->tb)) {
-            fprintf(stderr, "bench_matmul: %s\n", sg_last_error());
-            exit(1);
-        }
-        sg_scope_end();
-    }
-    return (now() - t0) / reps;
-}
-
-#ifdef SG_HAVE_CBLAS
-static double time_blas_batch(const batch_operands *o, const batch_case *c, float *y, int reps, int threads)
-{
-#ifdef OPENBLAS_VERSION
-    openblas_set_num_threads(threads);
-#else
-    (void)threads;
-#endif
-    const float *a = sg_data(o->a), *b = sg_data(o->b);
-    const size_t sy = (size_t)c->M * c->N;
-    double t0 = now();
-    for (int r = 0; r < reps; r++)
-        for (int i = 0; i < BATCH_IMAGES; i++)
-            cblas_sgemm(CblasRowMajor, c->ta ? CblasTrans : CblasNoTrans, c->tb ? CblasTrans : CblasNoTrans, c->M,
-                        c->N, c->K, 1.f, a + i * o->sa, o->lda, b + i * o->sb, o->ldb, 0.f, y + i * sy, c->N);
+        for (int i = 0; i < n; i++)
+            cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans, s->M,
+                        s->N, s->K, 1.f, a + i * o->sa, o->lda, b + i * o->sb, o->ldb, 0.f, c + i * sc, s->N);
     return (now() - t0) / reps;
 }
 #endif
@@ -397,13 +344,17 @@ int main(int argc, char **argv)
 #endif
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const shape_case *s = &cases[i];
-        operands o = make_operands(&rng, s->M, s->N, s->K, s->ta, s->tb);
+        operands o = make_operands(&rng, s);
         operands twin = {0};
-        bool has_twin = s->ta || s->tb;
-        if (has_twin)
-            twin = make_operands(&rng, s->M, s->N, s->K, false, false);
-        double flop = 2.0 * s->M * s->N * s->K;
-        float *c = malloc((size_t)s->M * s->N * sizeof(float));
+        bool has_twin = (s->ta || s->tb) && !s->images;
+        if (has_twin) {
+            shape_case plain = *s;
+            plain.ta = plain.tb = false;
+            twin = make_operands(&rng, &plain);
+        }
+        const int n_products = s->images ? s->images : 1;
+        double flop = 2.0 * n_products * s->M * s->N * s->K;
+        float *c = malloc((size_t)n_products * s->M * s->N * sizeof(float));
         if (!o.a || !o.b || !c || (has_twin && (!twin.a || !twin.b))) {
             fprintf(stderr, "bench_matmul: out of memory for %s\n", s->what);
             return 1;
@@ -430,14 +381,14 @@ int main(int argc, char **argv)
             }
 #ifdef SG_HAVE_CBLAS
             if (interleave) {
-                double tb = time_blas(&o, s->M, s->N, s->K, s->ta, s->tb, c, reps, threads);
+                double tb = time_blas(&o, s, c, reps, threads);
                 best_b = tb < best_b ? tb : best_b;
             }
 #endif
         }
 #ifdef SG_HAVE_CBLAS
         for (int r = 0; !interleave && r < rounds; r++) {
-            double tb = time_blas(&o, s->M, s->N, s->K, s->ta, s->tb, c, reps, threads);
+            double tb = time_blas(&o, s, c, reps, threads);
             best_b = tb < best_b ? tb : best_b;
         }
 #endif
@@ -466,53 +417,6 @@ int main(int argc, char **argv)
         sg_tensor_free(o.b);
         sg_tensor_free(twin.a);
         sg_tensor_free(twin.b);
-    }
-    for (size_t i = 0; i < sizeof batch_cases / sizeof batch_cases[0]; i++) {
-        const batch_case *bc = &batch_cases[i];
-        batch_operands o = make_batch(&rng, bc);
-        float *y = malloc((size_t)BATCH_IMAGES * bc->M * bc->N * sizeof(float));
-        if (!o.a || !o.b || !y) {
-            fprintf(stderr, "bench_matmul: out of memory for %s\n", bc->what);
-            return 1;
-        }
-        double flop = 2.0 * BATCH_IMAGES * bc->M * bc->N * bc->K;
-        int reps = reps_for(time_engine_batch(&o, bc, 1), target);
-        double best_e = 1e30;
-#ifdef SG_HAVE_CBLAS
-        double best_b = 1e30;
-        const bool interleave = threads == 1; /* as above */
-#endif
-        for (int r = 0; r < rounds; r++) {
-            double te = time_engine_batch(&o, bc, reps);
-            best_e = te < best_e ? te : best_e;
-#ifdef SG_HAVE_CBLAS
-            if (interleave) {
-                double tb = time_blas_batch(&o, bc, y, reps, threads);
-                best_b = tb < best_b ? tb : best_b;
-            }
-#endif
-        }
-#ifdef SG_HAVE_CBLAS
-        for (int r = 0; !interleave && r < rounds; r++) {
-            double tb = time_blas_batch(&o, bc, y, reps, threads);
-            best_b = tb < best_b ? tb : best_b;
-        }
-#endif
-        char op[4] = {bc->ta ? 't' : 'n', bc->tb ? 't' : 'n', 0};
-        double ge = flop / best_e / 1e9;
-        printf("%-24s %6d %6d %6d %3s %-7s %9.2f", bc->what, bc->M, bc->N, bc->K, op,
-               sg_sgemm_choice(bc->ta, bc->tb, bc->M, bc->N, bc->K), ge);
-#ifdef SG_HAVE_CBLAS
-        double gb = flop / best_b / 1e9;
-        printf(" %9.2f %6.1f%%", gb, 100.0 * ge / gb);
-#else
-        printf(" %9s %7s", "-", "-");
-#endif
-        printf("\n");
-        fflush(stdout);
-        free(y);
-        sg_tensor_free(o.a);
-        sg_tensor_free(o.b);
     }
     printf("(op/twin >= 1.00x: the transposed product is no slower than the plain one)\n");
 #ifdef SG_HAVE_CBLAS
