@@ -9,8 +9,8 @@
  *
  *   mlp  784-100-10 ReLU, SGD lr 0.1;  cnn  conv 30x5x5 - ReLU - pool 2 -
  *        affine 4320->100 - ReLU - affine 100->10, Adam lr 0.001 (the
- *        models and optimizers of bench_train.c); deep  DeepConvNet as
- *        demos/train builds it, Adam lr 0.001 (for the compute time per
+ *        models and optimizers of bench_train.c); deep  DeepConvNet; all
+ *        three as demos/train builds them (demos/book_models.c), Adam lr 0.001 (for the compute time per
  *        step that docs/distributed.md's scaling estimate uses); batch 100
  *        = global batch.
  *
@@ -28,6 +28,7 @@
  * The barrier is there only to tell waiting from communicating; the trainer
  * has none (its allreduce time includes the wait).
  */
+#include "book_models.h"
 #include "sg_autograd.h"
 #include "sg_datasets.h"
 #include "sg_dist.h"
@@ -44,44 +45,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static sg_model *build(const char *model, sg_rng *rng)
-{
-    sg_model *m = sg_model_new();
-    if (!strcmp(model, "mlp")) {
-        sg_model_add(m, sg_flatten_new(m, "flatten"));
-        sg_model_add(m, sg_linear_new(m, "fc1", 784, 100, SG_INIT_HE, rng));
-        sg_model_add(m, sg_relu_new(m, "relu1"));
-        sg_model_add(m, sg_linear_new(m, "fc2", 100, 10, SG_INIT_HE, rng));
-    } else if (!strcmp(model, "deep")) { /* DeepConvNet, as demos/train.c builds it (without --bn) */
-        static const struct { int out, pad; } convs[6] = {{16, 1}, {16, 1}, {32, 1}, {32, 2}, {64, 1}, {64, 1}};
-        int ch = 1, h = 28;
-        for (int i = 0; i < 6; i++) {
-            sg_model_add(m, sg_conv2d_new(m, NULL, ch, convs[i].out, 3, 1, convs[i].pad, SG_INIT_HE, rng));
-            sg_model_add(m, sg_relu_new(m, NULL));
-            ch = convs[i].out;
-            h = sg_window_out(h, 3, 1, convs[i].pad);
-            if (i % 2 == 1) {
-                sg_model_add(m, sg_maxpool2d_new(m, NULL, 2, 2, 0));
-                h /= 2;
-            }
-        }
-        sg_model_add(m, sg_flatten_new(m, NULL));
-        sg_model_add(m, sg_linear_new(m, NULL, ch * h * h, 50, SG_INIT_HE, rng));
-        sg_model_add(m, sg_relu_new(m, NULL));
-        sg_model_add(m, sg_dropout_new(m, NULL, 0.5f, rng));
-        sg_model_add(m, sg_linear_new(m, NULL, 50, 10, SG_INIT_HE, rng));
-    } else {
-        sg_model_add(m, sg_conv2d_new(m, "conv1", 1, 30, 5, 1, 0, SG_INIT_HE, rng));
-        sg_model_add(m, sg_relu_new(m, "relu1"));
-        sg_model_add(m, sg_maxpool2d_new(m, "pool1", 2, 2, 0));
-        sg_model_add(m, sg_flatten_new(m, "flatten"));
-        sg_model_add(m, sg_linear_new(m, "fc1", 30 * 12 * 12, 100, SG_INIT_HE, rng));
-        sg_model_add(m, sg_relu_new(m, "relu2"));
-        sg_model_add(m, sg_linear_new(m, "fc2", 100, 10, SG_INIT_HE, rng));
-    }
-    return m;
 }
 
 int main(int argc, char **argv)
@@ -122,7 +85,7 @@ int main(int argc, char **argv)
     }
     sg_rng rng;
     sg_rng_seed(&rng, 1);
-    sg_model *m = build(model, &rng);
+    sg_model *m = book_model_new(model, &BOOK_MODEL_DEFAULTS, &rng); /* as demos/train builds it */
     sg_optim_opts oo = sg_optim_defaults(cnn || deep ? SG_OPTIM_ADAM : SG_OPTIM_SGD);
     oo.lr = cnn || deep ? 0.001f : 0.1f;
     sg_optim *opt = sg_optim_new(&oo);

@@ -39,6 +39,7 @@
  *          sec_best=0.17 test_acc=0.8712 peak_mb=64.3 peak_total_mb=66.0
  *          mallocs_per_step=0
  */
+#include "book_models.h"
 #include "sg_autograd.h"
 #include "sg_datasets.h"
 #include "sg_nn.h"
@@ -140,29 +141,6 @@ static int parse_args(int argc, char **argv, args *a)
     return 0;
 }
 
-/* The two models of the issue, built from nn/ layers. */
-static sg_model *build_model(const char *name, sg_rng *rng)
-{
-    sg_model *m = sg_model_new();
-    if (strcmp(name, "mlp") == 0) {
-        sg_model_add(m, sg_linear_new(m, "fc1", 784, 100, SG_INIT_HE_NORMAL, rng));
-        sg_model_add(m, sg_relu_new(m, "relu1"));
-        sg_model_add(m, sg_linear_new(m, "fc2", 100, 10, SG_INIT_HE_NORMAL, rng));
-    } else {
-        sg_model_add(m, sg_conv2d_new(m, "conv1", 1, 30, 5, 1, 0, SG_INIT_HE_NORMAL, rng));
-        sg_model_add(m, sg_relu_new(m, "relu1"));
-        sg_model_add(m, sg_maxpool2d_new(m, "pool1", 2, 2, 0));
-        sg_model_add(m, sg_linear_new(m, "fc1", 30 * 12 * 12, 100, SG_INIT_HE_NORMAL, rng));
-        sg_model_add(m, sg_relu_new(m, "relu2"));
-        sg_model_add(m, sg_linear_new(m, "fc2", 100, 10, SG_INIT_HE_NORMAL, rng));
-    }
-    if (!m || sg_has_error()) {
-        sg_model_free(m);
-        return NULL;
-    }
-    return m;
-}
-
 /* Test accuracy in evaluation and no-grad mode, EVAL_BATCH images at a time. */
 static double evaluate(sg_model *m, const sg_dataset *test, const sg_batch_opts *bo)
 {
@@ -211,7 +189,7 @@ int main(int argc, char **argv)
 
     sg_rng rng;
     sg_rng_seed(&rng, a.seed);
-    sg_model *m = build_model(a.model, &rng);
+    sg_model *m = book_model_new(a.model, &BOOK_MODEL_DEFAULTS, &rng); /* as demos/train builds it */
     if (!m)
         return fail("building the model");
     sg_tensor *params[16];

@@ -31,6 +31,7 @@
  * affine 10), deep = DeepConvNet (six 3x3 convolutions, He init, dropout;
  * --bn adds batch normalization after each convolution).
  */
+#include "book_models.h"
 #include "checkpoint.h"
 #include "predictions.h"
 #include "sg_autograd.h"
@@ -446,67 +447,6 @@ static bool outputs_ok(const config *c)
     if (c->epochs > 0 && !output_ok("--plot", c->plot, false))
         return false;
     return !c->save || output_ok("--save", c->save, true);
-}
-
-/* ---- models: the book's three networks, built from nn/ layers ---- */
-
-static sg_model *build_model(const config *c, int rows, int cols, int classes, sg_rng *rng)
-{
-    sg_model *m = sg_model_new();
-    if (!m)
-        return NULL;
-    if (!strcmp(c->model, "mlp")) {
-        sg_model_add(m, sg_flatten_new(m, "flatten"));
-        sg_model_add(m, sg_linear_new(m, "fc1", rows * cols, c->hidden, SG_INIT_HE, rng));
-        if (c->bn)
-            sg_model_add(m, sg_batchnorm_new(m, "bn1", c->hidden));
-        sg_model_add(m, sg_relu_new(m, "relu1"));
-        sg_model_add(m, sg_linear_new(m, "fc2", c->hidden, classes, SG_INIT_HE, rng));
-    } else if (!strcmp(c->model, "cnn")) {
-        int oh = sg_window_out(rows, 5, 1, 0) / 2, ow = sg_window_out(cols, 5, 1, 0) / 2;
-        sg_model_add(m, sg_conv2d_new(m, "conv1", 1, 30, 5, 1, 0, SG_INIT_HE, rng));
-        sg_model_add(m, sg_relu_new(m, "relu1"));
-        sg_model_add(m, sg_maxpool2d_new(m, "pool1", 2, 2, 0));
-        sg_model_add(m, sg_flatten_new(m, "flatten"));
-        sg_model_add(m, sg_linear_new(m, "fc1", 30 * oh * ow, 100, SG_INIT_HE, rng));
-        sg_model_add(m, sg_relu_new(m, "relu2"));
-        sg_model_add(m, sg_linear_new(m, "fc2", 100, classes, SG_INIT_HE, rng));
-    } else {
-        /* DeepConvNet (book ch. 8): conv-conv-pool x3 with 16, 32, 64 filters */
-        static const struct { int out, pad; } convs[6] = {{16, 1}, {16, 1}, {32, 1},
-                                                          {32, 2}, {64, 1}, {64, 1}};
-        int ch = 1, h = rows, w = cols;
-        for (int i = 0; i < 6; i++) {
-            char name[32];
-            snprintf(name, sizeof name, "conv%d", i + 1);
-            sg_model_add(m, sg_conv2d_new(m, name, ch, convs[i].out, 3, 1, convs[i].pad, SG_INIT_HE, rng));
-            if (c->bn) {
-                snprintf(name, sizeof name, "bn%d", i + 1);
-                sg_model_add(m, sg_batchnorm_new(m, name, convs[i].out));
-            }
-            snprintf(name, sizeof name, "relu%d", i + 1);
-            sg_model_add(m, sg_relu_new(m, name));
-            ch = convs[i].out;
-            h = sg_window_out(h, 3, 1, convs[i].pad);
-            w = sg_window_out(w, 3, 1, convs[i].pad);
-            if (i % 2 == 1) {
-                snprintf(name, sizeof name, "pool%d", i / 2 + 1);
-                sg_model_add(m, sg_maxpool2d_new(m, name, 2, 2, 0));
-                h /= 2;
-                w /= 2;
-            }
-        }
-        sg_model_add(m, sg_flatten_new(m, "flatten"));
-        sg_model_add(m, sg_linear_new(m, "fc1", ch * h * w, 50, SG_INIT_HE, rng));
-        sg_model_add(m, sg_relu_new(m, "relu7"));
-        sg_model_add(m, sg_dropout_new(m, "drop1", 0.5f, rng));
-        sg_model_add(m, sg_linear_new(m, "fc2", 50, classes, SG_INIT_HE, rng));
-    }
-    if (sg_has_error()) {
-        sg_model_free(m);
-        return NULL;
-    }
-    return m;
 }
 
 /* parse_args() lets only known names through. The library's defaults but
@@ -970,7 +910,9 @@ int main(int argc, char **argv)
     sg_rng rng;
     sg_rng_seed(&rng, train_dist_seed(c.seed));
     int rc = 1;
-    sg_model *m = build_model(&c, test->rows, test->cols, classes, &rng);
+    book_model_opts mo = {.rows = test->rows, .cols = test->cols, .classes = classes, .hidden = c.hidden,
+                          .batch_norm = c.bn};
+    sg_model *m = book_model_new(c.model, &mo, &rng);
     sg_optim *opt = build_optim(&c);
     sg_loader *loader = NULL;
     sg_tensor **params = NULL;

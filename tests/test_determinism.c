@@ -20,6 +20,7 @@
  * random floats: every rounding shows, so a sum formed in another order
  * shows too.
  */
+#include "book_models.h"
 #include "sg_nn.h"
 #include "sg_optim.h"
 #include "sg_test.h"
@@ -203,29 +204,6 @@ END_TEST
 enum { MLP, CNN };
 enum { STEPS = 3 };
 
-/* The trainer's models (demos/train.c), on 28x28 images and 10 classes. */
-static sg_model *build(int kind, sg_rng *rng)
-{
-    sg_model *m = sg_model_new();
-    ck_assert_msg(m != NULL, "%s", sg_last_error());
-    if (kind == MLP) {
-        sg_model_add(m, sg_flatten_new(m, "flatten"));
-        sg_model_add(m, sg_linear_new(m, "fc1", 784, 100, SG_INIT_HE, rng));
-        sg_model_add(m, sg_relu_new(m, "relu1"));
-        sg_model_add(m, sg_linear_new(m, "fc2", 100, 10, SG_INIT_HE, rng));
-    } else {
-        sg_model_add(m, sg_conv2d_new(m, "conv1", 1, 30, 5, 1, 0, SG_INIT_HE, rng));
-        sg_model_add(m, sg_relu_new(m, "relu1"));
-        sg_model_add(m, sg_maxpool2d_new(m, "pool1", 2, 2, 0));
-        sg_model_add(m, sg_flatten_new(m, "flatten"));
-        sg_model_add(m, sg_linear_new(m, "fc1", 30 * 12 * 12, 100, SG_INIT_HE, rng));
-        sg_model_add(m, sg_relu_new(m, "relu2"));
-        sg_model_add(m, sg_linear_new(m, "fc2", 100, 10, SG_INIT_HE, rng));
-    }
-    ck_assert_msg(!sg_has_error(), "%s", sg_last_error());
-    return m;
-}
-
 /* STEPS steps of `kind` on `threads` threads from seed 7; every parameter
  * value, in the model's order, into out (returns how many floats). */
 static size_t train(int kind, int threads, float *out, size_t cap)
@@ -233,7 +211,8 @@ static size_t train(int kind, int threads, float *out, size_t cap)
     set_threads(threads);
     sg_rng rng;
     sg_rng_seed(&rng, 7);
-    sg_model *m = build(kind, &rng);
+    sg_model *m = book_model_new(kind == MLP ? "mlp" : "cnn", &BOOK_MODEL_DEFAULTS, &rng); /* the trainer's */
+    ck_assert_msg(m != NULL, "%s", sg_last_error());
     sg_tensor *params[8];
     int np = sg_model_trainable(m, params, 8);
     ck_assert_int_le(np, 8);
