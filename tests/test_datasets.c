@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #ifndef SG_SOURCE_ROOT
@@ -321,6 +322,76 @@ START_TEST(idx_roundtrip_plain)
     ck_assert_mem_eq(e->images, d->images, 24);
     ck_assert_mem_eq(e->labels, d->labels, 3);
     sg_dataset_free(d);
+    sg_dataset_free(e);
+}
+END_TEST
+
+/* The kB of anonymous huge pages in the mappings that overlap [p, p + n),
+ * from /proc/self/smaps; -1 if it cannot be read. */
+static long huge_kb_in(const void *p, size_t n)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    const unsigned long from = (unsigned long)(uintptr_t)p, to = from + n;
+    char line[512];
+    bool overlaps = false;
+    long total = 0, kb;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            overlaps = lo < to && hi > from; /* a mapping's first line */
+        else if (overlaps && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+            total += kb;
+    }
+    fclose(f);
+    return total;
+}
+
+/* Can this kernel put filled pages on 2 MB pages at once? THP not off
+ * ("[never]") and MADV_COLLAPSE (Linux 6.1). */
+static bool can_collapse(void)
+{
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char mode[128] = "";
+    if (!f)
+        return false;
+    bool ok = fgets(mode, sizeof mode, f) && !strstr(mode, "[never]");
+    fclose(f);
+    struct utsname u;
+    int major = 0, minor = 0;
+    return ok && uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+           (major > 6 || (major == 6 && minor >= 1));
+}
+
+/* A large set (several 2 MB blocks) is on huge pages once loaded: shuffled
+ * batches read scattered images, and with 4 KB pages each costs a TLB miss
+ * (idx.c, prefer_huge_pages). The values are the file's. */
+START_TEST(idx_large_set_on_huge_pages)
+{
+    enum { N = 8000, SIDE = 28 }; /* 6.3 MB */
+    if (!can_collapse()) {
+        fprintf(stderr, "idx_large_set_on_huge_pages: skipped: THP off or a kernel before 6.1\n");
+        return;
+    }
+    sg_dataset *d = sg_dataset_new(N, SIDE, SIDE, 10);
+    ck_assert_ptr_nonnull(d);
+    for (size_t i = 0; i < (size_t)N * SIDE * SIDE; i++)
+        d->images[i] = (uint8_t)(i * 31 % 251);
+    for (int i = 0; i < N; i++)
+        d->labels[i] = (uint8_t)(i % 10);
+    ck_assert_int_eq(sg_idx_save(d, tpath("big-im"), tpath("big-lb")), 0);
+    sg_dataset_free(d); /* its mapping could merge with the loaded set's */
+    sg_dataset *e = sg_idx_load(tpath("big-im"), tpath("big-lb"));
+    ck_assert_msg(e != NULL, "%s", sg_last_error());
+    long kb = huge_kb_in(e->images, (size_t)N * SIDE * SIDE);
+    ck_assert_msg(kb >= 2048, "the loaded images' mappings have %ld kB on huge pages, expected >= 2048", kb);
+    uint8_t *want = malloc((size_t)N * SIDE * SIDE); /* made after the count: no huge pages of its own in it */
+    ck_assert_ptr_nonnull(want);
+    for (size_t i = 0; i < (size_t)N * SIDE * SIDE; i++)
+        want[i] = (uint8_t)(i * 31 % 251);
+    ck_assert_mem_eq(e->images, want, (size_t)N * SIDE * SIDE);
+    free(want);
     sg_dataset_free(e);
 }
 END_TEST
@@ -1636,6 +1707,7 @@ static Suite *datasets_suite(void)
     tcase_add_test(tc, idx_trailing_bytes);
     tcase_add_test(tc, idx_count_mismatch);
     tcase_add_test(tc, idx_absurd_sizes);
+    tcase_add_test(tc, idx_large_set_on_huge_pages);
     tcase_add_test(tc, idx_missing_file);
     tcase_add_test(tc, idx_corrupt_gz);
     suite_add_tcase(s, tc);
