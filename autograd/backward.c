@@ -189,16 +189,13 @@ static int order_graph(sg_tensor *y, sg_tensor ***order)
     return n;
 }
 
-/* Seed y's gradient, then visit the nodes outputs first: each node's local
- * derivative turns its gradient dy into its inputs' gradients dx, which are
- * added into their .grad. When a node is visited, every node that uses it
- * has been, so its gradient is complete. */
-static int walk(sg_grad_pass *pass, sg_tensor *const *order, int n, sg_tensor *y, const sg_backward_opts *opts,
-                bool release, const sg_backward_observer *obs)
+/* Visit the nodes outputs first: each node's local derivative turns its
+ * gradient dy into its inputs' gradients dx, which are added into their
+ * .grad. When a node is visited, every node that uses it has been, so its
+ * gradient is complete. */
+static int walk_nodes(sg_grad_pass *pass, sg_tensor *const *order, int n, const sg_backward_opts *opts,
+                      bool release, const sg_backward_observer *obs)
 {
-    sg_tensor *seed = opts->grad ? opts->grad : sg_ones_like(y); /* dy/dy = 1 */
-    if (!seed || sg_grad_seed(pass, y, seed) < 0)
-        return -1;
     for (int i = n - 1; i >= 0; i--) {
         sg_tensor *t = order[i];
         if (t->op == SG_OP_LEAF || !t->grad)
@@ -218,6 +215,23 @@ static int walk(sg_grad_pass *pass, sg_tensor *const *order, int n, sg_tensor *y
             return -1;
     }
     return 0;
+}
+
+/* Seed y's gradient, then walk the nodes. */
+static int walk(sg_grad_pass *pass, sg_tensor *const *order, int n, sg_tensor *y, const sg_backward_opts *opts,
+                bool release, const sg_backward_observer *obs)
+{
+    sg_tensor *seed = opts->grad ? opts->grad : sg_ones_like(y); /* dy/dy = 1 */
+    if (!seed || sg_grad_seed(pass, y, seed) < 0)
+        return -1;
+    /* products may add into a parameter's .grad in place where no one needs
+     * each contribution apart (grad_buffer.c); restored for a nested pass
+     * (a custom op's backward may run one) */
+    const bool outer_sink = sg_tl_grad_sink;
+    sg_tl_grad_sink = !pass->create && !pass->local && !opts->trace && !obs && !sg_tl_nan_check;
+    int rc = walk_nodes(pass, order, n, opts, release, obs);
+    sg_tl_grad_sink = outer_sink;
+    return rc;
 }
 
 /* sg_grad_of's answers: each x's gradient from this pass, zeros if the pass

@@ -147,6 +147,27 @@ static int accumulate(const sg_grad_pass *p, sg_tensor *x, sg_tensor *g, enum or
     return own_sum(x, g, home);
 }
 
+/* ---- adding straight into a parameter's gradient ----
+ * A parameter's gradient is a buffer of its own (OWNED) that each backward
+ * adds to. A local derivative that is one matrix product of the input's
+ * shape (a linear layer's dW = x^T dy) can add its result there itself,
+ * C += A B (the BLAS's beta = 1), instead of writing a new tensor that
+ * accumulate() then adds: one pass over the gradient instead of three (the
+ * BLAS zeroing the new buffer, the product, the addition), as KANN's ops
+ * add into each input's gradient. The walk allows it only where nothing
+ * needs the contribution on its own: not with create_graph (gradients are
+ * graphs), a trace or an observer (they show each contribution), sg_grad_of
+ * (it changes no .grad) or the NaN check (it inspects each op's result).
+ * A slot that holds x's own .grad was added in place: accumulate skips it. */
+_Thread_local bool sg_tl_grad_sink;
+
+sg_tensor *sg_grad_sink(const sg_tensor *x)
+{
+    if (!sg_tl_grad_sink || x->op != SG_OP_LEAF || !x->requires_grad || x->grad_state != SG_GRAD_OWNED)
+        return NULL;
+    return x->grad;
+}
+
 /* ---- a pass ---- */
 
 int sg_grad_pass_begin(sg_grad_pass *p, sg_tensor *const *nodes, int n, bool create, bool local)
@@ -222,6 +243,8 @@ int sg_grad_accumulate_inputs(const sg_grad_pass *p, sg_tensor *y, sg_tensor *co
                 sg_set_error("backward: %s produced no gradient for input %d", sg_node_op_name(y), k);
             return -1;
         }
+        if (dx[k] == x->grad && x->grad_state == SG_GRAD_OWNED)
+            continue; /* added into x.grad by y's backward (sg_grad_sink) */
         enum origin from = is_fresh(p, dx, k) ? FRESH : within_grad_of(dx[k], y) ? IN_VISITED : FROM_ELSEWHERE;
         if (accumulate(p, x, dx[k], from) < 0)
             return -1;

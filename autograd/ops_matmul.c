@@ -16,8 +16,12 @@
 /* ---- the op ---- */
 
 /* y = op(a) op(b), plus c broadcast to y's shape when c is given: the
- * checks and the products of matmul and addmm (`op` names the caller). */
-static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor *b, bool ta, bool tb)
+ * checks and the products of matmul and addmm (`op` names the caller).
+ * With `into` (and no c), the product is added to that tensor, which must
+ * have the product's shape and dtype, and returned: backward's in-place
+ * accumulation into a parameter's gradient (sg_grad_sink). */
+static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor *b, bool ta, bool tb,
+                          sg_tensor *into)
 {
     char ba[96], bb[96]; /* the shapes, formatted only for an error message */
 #define SG_MM_SHAPES() (sg_shape_str(a, ba, sizeof ba), sg_shape_str(b, bb, sizeof bb))
@@ -67,10 +71,17 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
             return NULL;
         }
     }
-    sg_tensor *y = sg_alloc(op, batched->dtype, batched->ndim, shape);
+    if (into && (c || into->dtype != batched->dtype || into->ndim != batched->ndim ||
+                 memcmp(into->shape, shape, (size_t)into->ndim * sizeof(int)) != 0)) {
+        char bi[96], by[96];
+        sg_set_error("%s: cannot add the %s product into a %s tensor", op,
+                     sg_fmt_shape(batched->ndim, shape, by, sizeof by), sg_shape_str(into, bi, sizeof bi));
+        return NULL;
+    }
+    sg_tensor *y = into ? into : sg_alloc(op, batched->dtype, batched->ndim, shape);
     if (!y)
         return NULL;
-    bool acc = c != NULL; /* start from c, add the products to it */
+    bool acc = c != NULL || into; /* start from c (or into's values), add the products to it */
     /* c the same (M, N) block for every product of a batch (the conv bias):
      * each product's block is filled from one copy just before its sgemm,
      * which then finds it in cache (one pass over y fewer than filling y
@@ -110,8 +121,10 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
                        .sy = (size_t)M * N, .start = start};
         sg_sgemm_batch(&j, batch);
     }
-    y->attr.mm.ta = ta;
-    y->attr.mm.tb = tb;
+    if (!into) {
+        y->attr.mm.ta = ta;
+        y->attr.mm.tb = tb;
+    }
     return y;
 }
 
@@ -160,7 +173,7 @@ sg_tensor *sg_matmul_t(sg_tensor *a, sg_tensor *b, bool ta, bool tb)
     if (sg_promote(&a, &b) < 0)
         return NULL;
     sg_tensor *in[2] = {a, b};
-    return sg_finish(product("matmul", NULL, a, b, ta, tb), SG_OP_MATMUL, in, 2);
+    return sg_finish(product("matmul", NULL, a, b, ta, tb, NULL), SG_OP_MATMUL, in, 2);
 }
 
 sg_tensor *sg_addmm_t(sg_tensor *c, sg_tensor *a, sg_tensor *b, bool ta, bool tb)
@@ -178,7 +191,7 @@ sg_tensor *sg_addmm_t(sg_tensor *c, sg_tensor *a, sg_tensor *b, bool ta, bool tb
     if (!c)
         return NULL;
     sg_tensor *in[3] = {c, a, b};
-    return sg_finish(product("addmm", c, a, b, ta, tb), SG_OP_ADDMM, in, 3);
+    return sg_finish(product("addmm", c, a, b, ta, tb, NULL), SG_OP_ADDMM, in, 3);
 }
 
 sg_tensor *sg_addmm(sg_tensor *c, sg_tensor *a, sg_tensor *b) { return sg_addmm_t(c, a, b, false, false); }
@@ -194,14 +207,28 @@ static size_t rows_of(const sg_tensor *x)
     return r;
 }
 
+/* op(a) op(b) as an input's gradient: added straight into `into` (the
+ * input's own gradient buffer, from sg_grad_sink) when there is one, else a
+ * new recorded product that the pass accumulates. */
+static sg_tensor *grad_product(sg_tensor *into, sg_tensor *a, sg_tensor *b, bool ta, bool tb)
+{
+    if (into && a->dtype == into->dtype && b->dtype == into->dtype)
+        return product("matmul", NULL, a, b, ta, tb, into);
+    return sg_matmul_t(a, b, ta, tb);
+}
+
 /* A shared operand's gradient is the sum over the batch of the per-item
  * gradients: a batched product reduced by sum_to (or, for a shared b next
- * to an untransposed batch, one product of the flattened batch). */
+ * to an untransposed batch, one product of the flattened batch). Where an
+ * input's gradient is one product of its own shape (a linear layer's dW),
+ * it may go straight into the input's .grad (sg_grad_sink). */
 static void product_grads(sg_tensor *a, sg_tensor *b, bool ta, bool tb, sg_tensor *gy, sg_tensor **gx)
 {
     if (a->requires_grad) {
-        gx[0] = ta ? sg_matmul_t(b, gy, tb, true) : sg_matmul_t(gy, b, false, !tb);
-        if (a->ndim == 2 && b->ndim > 2)
+        bool shared_a = a->ndim == 2 && b->ndim > 2;
+        sg_tensor *into = shared_a ? NULL : sg_grad_sink(a);
+        gx[0] = ta ? grad_product(into, b, gy, tb, true) : grad_product(into, gy, b, false, !tb);
+        if (shared_a)
             gx[0] = sg_sum_to(gx[0], 2, a->shape);
     }
     if (!b->requires_grad)
@@ -212,10 +239,12 @@ static void product_grads(sg_tensor *a, sg_tensor *b, bool ta, bool tb, sg_tenso
         int a2[2] = {-1, K}, g2[2] = {-1, N};
         a2[0] = g2[0] = (int)rows_of(a); /* not a->size / K: K may be 0 */
         sg_tensor *af = sg_reshape(a, 2, a2), *gf = sg_reshape(gy, 2, g2);
-        gx[1] = tb ? sg_matmul_t(gf, af, true, false) : sg_matmul_t(af, gf, true, false);
+        sg_tensor *into = af && gf ? sg_grad_sink(b) : NULL;
+        gx[1] = tb ? grad_product(into, gf, af, true, false) : grad_product(into, af, gf, true, false);
         return;
     }
-    gx[1] = tb ? sg_matmul_t(gy, a, true, ta) : sg_matmul_t(a, gy, !ta, false);
+    sg_tensor *into = shared_b ? NULL : sg_grad_sink(b);
+    gx[1] = tb ? grad_product(into, gy, a, true, ta) : grad_product(into, a, gy, !ta, false);
     if (shared_b)
         gx[1] = sg_sum_to(gx[1], 2, b->shape);
 }

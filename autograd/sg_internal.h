@@ -196,7 +196,7 @@ int sg_backward_observed(sg_tensor *y, const sg_backward_opts *opts, const sg_ba
  * Each returns -1 (int) or NULL with a message on failure; a pass that has
  * begun must end, even after a failure. An op's backward needs none of this: it returns new
  * tensors (or views of dy) and the pass decides whether to adopt, borrow or
- * copy them. */
+ * copy them (a matrix product may instead add into sg_grad_sink's buffer). */
 struct sg_saved_grad;
 typedef struct sg_grad_pass {
     sg_tensor *const *nodes;      /* the pass's nodes, inputs first */
@@ -219,6 +219,12 @@ sg_tensor **sg_grad_slots(sg_grad_pass *p, const sg_tensor *y);
 /* x_k.grad += dx[k] for each input x_k of y that requires a gradient; an
  * error if y's backward left such a slot empty. */
 int sg_grad_accumulate_inputs(const sg_grad_pass *p, sg_tensor *y, sg_tensor *const *dx);
+/* x's own gradient buffer, for a local derivative to add x's gradient into
+ * in place, or NULL: only a leaf's OWNED buffer, only while the walk allows
+ * it (sg_tl_grad_sink; see grad_buffer.c). The derivative then leaves
+ * x.grad itself in x's slot, which sg_grad_accumulate_inputs skips. */
+sg_tensor *sg_grad_sink(const sg_tensor *x);
+extern _Thread_local bool sg_tl_grad_sink;
 /* sg_backward: t.grad = old t.grad + this pass's, for every non-leaf node.
  * sg_grad_of (local): every node's .grad as it was before the pass. */
 int sg_grad_pass_end(const sg_grad_pass *p);

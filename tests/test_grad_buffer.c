@@ -6,7 +6,9 @@
  * gradient passed straight through (add) is borrowed without a copy and never
  * written, a create_graph gradient is recorded and
  * settled into an owned copy when its scope ends, sg_grad_of leaves every
- * .grad as it found it, and grad_state is NONE exactly when grad is NULL.
+ * .grad as it found it, and grad_state is NONE exactly when grad is NULL. A
+ * product's backward adds a parameter's gradient into its buffer in place
+ * (sg_grad_sink), except under the NaN check.
  *
  * White-box: it includes the engine's private header to read grad_state.
  */
@@ -153,6 +155,92 @@ START_TEST(test_grad_of_restores_every_grad)
 }
 END_TEST
 
+/* Tensors made by one backward of sum(op(x, w)) in a fresh scope (ids
+ * handed out during sg_backward), after checking it succeeded. */
+static uint32_t tensors_made_by_backward(sg_tensor *loss)
+{
+    uint32_t before = sg_tl_next_id;
+    ck_assert_msg(sg_backward(loss, NULL) == 0, "%s", sg_last_error());
+    return sg_tl_next_id - before;
+}
+
+/* A linear layer's dW = x^T dy is added straight into w's own buffer (one
+ * product with beta = 1, no tensor for the contribution), and sums over
+ * steps exactly as adding a separate product would; with the NaN check on
+ * (which must see each op's result) the product is a tensor of its own. */
+START_TEST(test_product_adds_into_param_grad)
+{
+    const float xv[] = {1, 2, 3, 4, 5, 6, 7, 8}; /* (4, 2) */
+    sg_tensor *w = sg_param(sg_from_data((const float[]){1, -1, 2, 0.5f, 3, -2}, SG_DIMS(2, 3)));
+    uint32_t made[3];
+    for (int step = 0; step < 3; step++) {
+        sg_set_nan_check(step == 2);
+        sg_scope_begin();
+        sg_tensor *x = sg_from_data(xv, SG_DIMS(4, 2));
+        made[step] = tensors_made_by_backward(sg_sum_all(sg_matmul(x, w)));
+        sg_scope_end();
+        ck_assert_int_eq(w->grad_state, SG_GRAD_OWNED);
+        /* dW[i][j] = sum over rows of x[:, i]: 16 and 20, each step */
+        for (int j = 0; j < 3; j++) {
+            ck_assert_float_eq(sg_grad_data(w)[j], 16.f * (float)(step + 1));
+            ck_assert_float_eq(sg_grad_data(w)[3 + j], 20.f * (float)(step + 1));
+        }
+    }
+    /* step 0: no buffer yet, the product and a heap buffer it is copied to;
+     * step 1 added into that buffer; step 2 (NaN check) made the product */
+    ck_assert_uint_eq(made[0], made[1] + 2);
+    ck_assert_uint_eq(made[2], made[1] + 1);
+    sg_tensor_free(w);
+}
+END_TEST
+
+/* w @ w: both of matmul's inputs are w, so both contributions go into the
+ * one buffer, the same sums as adding each product in turn. */
+START_TEST(test_product_of_a_param_with_itself)
+{
+    const float wv[] = {1, 2, -3, 0.5f};
+    float want[4];
+    for (int pass = 0; pass < 2; pass++) {
+        sg_set_nan_check(pass == 0); /* pass 0: products apart, as a reference */
+        sg_tensor *w = sg_param(sg_from_data(wv, SG_DIMS(2, 2)));
+        for (int step = 0; step < 2; step++) {
+            sg_scope_begin();
+            ck_assert_int_eq(sg_backward(sg_sum_all(sg_matmul(w, w)), NULL), 0);
+            sg_scope_end();
+        }
+        /* d sum(w w) / dw = 1 w^T + w^T 1: row sums and column sums of w */
+        float *g = sg_grad_data(w);
+        if (pass == 0) {
+            memcpy(want, g, sizeof want);
+            ck_assert_float_eq(want[0], 2.f * (wv[0] + wv[1] + wv[0] + wv[2]));
+        }
+        for (int i = 0; i < 4; i++)
+            ck_assert_float_eq(g[i], want[i]);
+        sg_tensor_free(w);
+    }
+}
+END_TEST
+
+/* The NaN check names the product that overflowed inside backward: with
+ * the contribution added in place it would go unseen. */
+START_TEST(test_nan_check_sees_backward_products)
+{
+    sg_tensor *w = sg_param(sg_full(1e-3f, SG_DIMS(3, 2)));
+    sg_scope_begin();
+    ck_assert_int_eq(sg_backward(sg_sum_all(sg_matmul(sg_full(1.f, SG_DIMS(4, 3)), w)), NULL), 0);
+    sg_scope_end(); /* w has its own buffer now */
+    sg_set_nan_check(true);
+    sg_scope_begin();
+    sg_tensor *x = sg_full(3e38f, SG_DIMS(4, 3)); /* forward finite, dW = 4 * 3e38 overflows */
+    sg_tensor *loss = sg_sum_all(sg_matmul(x, w));
+    ck_assert(isfinite(sg_data(loss)[0]));
+    ck_assert_int_eq(sg_backward(loss, NULL), -1);
+    ASSERT_ERROR_HAS("matmul", "Inf");
+    sg_scope_end();
+    sg_tensor_free(w);
+}
+END_TEST
+
 static Suite *grad_buffer_suite(void)
 {
     Suite *s = suite_create("grad_buffer");
@@ -163,6 +251,9 @@ static Suite *grad_buffer_suite(void)
     tcase_add_test(tc, test_a_borrowed_buffer_is_never_written);
     tcase_add_test(tc, test_recorded_gradient_is_settled_at_scope_end);
     tcase_add_test(tc, test_grad_of_restores_every_grad);
+    tcase_add_test(tc, test_product_adds_into_param_grad);
+    tcase_add_test(tc, test_product_of_a_param_with_itself);
+    tcase_add_test(tc, test_nan_check_sees_backward_products);
     suite_add_tcase(s, tc);
     return s;
 }
