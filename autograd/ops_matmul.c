@@ -111,8 +111,8 @@ static sg_tensor *product(const char *op, sg_tensor *c, sg_tensor *a, sg_tensor 
         /* (..., M, K) @ (K, N): one product with the batch folded into M */
         int rows = (int)(batch * (size_t)M); /* not a->size / K: K may be 0 */
         sg_sgemm(false, tb, rows, N, K, a->data, ac, b->data, bc, y->data, N, acc);
-    } else if (K == 0) {
-        if (!c)
+    } else if (K == 0) { /* an empty sum: c, into's values, or zeros */
+        if (!c && !into)
             memset(y->data, 0, y->size * sizeof(float));
     } else {
         sg_gemm_batch j = {.ta = ta, .tb = tb, .accumulate = acc, .M = M, .N = N, .K = K, .lda = ac, .ldb = bc,

@@ -194,6 +194,26 @@ START_TEST(test_product_adds_into_param_grad)
 }
 END_TEST
 
+/* A batch of no rows adds nothing to w's gradient (dW = x^T dy over K = 0
+ * rows): the in-place product must not clear what earlier steps left. */
+START_TEST(test_empty_batch_keeps_param_grad)
+{
+    for (int f64 = 0; f64 < 2; f64++) {
+        const sg_dtype dt = f64 ? SG_FLOAT64 : SG_FLOAT32;
+        sg_tensor *w = sg_param(sg_full_dtype(dt, 1.0, SG_DIMS(2, 3)));
+        for (int rows = 1; rows >= 0; rows--) {
+            sg_scope_begin();
+            sg_tensor *x = sg_full_dtype(dt, 2.0, SG_DIMS(rows, 2));
+            ck_assert_int_eq(sg_backward(sg_sum_all(sg_matmul(x, w)), NULL), 0);
+            sg_scope_end();
+            for (int i = 0; i < 6; i++) /* 2, from the one row */
+                ck_assert_double_eq(f64 ? sg_grad_data64(w)[i] : (double)sg_grad_data(w)[i], 2.0);
+        }
+        sg_tensor_free(w);
+    }
+}
+END_TEST
+
 /* w @ w: both of matmul's inputs are w, so both contributions go into the
  * one buffer, the same sums as adding each product in turn. */
 START_TEST(test_product_of_a_param_with_itself)
@@ -252,6 +272,7 @@ static Suite *grad_buffer_suite(void)
     tcase_add_test(tc, test_recorded_gradient_is_settled_at_scope_end);
     tcase_add_test(tc, test_grad_of_restores_every_grad);
     tcase_add_test(tc, test_product_adds_into_param_grad);
+    tcase_add_test(tc, test_empty_batch_keeps_param_grad);
     tcase_add_test(tc, test_product_of_a_param_with_itself);
     tcase_add_test(tc, test_nan_check_sees_backward_products);
     suite_add_tcase(s, tc);
