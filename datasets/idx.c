@@ -12,9 +12,11 @@
  * name: sg_open_regular), so its length is known from fstat(). A plain
  * file's declared payload is compared with that length before any memory
  * is reserved. A gzip file's decompressed length is not known in advance,
- * so its payload is read into a buffer that grows (doubling) as data
- * actually arrives: a 1 KB file that claims 78 GB fails as "truncated"
- * after reading 1 KB, not by reserving 78 GB.
+ * but deflate cannot expand data more than 1032 times: a claim within 1032
+ * times the file's length is reserved at once (one buffer, on huge pages
+ * from the start), a larger one is read into a buffer that grows
+ * (doubling) as data actually arrives: a 1 KB file that claims 78 GB fails
+ * as "truncated" after reading 1 KB, not by reserving 78 GB.
  *
  * The data must be exactly what the header declares, neither shorter nor
  * longer: in a plain file no byte may follow; in a gzip file no byte may
@@ -25,7 +27,7 @@
  * Invariant: every sg_dataset handed out has images of n*rows*cols bytes,
  * labels of n bytes, and every label < n_classes.
  */
-#define _DEFAULT_SOURCE /* madvise (glibc shows it to POSIX builds only so) */
+#define _DEFAULT_SOURCE /* madvise: with _POSIX_C_SOURCE set, glibc declares it only so */
 #include "file_internal.h"
 #include "sg_datasets.h"
 
@@ -56,24 +58,26 @@ enum {
 /* A shuffled batch reads its images from scattered places in the set (47 MB
  * for Fashion-MNIST's training images): with 4 KB pages each image costs a
  * TLB miss and a page walk, about 3% of an MLP training step on one core.
- * Backed by 2 MB pages the whole set needs 23 TLB entries. MADV_COLLAPSE
- * (Linux >= 6.1) moves the pages of [p, p + n) that are whole 2 MB blocks
- * into huge pages now; elsewhere MADV_HUGEPAGE asks for them at the next
- * page fault and lets khugepaged collapse the rest later. Only a hint: if
- * the kernel refuses (THP off), the set works as before, a little slower. */
+ * So a set's buffer asks for transparent huge pages (2 MB on x86-64) with
+ * MADV_HUGEPAGE before its data is written: the pages then come as huge
+ * pages when first touched, with no copy afterwards. Only a hint, and it
+ * follows the system's setting (/sys/kernel/mm/transparent_hugepage/
+ * enabled: "never" wins; under "always" large buffers get them anyway):
+ * if the kernel gives none, the set works as before, a little slower.
+ * Small buffers (under 4 MB) are left alone. */
 static void prefer_huge_pages(void *p, size_t n)
 {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25 /* <linux/mman.h> of Linux 6.1; older headers lack it */
-#endif
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + n) & ~(huge - 1);
-    if (hi <= lo)
+    const long page = sysconf(_SC_PAGESIZE);
+    if (n < ((size_t)4 << 20) || page <= 0)
         return;
+    /* From the page that holds p to the one that holds its end: a buffer
+     * this large is a mapping of its own (malloc's header in its first
+     * page), hinted whole so that it stays one mapping. */
+    const uintptr_t mask = (uintptr_t)page - 1;
+    uintptr_t lo = (uintptr_t)p & ~mask, hi = ((uintptr_t)p + n + mask) & ~mask;
     int saved = errno; /* a refused hint is not an error of the caller's */
-    if (madvise((void *)lo, hi - lo, MADV_COLLAPSE) != 0)
-        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
     errno = saved;
 #else
     (void)p;
@@ -93,11 +97,15 @@ sg_dataset *sg_dataset_new(int n, int rows, int cols, int n_classes)
     size_t n_pixels = (size_t)n * (size_t)rows * (size_t)cols;
     sg_dataset *d = calloc(1, sizeof *d);
     if (d) {
-        /* +1: calloc(0) may return NULL, which must not read as failure */
-        d->images = calloc(n_pixels + 1, 1);
+        /* +1: malloc(0) may return NULL, which must not read as failure.
+         * Zeroed after the hint (calloc may zero, and so touch, the pages
+         * before it could be given). */
+        d->images = malloc(n_pixels + 1);
         d->labels = calloc((size_t)n + 1, 1);
-        if (d->images)
+        if (d->images) {
             prefer_huge_pages(d->images, n_pixels);
+            memset(d->images, 0, n_pixels + 1);
+        }
     }
     if (!d || !d->images || !d->labels) {
         sg_dataset_free(d);
@@ -394,13 +402,17 @@ static uint8_t *read_payload(idx_stream *s, uint64_t want, size_t header_bytes,
             return NULL;
         }
     }
-    /* A plain file's size is checked: reserve it at once. A gzip file's
-     * buffer grows as the data arrives (see the note at the top). */
-    size_t cap = !s->is_gz || want < ((size_t)1 << 20) ? (size_t)want : ((size_t)1 << 20);
+    /* A plain file's size is checked: reserve it at once. So is a gzip
+     * file's claim that its compressed size could hold (deflate expands at
+     * most 1032:1, zlib's FAQ); a larger claim is a lie, and its buffer
+     * grows as the data arrives (see the note at the top). */
+    const uint64_t could_hold = s->on_disk > UINT64_MAX / 1032 ? UINT64_MAX : s->on_disk * 1032;
+    size_t cap = !s->is_gz || want <= could_hold || want < ((size_t)1 << 20) ? (size_t)want : ((size_t)1 << 20);
     size_t done = 0;
     uint8_t *buf = malloc(cap + 1);
     if (!buf)
         goto oom;
+    prefer_huge_pages(buf, cap); /* before the data arrives (see prefer_huge_pages) */
     while (done < want) {
         if (done == cap) {
             size_t grown = cap * 2 < want ? cap * 2 : (size_t)want;
@@ -503,7 +515,6 @@ sg_dataset *sg_idx_load(const char *images_path, const char *labels_path)
     }
     d->images = images;
     d->labels = labels;
-    prefer_huge_pages(images, (size_t)idims[0] * idims[1] * idims[2]);
     d->n = (int)idims[0];
     d->rows = (int)idims[1];
     d->cols = (int)idims[2];
