@@ -158,8 +158,11 @@ static int accumulate(const sg_grad_pass *p, sg_tensor *x, sg_tensor *g, enum or
  * needs the contribution on its own: not with create_graph (gradients are
  * graphs), a trace or an observer (they show each contribution), sg_grad_of
  * (it changes no .grad) or the NaN check (it inspects each op's result).
- * A slot that holds x's own .grad was added in place: accumulate skips it. */
+ * The derivative then puts sg_grad_added in the slot, which
+ * sg_grad_accumulate_inputs skips (a marker, not x.grad itself: a custom
+ * op's backward may return x.grad's tensor, and that must still be added). */
 _Thread_local bool sg_tl_grad_sink;
+sg_tensor sg_grad_added;
 
 sg_tensor *sg_grad_sink(const sg_tensor *x)
 {
@@ -243,8 +246,8 @@ int sg_grad_accumulate_inputs(const sg_grad_pass *p, sg_tensor *y, sg_tensor *co
                 sg_set_error("backward: %s produced no gradient for input %d", sg_node_op_name(y), k);
             return -1;
         }
-        if (dx[k] == x->grad && x->grad_state == SG_GRAD_OWNED)
-            continue; /* added into x.grad by y's backward (sg_grad_sink) */
+        if (dx[k] == &sg_grad_added)
+            continue; /* y's backward added it into x.grad itself (sg_grad_sink) */
         enum origin from = is_fresh(p, dx, k) ? FRESH : within_grad_of(dx[k], y) ? IN_VISITED : FROM_ELSEWHERE;
         if (accumulate(p, x, dx[k], from) < 0)
             return -1;

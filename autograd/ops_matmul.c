@@ -207,13 +207,22 @@ static size_t rows_of(const sg_tensor *x)
     return r;
 }
 
+/* True if the values of x and y share memory. */
+static bool overlap(const sg_tensor *x, const sg_tensor *y)
+{
+    const char *xb = x->bytes, *yb = y->bytes;
+    return xb < yb + y->size * sg_dtype_size(y->dtype) && yb < xb + x->size * sg_dtype_size(x->dtype);
+}
+
 /* op(a) op(b) as an input's gradient: added straight into `into` (the
- * input's own gradient buffer, from sg_grad_sink) when there is one, else a
- * new recorded product that the pass accumulates. */
+ * input's own gradient buffer, from sg_grad_sink) when there is one and
+ * neither operand reads it (sg_matmul(sg_grad(w), w)), returning the
+ * marker sg_grad_added; else a new product (recorded under create_graph)
+ * that the pass accumulates. */
 static sg_tensor *grad_product(sg_tensor *into, sg_tensor *a, sg_tensor *b, bool ta, bool tb)
 {
-    if (into && a->dtype == into->dtype && b->dtype == into->dtype)
-        return product("matmul", NULL, a, b, ta, tb, into);
+    if (into && a->dtype == into->dtype && b->dtype == into->dtype && !overlap(into, a) && !overlap(into, b))
+        return product("matmul", NULL, a, b, ta, tb, into) ? &sg_grad_added : NULL;
     return sg_matmul_t(a, b, ta, tb);
 }
 

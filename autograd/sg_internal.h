@@ -221,10 +221,12 @@ sg_tensor **sg_grad_slots(sg_grad_pass *p, const sg_tensor *y);
 int sg_grad_accumulate_inputs(const sg_grad_pass *p, sg_tensor *y, sg_tensor *const *dx);
 /* x's own gradient buffer, for a local derivative to add x's gradient into
  * in place, or NULL: only a leaf's OWNED buffer, only while the walk allows
- * it (sg_tl_grad_sink; see grad_buffer.c). The derivative then leaves
- * x.grad itself in x's slot, which sg_grad_accumulate_inputs skips. */
+ * it (sg_tl_grad_sink; see grad_buffer.c). A derivative that did add into
+ * it puts &sg_grad_added in x's slot, which sg_grad_accumulate_inputs
+ * skips. */
 sg_tensor *sg_grad_sink(const sg_tensor *x);
 extern _Thread_local bool sg_tl_grad_sink;
+extern sg_tensor sg_grad_added;
 /* sg_backward: t.grad = old t.grad + this pass's, for every non-leaf node.
  * sg_grad_of (local): every node's .grad as it was before the pass. */
 int sg_grad_pass_end(const sg_grad_pass *p);

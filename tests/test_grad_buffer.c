@@ -194,6 +194,116 @@ START_TEST(test_product_adds_into_param_grad)
 }
 END_TEST
 
+/* Every form of product whose gradient can go straight into a parameter's
+ * buffer: each parameter's gradient bit for bit as when each contribution
+ * is made apart (the NaN check turns the in-place path off), over two
+ * steps after sg_zero_grad, with non-integer values; and the in-place path
+ * taken (fewer tensors made by backward). */
+enum { SINK_W_RIGHT, SINK_W_RIGHT_T, SINK_W_LEFT, SINK_W_LEFT_T, SINK_FOLD, SINK_FOLD_T, SINK_ADDMM, SINK_F64,
+       SINK_CASES };
+static const char *const sink_case_name[SINK_CASES] = {"x @ w", "x @ w^T", "w @ x", "w^T @ x",
+                                                       "x (2,4,2) @ w", "x (2,4,2) @ w^T", "addmm b + x @ w",
+                                                       "x @ w, float64"};
+
+static sg_tensor *vals(sg_dtype dt, int n0, int n1, int n2, float scale)
+{
+    int dims[3] = {n0, n1, n2}, nd = n2 ? 3 : n1 ? 2 : 1;
+    sg_tensor *t = sg_full_dtype(dt, 0.0, nd, dims);
+    for (size_t i = 0; i < sg_size(t); i++)
+        sg_set_value_at(t, i, scale * (float)((int)(i * 7 % 11) - 5) + 0.013f * (float)i);
+    return t;
+}
+
+static sg_tensor *sink_loss(int c, sg_tensor *w, sg_tensor *bias)
+{
+    const sg_dtype dt = c == SINK_F64 ? SG_FLOAT64 : SG_FLOAT32;
+    sg_tensor *y;
+    switch (c) {
+    case SINK_W_RIGHT: case SINK_F64: y = sg_matmul(vals(dt, 4, 2, 0, 0.3f), w); break;       /* w (2,3) */
+    case SINK_W_RIGHT_T: y = sg_matmul_t(vals(dt, 4, 3, 0, 0.3f), w, false, true); break;     /* w (2,3) */
+    case SINK_W_LEFT: y = sg_matmul(w, vals(dt, 3, 5, 0, 0.3f)); break;                      /* w (2,3) */
+    case SINK_W_LEFT_T: y = sg_matmul_t(w, vals(dt, 2, 5, 0, 0.3f), true, false); break;     /* w (2,3) */
+    case SINK_FOLD: y = sg_matmul(vals(dt, 2, 4, 2, 0.3f), w); break;                        /* w (2,3) */
+    case SINK_FOLD_T: y = sg_matmul_t(vals(dt, 2, 4, 3, 0.3f), w, false, true); break;       /* w (2,3) */
+    default: y = sg_addmm(bias, vals(dt, 4, 2, 0, 0.3f), w); break;                          /* w (2,3) */
+    }
+    /* a weighted sum, so that dy is not all ones */
+    return sg_sum_all(sg_mul(y, vals(dt, y->shape[0], y->shape[1], y->ndim == 3 ? y->shape[2] : 0, 0.7f)));
+}
+
+START_TEST(test_product_into_grad_every_form)
+{
+    const int c = _i;
+    const sg_dtype dt = c == SINK_F64 ? SG_FLOAT64 : SG_FLOAT32;
+    double got[2][2][6], b_got[2][2][3];
+    uint32_t made[2];
+    for (int apart = 0; apart < 2; apart++) {
+        sg_tensor *w = sg_param(vals(dt, 2, 3, 0, 0.11f));
+        sg_tensor *bias = sg_param(vals(dt, 3, 0, 0, 0.5f)); /* used by addmm only */
+        sg_scope_begin(); /* a first step gives w its own buffer */
+        ck_assert_int_eq(sg_backward(sink_loss(c, w, bias), NULL), 0);
+        sg_scope_end();
+        sg_zero_grad(w);
+        sg_zero_grad(bias);
+        sg_set_nan_check(apart);
+        for (int step = 0; step < 2; step++) {
+            sg_scope_begin();
+            sg_tensor *loss = sink_loss(c, w, bias);
+            if (step == 0)
+                made[apart] = tensors_made_by_backward(loss);
+            else
+                ck_assert_int_eq(sg_backward(loss, NULL), 0);
+            sg_scope_end();
+            for (int i = 0; i < 6; i++)
+                got[apart][step][i] = sg_value_at(sg_grad(w), (size_t)i);
+            for (int i = 0; i < 3 && c == SINK_ADDMM; i++)
+                b_got[apart][step][i] = sg_value_at(sg_grad(bias), (size_t)i);
+        }
+        sg_set_nan_check(false);
+        sg_tensor_free(w);
+        sg_tensor_free(bias);
+    }
+    for (int step = 0; step < 2; step++) {
+        for (int i = 0; i < 6; i++)
+            ck_assert_msg(got[0][step][i] == got[1][step][i], "%s, step %d: dw[%d] = %.9g in place, %.9g apart",
+                          sink_case_name[c], step, i, got[0][step][i], got[1][step][i]);
+        for (int i = 0; i < 3 && c == SINK_ADDMM; i++)
+            ck_assert_msg(b_got[0][step][i] == b_got[1][step][i], "%s: db[%d]", sink_case_name[c], i);
+    }
+    for (int i = 0; i < 6; i++) /* the same loss twice: twice the gradient, exactly (g + g) */
+        ck_assert_msg(got[0][0][i] != 0.0 && got[0][1][i] == 2.0 * got[0][0][i], "%s: dw[%d] %.9g, then %.9g",
+                      sink_case_name[c], i, got[0][0][i], got[0][1][i]);
+    ck_assert_msg(made[0] < made[1], "%s: in place made %u tensors, apart %u: the in-place path was not taken",
+                  sink_case_name[c], made[0], made[1]);
+}
+END_TEST
+
+/* w's own gradient as an operand (w @ sg_grad(w)^T): w's gradient product
+ * dy @ sg_grad(w) must not be written into the buffer it reads. K = 400
+ * rows, so that a BLAS reads a second block of K after writing the first. */
+START_TEST(test_product_reading_the_grad_itself)
+{
+    enum { R = 400, C = 8 };
+    static double got[2][R * C];
+    for (int apart = 0; apart < 2; apart++) {
+        sg_tensor *w = sg_param(vals(SG_FLOAT32, R, C, 0, 0.02f));
+        sg_scope_begin();
+        ck_assert_int_eq(sg_backward(sg_sum_all(sg_mul(w, w)), NULL), 0); /* w.grad = 2w */
+        sg_scope_end();
+        sg_set_nan_check(apart);
+        sg_scope_begin();
+        ck_assert_int_eq(sg_backward(sg_sum_all(sg_matmul_t(w, sg_grad(w), false, true)), NULL), 0);
+        sg_scope_end();
+        sg_set_nan_check(false);
+        for (int i = 0; i < R * C; i++)
+            got[apart][i] = sg_grad_data(w)[i];
+        sg_tensor_free(w);
+    }
+    for (int i = 0; i < R * C; i++)
+        ck_assert_msg(got[0][i] == got[1][i], "dw[%d] = %.9g, %.9g with the products apart", i, got[0][i], got[1][i]);
+}
+END_TEST
+
 /* A batch of no rows adds nothing to w's gradient (dW = x^T dy over K = 0
  * rows): the in-place product must not clear what earlier steps left. */
 START_TEST(test_empty_batch_keeps_param_grad)
@@ -273,6 +383,8 @@ static Suite *grad_buffer_suite(void)
     tcase_add_test(tc, test_grad_of_restores_every_grad);
     tcase_add_test(tc, test_product_adds_into_param_grad);
     tcase_add_test(tc, test_empty_batch_keeps_param_grad);
+    tcase_add_loop_test(tc, test_product_into_grad_every_form, 0, SINK_CASES);
+    tcase_add_test(tc, test_product_reading_the_grad_itself);
     tcase_add_test(tc, test_product_of_a_param_with_itself);
     tcase_add_test(tc, test_nan_check_sees_backward_products);
     suite_add_tcase(s, tc);
