@@ -108,8 +108,8 @@ void SG_K(sg_k_unary)(sg_kun k, float *restrict o, const float *restrict a, floa
  * least 2^-33 away from every rounding boundary of a float, so the
  * correction rounds to RN(x/255) (Markstein's division step, as in IA-64's
  * divide sequences). kernel_levels checks every byte value against x / 255
- * on each level. 2.2x faster than vdivps here (12.6 -> 5.7 us for a batch
- * of 100 images, AVX2 on a Sapphire Rapids core). Other divisors divide
+ * on each level. 2.2x faster than vdivps here (78,400 bytes hot in cache,
+ * 12.6 -> 5.7 us, AVX2 on a Sapphire Rapids core). Other divisors divide
  * (1 only converts). */
 void SG_K(sg_k_bytes_to_float)(float *restrict y, const uint8_t *restrict x, float div, size_t n)
 {
