@@ -38,6 +38,7 @@ ENGINE_OPS = {
     "sg_permute", "sg_max", "sg_sum", "sg_sum_to", "sg_mean", "sg_relu", "sg_gt", "sg_eq",
     "sg_exp", "sg_log", "sg_reshape", "sg_broadcast_to", "sg_full", "sg_neg",
     "sg_mul_scalar", "sg_add_scalar", "sg_pow", "sg_copy", "sg_detach", "accumulate",
+    "product",  # ops_matmul.c: matmul's and addmm's forward, and a gradient added in place
 }
 LAYERS = {
     "sg_conv2d", "sg_max_pool2d", "sg_avg_pool2d", "sg_linear", "sg_relu",
@@ -87,7 +88,7 @@ def phase_of(main, names):
         return "batch gather"
     if s & {"sg_softmax_cross_entropy_labels", "sg_softmax_cross_entropy"}:
         return "loss forward"
-    if "sg_model_forward" in s or "forward" in s:
+    if s & {"sg_model_forward", "sg_nn_layer_run", "forward"}:  # the first tail-calls the second
         return "forward"
     if "main" not in s:
         return "unwinding failed in " + names[0]
@@ -101,8 +102,9 @@ def report(stacks, top):
         ph = phase_of(main, names)
         phases[ph] += 1
         if ph == "backward":
+            # sg_bw_matmul and sg_bw_addmm tail-call product_grads: their frame is gone
             node = next((n for n in names if n.startswith("sg_bw_") or n == "accumulate"),
-                        "run_backward")
+                        "sg_bw_matmul/addmm" if "product_grads" in names else "run_backward")
             bw[node] += 1
             bwop[(node, next((n for n in names if n in ENGINE_OPS), names[0]))] += 1
         elif ph == "forward":
