@@ -72,8 +72,9 @@ static void prefer_huge_pages(void *p, size_t n)
     if (n < ((size_t)4 << 20) || page <= 0)
         return;
     /* From the page that holds p to the one that holds its end: a buffer
-     * this large is a mapping of its own (malloc's header in its first
-     * page), hinted whole so that it stays one mapping. */
+     * this large is usually a mapping of its own (malloc's header in its
+     * first page), hinted whole so that it stays one mapping; in the heap
+     * the hint also covers a little of its neighbours, which is harmless. */
     const uintptr_t mask = (uintptr_t)page - 1;
     uintptr_t lo = (uintptr_t)p & ~mask, hi = ((uintptr_t)p + n + mask) & ~mask;
     int saved = errno; /* a refused hint is not an error of the caller's */
