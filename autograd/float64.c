@@ -252,7 +252,7 @@ static sg_dtype result_type(const sg_tensor *a, const sg_tensor *b)
     return SG_FLOAT64;
 }
 
-int sg_promote(sg_tensor **a, sg_tensor **b)
+int sg_promote_mixed(sg_tensor **a, sg_tensor **b)
 {
     if ((*a)->dtype == (*b)->dtype)
         return 0;

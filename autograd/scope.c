@@ -268,13 +268,13 @@ void sg_scope_note_foreign_grad(sg_tensor *x)
 
 /* ---- tensor allocation ---- */
 
-static void init_header(sg_tensor *t, sg_arena *arena, int ndim, const int *shape)
+static void init_header(sg_tensor *t, sg_arena *arena, int ndim, const int *shape, size_t size)
 {
     memset(t, 0, sizeof *t);
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++)
         t->shape[i] = shape[i];
-    t->size = sg_shape_size(ndim, shape);
+    t->size = size;
     t->op = SG_OP_LEAF;
     t->in = t->in_small;
     t->arena = arena;
@@ -313,7 +313,7 @@ sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, sg_dtype dtype, int ndim
             oom(op, ndim, shape, data_bytes);
             return NULL;
         }
-        init_header(t, arena, ndim, shape);
+        init_header(t, arena, ndim, shape, size);
         t->bytes = d;
     } else {
         t = malloc(sizeof *t);
@@ -324,7 +324,7 @@ sg_tensor *sg_alloc_in(sg_arena *arena, const char *op, sg_dtype dtype, int ndim
             oom(op, ndim, shape, data_bytes);
             return NULL;
         }
-        init_header(t, NULL, ndim, shape);
+        init_header(t, NULL, ndim, shape, size);
         t->bytes = d;
         t->owns_data = true;
     }
@@ -347,7 +347,7 @@ sg_tensor *sg_alloc_view(const char *op, sg_tensor *x, int ndim, const int *shap
         sg_set_error("%s: out of memory for a tensor header", op);
         return NULL;
     }
-    init_header(t, arena, ndim, shape);
+    init_header(t, arena, ndim, shape, sg_shape_size(ndim, shape));
     t->bytes = x->bytes;
     t->dtype = x->dtype;
     t->is_view = true;

@@ -31,8 +31,13 @@ void sg64_gemm(bool ta, bool tb, int M, int N, int K, const double *A, int lda, 
 void sg64_window(bool fold, double *restrict cols, double *restrict x, const sg_kwindow *g, int N);
 
 /* Mixed dtypes (torch.result_type): replace *a and *b by their conversion
- * (a recorded cast) to the common dtype. 0, or -1 with a message. */
-int sg_promote(sg_tensor **a, sg_tensor **b);
+ * (a recorded cast) to the common dtype. 0, or -1 with a message. Inline
+ * for the common case, one dtype, which every op checks. */
+int sg_promote_mixed(sg_tensor **a, sg_tensor **b);
+static inline int sg_promote(sg_tensor **a, sg_tensor **b)
+{
+    return (*a)->dtype == (*b)->dtype ? 0 : sg_promote_mixed(a, b);
+}
 /* The same for n tensors (concat): float64 if any is. */
 int sg_promote_all(sg_tensor **xs, int n);
 
