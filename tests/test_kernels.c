@@ -1403,7 +1403,7 @@ START_TEST(test_thin_kernels)
     sg_rng_seed(&rng, 61);
     static const int tall_n[] = {1,  2,  3,  7,  8,  9,  10, 15, 16,  17,  24,  25,  30,  31, 32,
                                  33, 47, 48, 49, 57, 64, 65, 79, 80, 81, 100, 112, 113, 127, 128};
-    static const int tall_k[] = {1, 7, 25, 30, 100, 1024};
+    static const int tall_k[] = {1, 7, 10, 25, 30, 100, 1024};
     static const int tall_m[] = {1, 5, 8, 67};
     for (size_t n = 0; n < sizeof tall_n / sizeof *tall_n; n++) {
         if (tall_n[n] < k->gemm_tall_min_n)
