@@ -353,9 +353,6 @@ static int dot_cols(int N, int K) { return (N % 8 == 1 || N % 8 == 2) && K >= 8 
 
 int sg_gemm_tall_width_avx2(int N) { return (N + 7) / 8 * 8; }
 
-/* Bp (K x the width, the kernel's own layout): op(B)'s first nf columns as K
- * rows of nf floats, nf = N - the dot columns, rounded up to 8 and zero
- * padded; then the dot columns (if any), each K floats zero padded to kp. */
 /* Bp's rows [k0, k0 + kk) x columns [n0, n0 + 8) from op(B) = B^T: B's
  * rows n0 .. n0 + 7 (zeros past row nf: Bp's padding), kk <= 8 values of
  * k each, through the usual 8 x 8 transposition in registers (unpack,
@@ -388,6 +385,9 @@ INLINE void pack_block_transposed(int nf, int n0, int k0, int kk, const float *B
         _mm256_storeu_ps(Bp + (size_t)(k0 + i) * np + n0, col[i]);
 }
 
+/* Bp (K x the width, the kernel's own layout): op(B)'s first nf columns as K
+ * rows of nf floats, nf = N - the dot columns, rounded up to 8 and zero
+ * padded; then the dot columns (if any), each K floats zero padded to kp. */
 void sg_gemm_tall_pack_avx2(bool tb, int N, int K, const float *B, int ldb, float *Bp)
 {
     const int nd = dot_cols(N, K), nf = N - nd, np = (nf + 7) / 8 * 8, kp = (K + 7) / 8 * 8;
