@@ -254,8 +254,6 @@ static sg_dtype result_type(const sg_tensor *a, const sg_tensor *b)
 
 int sg_promote_mixed(sg_tensor **a, sg_tensor **b)
 {
-    if ((*a)->dtype == (*b)->dtype)
-        return 0;
     sg_dtype dt = result_type(*a, *b);
     *a = sg_to_dtype(*a, dt);
     *b = sg_to_dtype(*b, dt);

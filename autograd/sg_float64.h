@@ -33,7 +33,7 @@ void sg64_window(bool fold, double *restrict cols, double *restrict x, const sg_
 /* Mixed dtypes (torch.result_type): replace *a and *b by their conversion
  * (a recorded cast) to the common dtype. 0, or -1 with a message. Inline
  * for the common case, one dtype, which every op of two tensors checks. */
-int sg_promote_mixed(sg_tensor **a, sg_tensor **b);
+int sg_promote_mixed(sg_tensor **a, sg_tensor **b); /* the dtypes differ */
 static inline int sg_promote(sg_tensor **a, sg_tensor **b)
 {
     return (*a)->dtype == (*b)->dtype ? 0 : sg_promote_mixed(a, b);

@@ -18,10 +18,11 @@ for lib in "$@"; do
         sort -u >"$tmp/defined"
     readelf -W -r "$lib" | awk '/JUMP_SLOT/ { sub(/@.*/, "", $5); print $5 }' | sort -u >"$tmp/slots"
     [ -s "$tmp/defined" ] || { echo "direct_calls: $lib: no functions found (not a shared library?)"; exit 1; }
-    n=$(comm -12 "$tmp/defined" "$tmp/slots" | wc -l)
+    comm -12 "$tmp/defined" "$tmp/slots" >"$tmp/both"
+    n=$(wc -l <"$tmp/both")
     if [ "$n" -ne 0 ]; then
         echo "direct_calls: $lib calls $n of its own functions through its PLT, e.g.:"
-        comm -12 "$tmp/defined" "$tmp/slots" | head -5
+        head -5 "$tmp/both"
         status=1
     else
         echo "direct_calls: $lib: $(wc -l <"$tmp/defined") functions, none called through the PLT"
