@@ -3,7 +3,7 @@
  * mode, inside a scope) against cblas_sgemm called directly, for 1024^3 and
  * the shapes a training step of the MLP and of SimpleConvNet multiplies.
  *
- *   ./build/bench/bench_matmul [--quick] [--threads N] [--sweep]
+ *   ./build/bench/bench_matmul [--quick] [--threads N] [--sweep[=tall|long|narrow]]
  *
  * Each row is C(M,N) = op(A) op(B) with op(A) (M,K) and op(B) (K,N); the
  * flags say which operand is stored transposed ("tn" = A^T B, as in
@@ -26,7 +26,7 @@
  * large products; OpenBLAS runs one thread per piece) and gives the direct
  * cblas_sgemm column N OpenBLAS threads. Without BLAS only the engine column
  * is measured. The "kernel" column says what sg_sgemm ran: the level's own
- * "tall" or "long" kernel, the "blas", or the "blocked" loops.
+ * "tall", "long" or "narrow" kernel, the "blas", or the "blocked" loops.
  *
  * The header names the CPU and the instruction-set level of the kernels
  * (SG_ISA=generic|avx2|avx512 lowers it). To see OpenBLAS as it runs on an
@@ -181,9 +181,13 @@ static int reps_for(double one, double target)
 }
 
 #ifdef SG_HAVE_CBLAS
+enum thin_kind { TALL, LONG, NARROW, THIN_KINDS };
+static const char *const thin_names[THIN_KINDS] = {"tall", "long", "narrow"};
+
 typedef struct thin_case {
     int M, N, K;
-    bool tall, tb; /* tb: tall with B stored (N, K), op(B) = B^T */
+    enum thin_kind kind;
+    bool tb; /* tall with B stored (N, K), op(B) = B^T */
     const float *a, *b;
     float *c, *bp;
 } thin_case;
@@ -191,13 +195,15 @@ typedef struct thin_case {
 static void run_thin(const thin_case *t, bool own)
 {
     const sg_kernels *k = sg_kern;
-    if (own && t->tall) {
+    if (own && t->kind == TALL) {
         k->gemm_tall_pack(t->tb, t->N, t->K, t->b, t->tb ? t->K : t->N, t->bp);
         k->gemm_tall(0, t->M, t->N, t->K, t->a, t->K, t->bp, t->c, t->N, false);
-    } else if (own) {
+    } else if (own && t->kind == LONG) {
         memset(t->c, 0, (size_t)t->M * SG_GEMM_LONG_P_COLS * sizeof(float));
         k->gemm_long(0, t->K, t->K, t->M, t->N, t->a, t->M, t->b, t->N, t->c);
-    } else if (t->tall) {
+    } else if (own) {
+        k->gemm_narrow(0, t->M, t->N, t->K, t->a, t->M, t->b, t->N, t->c, t->N, false);
+    } else if (t->kind == TALL) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, t->tb ? CblasTrans : CblasNoTrans, t->M, t->N, t->K, 1.f, t->a,
                     t->K, t->b, t->tb ? t->K : t->N, 0.f, t->c, t->N);
     } else {
@@ -225,8 +231,9 @@ static double time_thin(const thin_case *t, bool own, int rounds, double target)
 
 /* The own thin kernels against cblas_sgemm, one thread each, on the grid of
  * shapes they can take (tall: A (M,K) @ B (K,N), and A @ B^T with B stored
- * (N,K), whose packing transposes; long: A^T B, A (K,M)). */
-static int sweep(bool quick)
+ * (N,K), whose packing transposes; long and narrow: A^T B, A (K,M)); only
+ * the kind named `only`, if not NULL. */
+static int sweep(bool quick, const char *only)
 {
     if (!sg_kern->gemm_tall) {
         printf("level %s has no own thin kernels: nothing to sweep\n", sg_isa_name(sg_isa_active()));
@@ -243,6 +250,23 @@ static int sweep(bool quick)
     static const int long_m[] = {6, 16, 25, 30, 64};
     static const int long_n[] = {16, 25, 30, 32};
     static const int long_k[] = {4096, 57600};
+    static const int narrow_m[] = {16, 30, 64, 96, 100, 110, 120, 128, 256, 784, 4320};
+    static const int narrow_n[] = {1, 2, 4, 8, 10, 12, 16};
+    static const int narrow_k[] = {9, 25, 100, 300, 1024, 4096};
+    static const struct {
+        const int *m;
+        size_t nm;
+        const int *n;
+        size_t nn;
+        const int *k;
+        size_t nk;
+    } grid[THIN_KINDS] = {
+#define G(x) x, sizeof x / sizeof *x
+        [TALL] = {G(tall_m), G(tall_n), G(tall_k)},
+        [LONG] = {G(long_m), G(long_n), G(long_k)},
+        [NARROW] = {G(narrow_m), G(narrow_n), G(narrow_k)},
+#undef G
+    };
     size_t most = (size_t)57600 * 1024 + (size_t)1024 * 128;
     /* 64-byte aligned, as the engine's tensors, scopes and packed blocks
      * are (a packed op(B) off by 16 bytes split every vector load across
@@ -259,25 +283,23 @@ static int sweep(bool quick)
         b[i] = (float)((i * 104729) % 11) / 11.f - 0.5f;
     }
     printf("sweep: own thin kernels (%s) vs cblas_sgemm, 1 thread each, GFLOP/s\n", sg_isa_name(sg_isa_active()));
-    printf("%-5s %3s %6s %4s %6s %9s %9s %7s\n", "kind", "op", "M", "N", "K", "own", "blas", "own/bl");
-    for (int tall = 1; tall >= 0; tall--) {
-        const int *ms = tall ? tall_m : long_m, *ns = tall ? tall_n : long_n, *ks = tall ? tall_k : long_k;
-        size_t nm = tall ? sizeof tall_m / sizeof *tall_m : sizeof long_m / sizeof *long_m;
-        size_t nn = tall ? sizeof tall_n / sizeof *tall_n : sizeof long_n / sizeof *long_n;
-        size_t nk = tall ? sizeof tall_k / sizeof *tall_k : sizeof long_k / sizeof *long_k;
-        for (int tb = 0; tb <= tall; tb++)
-            for (size_t im = 0; im < nm; im++)
-                for (size_t in = 0; in < nn; in++)
-                    for (size_t ik = 0; ik < nk; ik++) {
-                        thin_case t = {.M = ms[im], .N = ns[in], .K = ks[ik], .tall = tall, .tb = tb, .a = a,
-                                       .b = b, .c = c, .bp = bp};
+    printf("%-6s %3s %6s %4s %6s %9s %9s %7s\n", "kind", "op", "M", "N", "K", "own", "blas", "own/bl");
+    for (int kind = 0; kind < THIN_KINDS; kind++) {
+        if (only && strcmp(only, thin_names[kind]) != 0)
+            continue;
+        for (int tb = 0; tb <= (kind == TALL); tb++)
+            for (size_t im = 0; im < grid[kind].nm; im++)
+                for (size_t in = 0; in < grid[kind].nn; in++)
+                    for (size_t ik = 0; ik < grid[kind].nk; ik++) {
+                        thin_case t = {.M = grid[kind].m[im], .N = grid[kind].n[in], .K = grid[kind].k[ik],
+                                       .kind = kind, .tb = tb, .a = a, .b = b, .c = c, .bp = bp};
                         if (quick && (double)t.M * t.N * t.K > 2e8)
                             continue;
                         double flop = 2.0 * t.M * t.N * t.K;
                         double go = flop / time_thin(&t, true, rounds, target) / 1e9;
                         double gb = flop / time_thin(&t, false, rounds, target) / 1e9;
-                        printf("%-5s %3s %6d %4d %6d %9.2f %9.2f %6.2fx\n", tall ? "tall" : "long",
-                               tall ? (tb ? "nt" : "nn") : "tn", t.M, t.N, t.K, go, gb, go / gb);
+                        printf("%-6s %3s %6d %4d %6d %9.2f %9.2f %6.2fx\n", thin_names[kind],
+                               kind == TALL ? (tb ? "nt" : "nn") : "tn", t.M, t.N, t.K, go, gb, go / gb);
                         fflush(stdout);
                     }
     }
@@ -292,22 +314,28 @@ static int sweep(bool quick)
 int main(int argc, char **argv)
 {
     bool quick = false, do_sweep = false;
+    const char *sweep_only = NULL; /* --sweep=KIND */
     int threads = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             quick = true;
         } else if (strcmp(argv[i], "--sweep") == 0) {
             do_sweep = true;
+        } else if (strcmp(argv[i], "--sweep=tall") == 0 || strcmp(argv[i], "--sweep=long") == 0 ||
+                   strcmp(argv[i], "--sweep=narrow") == 0) {
+            do_sweep = true;
+            sweep_only = argv[i] + strlen("--sweep=");
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             threads = atoi(argv[++i]);
         } else {
             bool help = strcmp(argv[i], "--help") == 0;
             char line[320];
             fprintf(help ? stdout : stderr,
-                    "usage: %s [--quick] [--threads N] [--sweep]\n"
+                    "usage: %s [--quick] [--threads N] [--sweep[=tall|long|narrow]]\n"
                     "  --quick      2 rounds of 10 ms per product (default 7 of 40 ms)\n"
                     "  --threads N  the engine's threads and OpenBLAS's (default: all cores)\n"
                     "  --sweep      the level's own kernels against cblas_sgemm on a grid of shapes\n"
+                    "               (=KIND: only that kind's)\n"
                     "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' level;\n"
                     "OPENBLAS_CORETYPE sets OpenBLAS's (bench/matmul_levels.sh sets both)\n%s\n",
                     argv[0], sg_kernels_describe(line, sizeof line));
@@ -318,8 +346,9 @@ int main(int argc, char **argv)
     printf("%s\n", sg_kernels_describe(line, sizeof line));
     if (do_sweep) {
 #ifdef SG_HAVE_CBLAS
-        return sweep(quick);
+        return sweep(quick, sweep_only);
 #else
+        (void)sweep_only;
         printf("--sweep compares with the BLAS: this build has none\n");
         return 0;
 #endif

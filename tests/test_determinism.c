@@ -7,7 +7,7 @@
  * in a fixed order; threads only decide who computes which piece. So 1, 2,
  * 3 and 4 threads must give the same bits — not merely close values:
  *   kernels    each split path (a product split by rows, columns or slices
- *              of K into 2, 4 or 8 pieces, the own tall and long kernels,
+ *              of K into 2, 4 or 8 pieces, the own tall, long and narrow kernels,
  *              column sums in partial blocks, a batch of them, channel and
  *              window sums) on shapes large enough to be split (batches of
  *              per-image products run in the SimpleConvNet's steps);
@@ -95,6 +95,7 @@ static const product products[] = {
     {"tall: conv forward as one product", false, false, 1, 18432, 30, 25, false},
     {"tall with dot columns: conv dcols as one product", false, true, 1, 18432, 25, 30, false},
     {"long: conv dW as one product", true, false, 1, 25, 30, 18432, false},
+    {"narrow: a dense layer's dW with 10 outputs, in strips of rows", true, false, 1, 120, 10, 600, false},
     {"a batch times a shared matrix: one product of the rows", false, true, 32, 30, 576, 25, false},
 };
 

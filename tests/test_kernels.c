@@ -883,8 +883,14 @@ START_TEST(test_matmul_conv_shapes)
     if (sg_kern->gemm_tall) {
         ck_assert_str_eq(sg_sgemm_choice(false, false, 20000, 16, 50), "tall");
         ck_assert_str_eq(sg_sgemm_choice(true, false, 25, 30, 5760), "long");
+        ck_assert_str_eq(sg_sgemm_choice(true, false, 100, 10, 100), "narrow");
+        ck_assert_str_eq(sg_sgemm_choice(true, false, 120, 10, 600), "narrow");
     }
     check_matmul_projected(&rng, 20000, 16, 50, false, false);
+    /* a dense layer's dW with 10 outputs: x^T (100x100)^T @ dy (100x10) -> narrow, and
+     * one large enough to be split across the threads (4 strips of 32 rows) */
+    check_matmul_projected(&rng, 100, 10, 100, true, false);
+    check_matmul_projected(&rng, 120, 10, 600, true, false);
     /* affine forward: (10x4320) @ (4320x100) -> BLAS split along K */
     check_matmul_projected(&rng, 10, 100, 4320, false, false);
     /* dx = dy (10x100) @ W (4320x100)^T -> split by columns */
@@ -1320,13 +1326,37 @@ static void fill_quarters(sg_rng *rng, float *p, size_t n)
         p[i] = quarter(rng, -8, 8);
 }
 
+/* C (M rows of ldc) for a kernel that writes rows [i0, i1) x columns [0, N):
+ * those hold its starting values when acc, everything else the guard. */
+static const float c_guard = -12345.f;
+
+static void fill_guarded(sg_rng *rng, float *C, int M, int N, int ldc, int i0, int i1, bool acc)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++)
+            C[(size_t)i * ldc + j] = j < N && i >= i0 && i < i1 && acc ? quarter(rng, -8, 8) : c_guard;
+}
+
+/* C against want (M x N, rows [i0, i1) only) and the guard elsewhere. */
+static void expect_guarded(const char *what, const float *C, const double *want, int M, int N, int ldc, int i0,
+                           int i1)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            bool mine = i >= i0 && i < i1 && j < N;
+            double w = mine ? want[(size_t)i * N + j] : c_guard;
+            if (C[(size_t)i * ldc + j] != w)
+                ck_abort_msg("%s ldc %d rows [%d,%d): C[%d][%d] = %g, expected %g", what, ldc, i0, i1, i, j,
+                             (double)C[(size_t)i * ldc + j], w);
+        }
+}
+
 /* ldc = N (rows of C back to back) takes the kernels' path that stores
  * whole vectors past column N into the next row, which they write later:
  * the rows outside [i0, i1) must still hold the guard. */
 static void check_tall(const sg_kernels *k, sg_rng *rng, int M, int N, int K, bool tb, bool acc, bool dense_c)
 {
     const int lda = K + 3, ldb = (tb ? K : N) + 2, ldc = dense_c ? N : N + 5;
-    const float guard = -12345.f;
     float *A = alloc_floats((size_t)M * lda), *B = alloc_floats((size_t)(tb ? N : K) * ldb);
     float *Bp = alloc_floats((size_t)K * k->gemm_tall_width(N)), *C = alloc_floats((size_t)M * ldc);
     double *want = calloc((size_t)M * N, sizeof *want);
@@ -1334,9 +1364,7 @@ static void check_tall(const sg_kernels *k, sg_rng *rng, int M, int N, int K, bo
     fill_quarters(rng, A, (size_t)M * lda);
     fill_quarters(rng, B, (size_t)(tb ? N : K) * ldb);
     const int i0 = M > 2 ? 1 : 0, i1 = M > 4 ? M - 1 : M; /* a range inside the rows */
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < ldc; j++)
-            C[(size_t)i * ldc + j] = j < N && i >= i0 && i < i1 && acc ? quarter(rng, -8, 8) : guard;
+    fill_guarded(rng, C, M, N, ldc, i0, i1, acc);
     for (int i = i0; i < i1; i++)
         for (int j = 0; j < N; j++) {
             double s = acc ? C[(size_t)i * ldc + j] : 0;
@@ -1346,15 +1374,10 @@ static void check_tall(const sg_kernels *k, sg_rng *rng, int M, int N, int K, bo
         }
     k->gemm_tall_pack(tb, N, K, B, ldb, Bp);
     k->gemm_tall(i0, i1, N, K, A, lda, Bp, C, ldc, acc);
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < ldc; j++) {
-            bool mine = i >= i0 && i < i1 && j < N;
-            double w = mine ? want[(size_t)i * N + j] : guard;
-            if (C[(size_t)i * ldc + j] != w)
-                ck_abort_msg("%s tall M %d N %d K %d%s%s ldc %d rows [%d,%d): C[%d][%d] = %g, expected %g",
-                             sg_isa_name(k->isa), M, N, K, tb ? " tb" : "", acc ? " acc" : "", ldc, i0, i1, i, j,
-                             (double)C[(size_t)i * ldc + j], w);
-        }
+    char what[96];
+    snprintf(what, sizeof what, "%s tall M %d N %d K %d%s%s", sg_isa_name(k->isa), M, N, K, tb ? " tb" : "",
+             acc ? " acc" : "");
+    expect_guarded(what, C, want, M, N, ldc, i0, i1);
     free(A);
     free(B);
     free(Bp);
@@ -1394,6 +1417,37 @@ static void check_long(const sg_kernels *k, sg_rng *rng, int M, int N, int K, in
     free(want);
 }
 
+/* narrow on rows [i0, i1) with A allocated to end at its last valid float
+ * (the sanitizer run catches a read past it), C with guards around the
+ * rows and columns it may write. */
+static void check_narrow(const sg_kernels *k, sg_rng *rng, int M, int N, int K, bool acc, bool dense_c)
+{
+    const int lda = M + 3, ldb = N + 2, ldc = dense_c ? N : N + 5;
+    float *A = alloc_floats((size_t)(K - 1) * lda + M), *B = alloc_floats((size_t)K * ldb);
+    float *C = alloc_floats((size_t)M * ldc);
+    double *want = calloc((size_t)M * N, sizeof *want);
+    ck_assert_ptr_nonnull(want);
+    fill_quarters(rng, A, (size_t)(K - 1) * lda + M);
+    fill_quarters(rng, B, (size_t)K * ldb);
+    const int i0 = M > 2 ? 1 : 0, i1 = M > 4 ? M - 1 : M;
+    fill_guarded(rng, C, M, N, ldc, i0, i1, acc);
+    for (int i = i0; i < i1; i++)
+        for (int j = 0; j < N; j++) {
+            double s = acc ? C[(size_t)i * ldc + j] : 0;
+            for (int q = 0; q < K; q++)
+                s += (double)A[(size_t)q * lda + i] * B[(size_t)q * ldb + j];
+            want[(size_t)i * N + j] = s;
+        }
+    k->gemm_narrow(i0, i1, N, K, A, lda, B, ldb, C, ldc, acc);
+    char what[96];
+    snprintf(what, sizeof what, "%s narrow M %d N %d K %d%s", sg_isa_name(k->isa), M, N, K, acc ? " acc" : "");
+    expect_guarded(what, C, want, M, N, ldc, i0, i1);
+    free(A);
+    free(B);
+    free(C);
+    free(want);
+}
+
 START_TEST(test_thin_kernels)
 {
     const sg_kernels *k = level_table(_i);
@@ -1422,6 +1476,14 @@ START_TEST(test_thin_kernels)
             check_long(k, &rng, long_m[m], long_n[n], 4100, 0, 4100);    /* all of K, B's end */
             check_long(k, &rng, long_m[m], long_n[n], 700, 129, 517);    /* a slice inside */
         }
+    /* narrow: strips of 16 / 32 rows and their edges, every N, passes of columns */
+    static const int narrow_m[] = {1, 5, 8, 9, 15, 16, 17, 31, 33, 47, 100};
+    static const int narrow_k[] = {1, 2, 9, 100};
+    for (size_t m = 0; m < sizeof narrow_m / sizeof *narrow_m; m++)
+        for (int n = 1; n <= SG_GEMM_NARROW_MAX_N; n++)
+            for (size_t q = 0; q < sizeof narrow_k / sizeof *narrow_k; q++)
+                for (int f = 0; f < 4; f++)
+                    check_narrow(k, &rng, narrow_m[m], n, narrow_k[q], f & 1, f & 2);
 }
 END_TEST
 

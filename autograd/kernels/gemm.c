@@ -6,8 +6,9 @@
  *     own kernels for the CPU at run time);
  *   - the level's own kernels for thin products (tall: a short inner
  *     dimension, as convolution's and the MLP's dy W^T; long: a small output
- *     over a very long one), which a general sgemm handles poorly because it
- *     spends its time packing;
+ *     over a very long one; narrow: A^T B with few columns, as a dense
+ *     layer's x^T dy with 10 outputs), which a general sgemm handles poorly
+ *     because it spends its time packing (or, narrow, vectorises along N);
  *   - the blocked loops of gemm_blocked.c, when there is no BLAS.
  * The own kernels run a product only where a rule of their level says they
  * beat the BLAS on that shape (`rules_blas` below: measured with
@@ -17,8 +18,8 @@
  *
  * Threads: OpenBLAS is held at one thread and a large product is cut into
  * pieces (rows of C, columns, or slices of K summed afterwards) that the
- * engine's pool runs; the own kernels are split the same way (tall by rows,
- * long by slices of K).
+ * engine's pool runs; the own kernels are split the same way (tall and
+ * narrow by rows, long by slices of K).
  *
  * Determinism: how a product is cut depends on its shape only, never on
  * the number of threads (docs/design.md, "Determinism"). The pieces are
@@ -53,6 +54,7 @@ typedef struct thin_rules {
     shape_box tall[2];    /* !ta, either tb */
     shape_box tall_nt[2]; /* !ta && tb only: OpenBLAS's A B^T is slower than its A B on these */
     shape_box lng[2];     /* ta && !tb */
+    shape_box narrow[2];  /* ta && !tb, N <= SG_GEMM_NARROW_MAX_N */
 } thin_rules;
 
 #define ANY_M INT_MAX
@@ -60,13 +62,17 @@ typedef struct thin_rules {
 
 #ifdef SG_HAVE_CBLAS
 static const thin_rules rules_blas[SG_ISA_COUNT] = {
-    /* avx2: 1.21-1.47x (tall), 1.24-1.55x (long) */
+    /* avx2: 1.21-1.47x (tall), 1.24-1.55x (long), 1.25-7.3x (narrow; a large A, M K >= 2^18,
+     * is OpenBLAS's: it reads A in order, the narrow kernel in strips of rows) */
     [SG_ISA_AVX2] = {.tall = {{64, 8192, 8, 30, 100, 300}, {16384, ANY_M, 16, 30, 9, 100}},
-                     .lng = {{20, 32, 16, 32, 4096, ANY_K}}},
-    /* avx512: 1.21-2.15x (tall), 1.21-1.96x (tall A B^T, 65 <= N <= 128), 1.32-2.37x (long) */
+                     .lng = {{20, 32, 16, 32, 4096, ANY_K}},
+                     .narrow = {{16, 784, 1, 12, 9, 300}, {16, 256, 1, 12, 9, 1024}}},
+    /* avx512: 1.21-2.15x (tall), 1.21-1.96x (tall A B^T, 65 <= N <= 128), 1.32-2.37x (long),
+     * 1.35-4.26x (narrow; OpenBLAS's small-matrix kernels are as fast when M is a multiple of 32) */
     [SG_ISA_AVX512] = {.tall = {{4096, ANY_M, 10, 30, 16, 128}},
                        .tall_nt = {{64, ANY_M, 65, 128, 9, 25}},
-                       .lng = {{6, 64, 20, 30, 4096, ANY_K}}},
+                       .lng = {{6, 64, 20, 30, 4096, ANY_K}},
+                       .narrow = {{16, 30, 8, 12, 25, 4096}, {100, 120, 10, 12, 100, 4096}}},
 };
 #else
 /* Without a BLAS the alternative is the blocked loops: the own kernels
@@ -74,6 +80,7 @@ static const thin_rules rules_blas[SG_ISA_COUNT] = {
 static const thin_rules rules_no_blas = {
     .tall = {{64, ANY_M, 1, SG_GEMM_TALL_MAX_N, 1, SG_GEMM_TALL_MAX_K}},
     .lng = {{1, SG_GEMM_LONG_MAX_M, 1, SG_GEMM_LONG_MAX_N, 4096, ANY_K}},
+    .narrow = {{1, ANY_M, 1, SG_GEMM_NARROW_MAX_N, 1, ANY_K}},
 };
 #endif
 
@@ -108,6 +115,11 @@ static bool long_ok(const thin_rules *r, bool ta, bool tb, int M, int N, int K)
 {
     return r && ta && !tb && M >= 1 && M <= SG_GEMM_LONG_MAX_M && N >= sg_kern->gemm_long_min_n &&
            N <= SG_GEMM_LONG_MAX_N && in_boxes(r->lng, 2, M, N, K);
+}
+
+static bool narrow_ok(const thin_rules *r, bool ta, bool tb, int M, int N, int K)
+{
+    return r && ta && !tb && N <= SG_GEMM_NARROW_MAX_N && K >= 1 && in_boxes(r->narrow, 2, M, N, K);
 }
 
 /* ---- one product on the calling thread: C = op(A) op(B) (+ C) ---- */
@@ -203,6 +215,16 @@ static void long_range(void *arg, size_t lo, size_t hi)
     }
 }
 
+/* narrow: items are strips of 32 rows of C (whole strips for both levels' kernels) */
+enum { NARROW_ROWS = 32 };
+
+static void narrow_range(void *arg, size_t lo, size_t hi)
+{
+    const thin_job *j = arg;
+    int i0 = (int)(lo * NARROW_ROWS), i1 = (int)(hi * NARROW_ROWS) < j->M ? (int)(hi * NARROW_ROWS) : j->M;
+    j->k->gemm_narrow(i0, i1, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, j->accumulate);
+}
+
 /* Slices of K for the long kernel: a power of two up to 8, each slice at
  * least LONG_SLICE_K long (from K alone, so the same on any number of
  * threads). The slices' partial products are added in the order of K. */
@@ -268,6 +290,13 @@ static bool gemm_thin(bool ta, bool tb, int M, int N, int K, const float *A, int
         return run_tall(k, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
     if (long_ok(r, ta, tb, M, N, K)) {
         run_long(k, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+        return true;
+    }
+    if (narrow_ok(r, ta, tb, M, N, K)) { /* no packing: read in place, split by rows */
+        thin_job j = {.k = k, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc, .A = A, .B = B,
+                      .C = C, .accumulate = accumulate};
+        sg_parallel_for(((size_t)M + NARROW_ROWS - 1) / NARROW_ROWS, (size_t)M * (size_t)(N + K), narrow_range,
+                        &j);
         return true;
     }
     return false;
@@ -408,6 +437,8 @@ const char *sg_sgemm_choice(bool ta, bool tb, int M, int N, int K)
         return "tall";
     if (long_ok(r, ta, tb, M, N, K))
         return "long";
+    if (narrow_ok(r, ta, tb, M, N, K))
+        return "narrow";
 #ifdef SG_HAVE_CBLAS
     return "blas";
 #else
@@ -417,7 +448,7 @@ const char *sg_sgemm_choice(bool ta, bool tb, int M, int N, int K)
 
 char *sg_sgemm_describe(char *buf, size_t len)
 {
-    const char *thin = sg_kern->gemm_tall ? ", own tall/long kernels for thin products" : "";
+    const char *thin = sg_kern->gemm_tall ? ", own tall/long/narrow kernels for thin products" : "";
 #if defined(SG_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
     snprintf(buf, len, "OpenBLAS %s%s", openblas_get_corename(), thin);
 #elif defined(SG_HAVE_CBLAS)

@@ -34,6 +34,12 @@
  *          the lanes past N is one more register: in the 4x3 tile (16
  *          without it) GCC reloads it from the stack each k, a load, no store.
  *
+ *   narrow: C = A^T B with A stored (K, M) and N <= 16, vectors along M
+ *          (as in gemm_avx512.c): strips of 16 rows (2 vectors) x J <= 6
+ *          columns per pass, 12 accumulators + 2 rows of A + a broadcast,
+ *          each 8 x J block transposed in registers (transpose8) and
+ *          stored by put(). A strip with fewer than 16 rows loads A masked.
+ *
  * Tiles are instances of one always-inline body per product with the shape
  * (R, V) as compile-time constants. The accumulators are named variables,
  * not arrays: GCC keeps a small array of vectors in memory and loads and
@@ -353,34 +359,44 @@ static int dot_cols(int N, int K) { return (N % 8 == 1 || N % 8 == 2) && K >= 8 
 
 int sg_gemm_tall_width_avx2(int N) { return (N + 7) / 8 * 8; }
 
+/* col[q] = lane q of r[0..8): the usual 8 x 8 transposition in registers
+ * (unpack, shuffle, swap of halves: 24 shuffles). */
+INLINE void transpose8(__m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, __m256 r6, __m256 r7,
+                       __m256 col[8])
+{
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    /* s<q>: lanes q (low half, r0-r3) and q + 4 (high half), likewise u<q> for r4-r7 */
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u0 = _mm256_shuffle_ps(t4, t6, 0x44), u1 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t5, t7, 0x44), u3 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    col[0] = _mm256_permute2f128_ps(s0, u0, 0x20);
+    col[1] = _mm256_permute2f128_ps(s1, u1, 0x20);
+    col[2] = _mm256_permute2f128_ps(s2, u2, 0x20);
+    col[3] = _mm256_permute2f128_ps(s3, u3, 0x20);
+    col[4] = _mm256_permute2f128_ps(s0, u0, 0x31);
+    col[5] = _mm256_permute2f128_ps(s1, u1, 0x31);
+    col[6] = _mm256_permute2f128_ps(s2, u2, 0x31);
+    col[7] = _mm256_permute2f128_ps(s3, u3, 0x31);
+}
+
 /* Bp's rows [k0, k0 + kk) x columns [n0, n0 + 8) from op(B) = B^T: B's
  * rows n0 .. n0 + 7 (zeros past row nf: Bp's padding), kk <= 8 values of
- * k each, through the usual 8 x 8 transposition in registers (unpack,
- * shuffle, swap of halves). The last K % 8 values of a row come in by a
- * masked load, never past the row. The scalar loop it replaces (a store
- * per value, down a column of Bp) took 0.36 us of the 2.8 us of the
+ * k each, transposed in registers. The last K % 8 values of a row come in
+ * by a masked load, never past the row. The scalar loop it replaces (a
+ * store per value, down a column of Bp) took 0.36 us of the 2.8 us of the
  * MLP's dh = dy W2^T (100 x 100 x 10) through this kernel; this, 0.14. */
 INLINE void pack_block_transposed(int nf, int n0, int k0, int kk, const float *B, int ldb, float *Bp, int np)
 {
     const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(kk), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     const float *b = B + (size_t)n0 * ldb + k0;
 #define ROW(j) (n0 + (j) < nf ? _mm256_maskload_ps(b + (size_t)(j) * ldb, m) : Z)
-    const __m256 r0 = ROW(0), r1 = ROW(1), r2 = ROW(2), r3 = ROW(3), r4 = ROW(4), r5 = ROW(5), r6 = ROW(6),
-                 r7 = ROW(7);
+    __m256 col[8];
+    transpose8(ROW(0), ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6), ROW(7), col);
 #undef ROW
-    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    /* s<q>: k0 + q (low half, rows 0-3) and k0 + q + 4 (high half), likewise u<q> for rows 4-7 */
-    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 u0 = _mm256_shuffle_ps(t4, t6, 0x44), u1 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    const __m256 u2 = _mm256_shuffle_ps(t5, t7, 0x44), u3 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    const __m256 col[8] = {_mm256_permute2f128_ps(s0, u0, 0x20), _mm256_permute2f128_ps(s1, u1, 0x20),
-                           _mm256_permute2f128_ps(s2, u2, 0x20), _mm256_permute2f128_ps(s3, u3, 0x20),
-                           _mm256_permute2f128_ps(s0, u0, 0x31), _mm256_permute2f128_ps(s1, u1, 0x31),
-                           _mm256_permute2f128_ps(s2, u2, 0x31), _mm256_permute2f128_ps(s3, u3, 0x31)};
     for (int i = 0; i < kk; i++)
         _mm256_storeu_ps(Bp + (size_t)(k0 + i) * np + n0, col[i]);
 }
@@ -589,5 +605,104 @@ void sg_gemm_long_avx2(int k0, int k1, int K, int M, int N, const float *A, int 
             for (int n = 0; n < 32; n++)
                 bt[k * 32 + n] = n < N ? B[(size_t)(ks + k) * ldb + n] : 0.f;
         long_slice(nk, M, nv, A + (size_t)ks * lda, lda, bt, 32, last_mask, P);
+    }
+}
+
+/* ---- narrow ---- */
+
+/* Rows [0, rows) (<= 8) of the block whose column j < J is v<j> (lane r:
+ * row r of C), J <= 6 values each, transposed in registers first. */
+INLINE void narrow_store(const int J, __m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 v4, __m256 v5, float *c,
+                         int ldc, int rows, bool acc)
+{
+    __m256 row[8];
+    transpose8(v0, v1, v2, v3, v4, v5, Z, Z, row);
+    for (int q = 0; q < rows; q++)
+        put(c + (size_t)q * ldc, row[q], J, acc);
+}
+
+/* One strip of C: S (1 or 2) vectors of 8 rows x J (<= 6) columns, the
+ * rows [0, rows) of it that exist; with T the loads of A are masked past
+ * them. Per k: S rows of A, J broadcasts of B, S x J multiply-adds into
+ * named accumulators p<j> (rows 0-7), q<j> (rows 8-15): 12 + 2 + 1 <= 16. */
+#define NW_ACC(j) __m256 p##j = Z, q##j = Z
+#define NW_FMA(j)                                                                                          \
+    if (J > j) {                                                                                           \
+        const __m256 x = _mm256_broadcast_ss(b + j);                                                       \
+        p##j = _mm256_fmadd_ps(a0, x, p##j);                                                               \
+        if (S > 1)                                                                                         \
+            q##j = _mm256_fmadd_ps(a1, x, q##j);                                                           \
+    }
+
+INLINE void narrow_strip(const int S, const bool T, const int J, int K, const float *A, int lda, const float *B,
+                         int ldb, float *C, int ldc, int rows, bool acc)
+{
+    NW_ACC(0);
+    NW_ACC(1);
+    NW_ACC(2);
+    NW_ACC(3);
+    NW_ACC(4);
+    NW_ACC(5);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(rows), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(rows - 8), lane);
+    for (int k = 0; k < K; k++) {
+        const float *a = A + (size_t)k * lda, *b = B + (size_t)k * ldb;
+        const __m256 a0 = T ? _mm256_maskload_ps(a, m0) : _mm256_loadu_ps(a);
+        const __m256 a1 = S < 2 ? a0 : T ? _mm256_maskload_ps(a + 8, m1) : _mm256_loadu_ps(a + 8);
+        NW_FMA(0)
+        NW_FMA(1)
+        NW_FMA(2)
+        NW_FMA(3)
+        NW_FMA(4)
+        NW_FMA(5)
+    }
+    narrow_store(J, p0, p1, p2, p3, p4, p5, C, ldc, rows < 8 ? rows : 8, acc);
+    if (S > 1)
+        narrow_store(J, q0, q1, q2, q3, q4, q5, C + (size_t)8 * ldc, ldc, rows - 8, acc);
+}
+#undef NW_ACC
+#undef NW_FMA
+
+typedef void narrow_fn(int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int rows,
+                       bool acc);
+#define NW_INST(name, S, T, J)                                                                             \
+    static void narrow_##name##_##J(int K, const float *A, int lda, const float *B, int ldb, float *C,      \
+                                    int ldc, int rows, bool acc)                                           \
+    {                                                                                                      \
+        narrow_strip(S, T, J, K, A, lda, B, ldb, C, ldc, rows, acc);                                       \
+    }
+#define NW_INST_J(name, S, T)                                                                              \
+    NW_INST(name, S, T, 1)                                                                                 \
+    NW_INST(name, S, T, 2)                                                                                 \
+    NW_INST(name, S, T, 3)                                                                                 \
+    NW_INST(name, S, T, 4)                                                                                 \
+    NW_INST(name, S, T, 5)                                                                                 \
+    NW_INST(name, S, T, 6)
+NW_INST_J(full, 2, false) /* 16 rows */
+NW_INST_J(tail2, 2, true) /* 9-15 rows */
+NW_INST_J(tail1, 1, true) /* 1-8 rows */
+#define NW_ROW(name) {NULL, narrow_##name##_1, narrow_##name##_2, narrow_##name##_3, narrow_##name##_4,    \
+                      narrow_##name##_5, narrow_##name##_6}
+static narrow_fn *const narrow_strips[3][7] = {NW_ROW(tail1), NW_ROW(tail2), NW_ROW(full)};
+#undef NW_INST
+#undef NW_INST_J
+#undef NW_ROW
+
+/* Rows [i0, i1) of C = A^T B: strips of 16 rows (fewer for the last),
+ * each through the columns in as few even passes of <= 6 as N needs; a
+ * strip's rows of A stay in L1 between passes. */
+void sg_gemm_narrow_avx2(int i0, int i1, int N, int K, const float *A, int lda, const float *B, int ldb,
+                         float *C, int ldc, bool accumulate)
+{
+    const int passes = (N + 5) / 6;
+    for (int i = i0; i < i1; i += 16) {
+        const int rows = i1 - i < 16 ? i1 - i : 16;
+        narrow_fn *const *strip = narrow_strips[rows == 16 ? 2 : rows > 8 ? 1 : 0];
+        for (int p = 0, c0 = 0; p < passes; p++) {
+            const int J = N / passes + (p < N % passes);
+            strip[J](K, A + i, lda, B + c0, ldb, C + (size_t)i * ldc + c0, ldc, rows, accumulate);
+            c0 += J;
+        }
     }
 }

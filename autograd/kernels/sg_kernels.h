@@ -50,12 +50,18 @@
  *         them to C) and writes nothing outside those rows and N columns.
  *   long: C(M,N) = A^T @ B, A stored (K, M), B stored (K, N), M <= 64,
  *         N <= 32, K long: P (M, 32) += the products of rows [k0, k1);
- *         P's columns >= N stay 0; nothing is read past B's last row. */
+ *         P's columns >= N stay 0; nothing is read past B's last row.
+ *   narrow: C(M,N) = A^T @ B, A stored (K, M), B stored (K, N), N <= 16,
+ *         any M, K >= 1 (a dense layer's weight gradient x^T dy with few
+ *         outputs): rows [i0, i1) of C (or added to them); nothing written
+ *         outside those rows and N columns, nothing read outside columns
+ *         [i0, i1) of A's K rows and the N columns of B's. */
 #define SG_GEMM_TALL_MAX_K 1024
 #define SG_GEMM_TALL_MAX_N 128
 #define SG_GEMM_LONG_MAX_M 64
 #define SG_GEMM_LONG_MAX_N 32
 #define SG_GEMM_LONG_P_COLS 32 /* row length of long()'s partial product P */
+#define SG_GEMM_NARROW_MAX_N 16
 
 typedef int (*sg_gemm_tall_width_fn)(int N);
 typedef void (*sg_gemm_tall_pack_fn)(bool tb, int N, int K, const float *B, int ldb, float *Bp);
@@ -63,6 +69,8 @@ typedef void (*sg_gemm_tall_fn)(int i0, int i1, int N, int K, const float *A, in
                                 float *C, int ldc, bool accumulate);
 typedef void (*sg_gemm_long_fn)(int k0, int k1, int K, int M, int N, const float *A, int lda,
                                 const float *B, int ldb, float *P);
+typedef void (*sg_gemm_narrow_fn)(int i0, int i1, int N, int K, const float *A, int lda, const float *B, int ldb,
+                                  float *C, int ldc, bool accumulate);
 
 /* ---- elementwise (elementwise.c) ---- */
 typedef enum sg_kbin { SG_KBIN_ADD, SG_KBIN_SUB, SG_KBIN_MUL, SG_KBIN_DIV, SG_KBIN_GT, SG_KBIN_EQ } sg_kbin;
@@ -122,6 +130,7 @@ typedef struct sg_kernels {
     sg_gemm_tall_pack_fn gemm_tall_pack;
     sg_gemm_tall_fn gemm_tall;
     sg_gemm_long_fn gemm_long;
+    sg_gemm_narrow_fn gemm_narrow;
 
     /* ---- elementwise (elementwise.c); any split of [0, n) gives the same values ---- */
     /* y[i] = a[i*sa] (k) b[i*sb], i < n; sa, sb in {0, 1} (0: a scalar operand);

@@ -67,6 +67,8 @@ void SG_K(sg_gemm_tall)(int i0, int i1, int N, int K, const float *A, int lda, c
                         int ldc, bool accumulate);
 void SG_K(sg_gemm_long)(int k0, int k1, int K, int M, int N, const float *A, int lda, const float *B, int ldb,
                         float *P);
+void SG_K(sg_gemm_narrow)(int i0, int i1, int N, int K, const float *A, int lda, const float *B, int ldb,
+                          float *C, int ldc, bool accumulate);
 #define SG_THIN(f) SG_K(f)
 #else
 #define SG_THIN(f) NULL
@@ -83,6 +85,7 @@ const sg_kernels SG_K(sg_kernels) = {
     .gemm_tall_pack = SG_THIN(sg_gemm_tall_pack),
     .gemm_tall = SG_THIN(sg_gemm_tall),
     .gemm_long = SG_THIN(sg_gemm_long),
+    .gemm_narrow = SG_THIN(sg_gemm_narrow),
     .binary = SG_K(sg_k_binary),
     .binary_rows = SG_K(sg_k_binary_rows),
     .unary = SG_K(sg_k_unary),
