@@ -41,6 +41,7 @@
  * reference. So every comparison here is exact (tolerance 0): a missed,
  * doubled or misplaced term fails, whatever its size.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "sg_autograd.h"
 #include "sg_kernels.h" /* each level's table, for the thin kernels */
 
@@ -50,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------- */
@@ -1305,8 +1307,9 @@ END_TEST
  * them, on ragged shapes: tall on row ranges [i0, i1) with C's row stride
  * wider than N and guard values around what may be written; long on slices
  * [k0, k1) with B allocated to end exactly at its last valid float (the
- * sanitizer run catches a read past it). Exact, like the rest (quarter
- * integers). */
+ * sanitizer run catches a read past it: long's loads are not masked);
+ * narrow like tall, with A ending before a page that faults (its loads are
+ * masked). Exact, like the rest (quarter integers). */
 
 static const sg_kernels *level_table(int level)
 {
@@ -1417,19 +1420,43 @@ static void check_long(const sg_kernels *k, sg_rng *rng, int M, int N, int K, in
     free(want);
 }
 
-/* narrow on rows [i0, i1) with A allocated to end at its last valid float
- * (the sanitizer run catches a read past it), C with guards around the
- * rows and columns it may write. */
-static void check_narrow(const sg_kernels *k, sg_rng *rng, int M, int N, int K, bool acc, bool dense_c)
+/* n floats that end where a page the process may not touch begins: a read
+ * past the last one faults, masked vector loads included (which GCC's
+ * AddressSanitizer does not check). Unmapped by unmap_fenced. */
+typedef struct fenced {
+    void *base;
+    size_t len;
+} fenced;
+
+static float *alloc_fenced(size_t n, fenced *f)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), bytes = n * sizeof(float);
+    const size_t data = (bytes + page - 1) / page * page;
+    f->len = data + page;
+    f->base = mmap(NULL, f->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert(f->base != MAP_FAILED);
+    ck_assert_int_eq(mprotect((char *)f->base + data, page, PROT_NONE), 0);
+    return (float *)((char *)f->base + data - bytes);
+}
+
+static void unmap_fenced(fenced *f) { ck_assert_int_eq(munmap(f->base, f->len), 0); }
+
+/* narrow on rows [i0, i1) of C (the middle rows, or all of them) with A
+ * ending at column i1 - 1 of its last row, right before a page that faults
+ * (so a read of A past the rows asked for crashes the test), and C with
+ * guards around the rows and columns it may write. */
+static void check_narrow(const sg_kernels *k, sg_rng *rng, int M, int N, int K, bool acc, bool dense_c, bool all)
 {
     const int lda = M + 3, ldb = N + 2, ldc = dense_c ? N : N + 5;
-    float *A = alloc_floats((size_t)(K - 1) * lda + M), *B = alloc_floats((size_t)K * ldb);
+    const int i0 = all || M <= 2 ? 0 : 1, i1 = all || M <= 4 ? M : M - 1;
+    const size_t na = (size_t)(K - 1) * lda + i1;
+    fenced fa;
+    float *A = alloc_fenced(na, &fa), *B = alloc_floats((size_t)K * ldb);
     float *C = alloc_floats((size_t)M * ldc);
     double *want = calloc((size_t)M * N, sizeof *want);
     ck_assert_ptr_nonnull(want);
-    fill_quarters(rng, A, (size_t)(K - 1) * lda + M);
+    fill_quarters(rng, A, na);
     fill_quarters(rng, B, (size_t)K * ldb);
-    const int i0 = M > 2 ? 1 : 0, i1 = M > 4 ? M - 1 : M;
     fill_guarded(rng, C, M, N, ldc, i0, i1, acc);
     for (int i = i0; i < i1; i++)
         for (int j = 0; j < N; j++) {
@@ -1442,7 +1469,7 @@ static void check_narrow(const sg_kernels *k, sg_rng *rng, int M, int N, int K, 
     char what[96];
     snprintf(what, sizeof what, "%s narrow M %d N %d K %d%s", sg_isa_name(k->isa), M, N, K, acc ? " acc" : "");
     expect_guarded(what, C, want, M, N, ldc, i0, i1);
-    free(A);
+    unmap_fenced(&fa);
     free(B);
     free(C);
     free(want);
@@ -1476,14 +1503,16 @@ START_TEST(test_thin_kernels)
             check_long(k, &rng, long_m[m], long_n[n], 4100, 0, 4100);    /* all of K, B's end */
             check_long(k, &rng, long_m[m], long_n[n], 700, 129, 517);    /* a slice inside */
         }
-    /* narrow: strips of 16 / 32 rows and their edges, every N, passes of columns */
-    static const int narrow_m[] = {1, 5, 8, 9, 15, 16, 17, 31, 33, 47, 100};
+    /* narrow: every N (passes of columns); row counts (all rows, or M - 2
+     * of them) on both sides of the strips' edges: 8 and 16 rows (AVX2), 16
+     * and 32 (AVX-512), and several strips */
+    static const int narrow_m[] = {1, 5, 8, 9, 10, 11, 15, 16, 17, 18, 19, 31, 32, 33, 34, 47, 100};
     static const int narrow_k[] = {1, 2, 9, 100};
     for (size_t m = 0; m < sizeof narrow_m / sizeof *narrow_m; m++)
         for (int n = 1; n <= SG_GEMM_NARROW_MAX_N; n++)
             for (size_t q = 0; q < sizeof narrow_k / sizeof *narrow_k; q++)
-                for (int f = 0; f < 4; f++)
-                    check_narrow(k, &rng, narrow_m[m], n, narrow_k[q], f & 1, f & 2);
+                for (int f = 0; f < 8; f++)
+                    check_narrow(k, &rng, narrow_m[m], n, narrow_k[q], f & 1, f & 2, f & 4);
 }
 END_TEST
 

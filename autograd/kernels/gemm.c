@@ -198,7 +198,7 @@ typedef struct thin_job {
 static void tall_range(void *arg, size_t lo, size_t hi)
 {
     const thin_job *j = arg;
-    int i0 = (int)(lo * 4), i1 = (int)(hi * 4) < j->M ? (int)(hi * 4) : j->M;
+    const int i0 = (int)(lo * 4), i1 = hi * 4 < (size_t)j->M ? (int)(hi * 4) : j->M;
     j->k->gemm_tall(i0, i1, j->N, j->K, j->A, j->lda, j->Bp, j->C, j->ldc, j->accumulate);
 }
 
@@ -221,7 +221,7 @@ enum { NARROW_ROWS = 32 };
 static void narrow_range(void *arg, size_t lo, size_t hi)
 {
     const thin_job *j = arg;
-    int i0 = (int)(lo * NARROW_ROWS), i1 = (int)(hi * NARROW_ROWS) < j->M ? (int)(hi * NARROW_ROWS) : j->M;
+    const int i0 = (int)(lo * NARROW_ROWS), i1 = hi * NARROW_ROWS < (size_t)j->M ? (int)(hi * NARROW_ROWS) : j->M;
     j->k->gemm_narrow(i0, i1, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, j->accumulate);
 }
 

@@ -1,8 +1,9 @@
 /*
- * gemm_avx2.c — the thin products of convolution for AVX2 (the contract
- * of tall and long is in sg_kernels.h; gemm.c decides where they run).
+ * gemm_avx2.c — the own thin products for AVX2: convolution's (tall, long)
+ * and a dense layer's weight gradient (narrow); their contract is in
+ * sg_kernels.h, and gemm.c decides where they run.
  *
- * Same two products as gemm_avx512.c, written for what AVX2 has: sixteen
+ * The same three products as gemm_avx512.c, written for what AVX2 has: sixteen
  * ymm registers of 8 floats. gemm_avx512.c's tiles of 16-float vectors need
  * 32+ ymm registers when compiled for AVX2, and spill on every k.
  *

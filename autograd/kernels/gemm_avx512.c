@@ -23,13 +23,14 @@
  *          kernels do) fills 10 of 16 lanes: OpenBLAS 0.3.21's SkylakeX
  *          kernels run 100 x 10 x 100 at about 100 GFLOP/s, this at ~140.
  *
- * Tails (N <= 64): rows of C are stored as whole vectors when C's rows are back to
- * back and the next row is written later by the same thread (the extra
- * lanes land there and are overwritten); otherwise lane by lane. Wider
- * tiles use masked stores.
+ * Tall's tails (N <= 64): rows of C are stored as whole vectors when C's
+ * rows are back to back and the next row is written later by the same
+ * thread (the extra lanes land there and are overwritten); otherwise lane
+ * by lane. Wider tiles, and narrow, use masked stores.
  *
- * Both use generic vectors of 16 floats (one zmm register; GCC and Clang)
- * and the tiles are sized for AVX-512's 32 registers. This file is compiled
+ * Tall and long use generic vectors of 16 floats (one zmm register; GCC
+ * and Clang), narrow the intrinsics for its masks and shuffles; the tiles
+ * are sized for AVX-512's 32 registers. This file is compiled
  * for AVX-512 alone and runs only where isa.c found it (gemm_avx2.c has the
  * AVX2 kernels, tiled for 16 registers); gemm.c decides per shape whether
  * they or the BLAS run a product. The caller splits the rows (tall, narrow) or K (long) across the
@@ -445,7 +446,6 @@ void sg_gemm_long_avx512(int k0, int k1, int K, int M, int N, const float *A, in
         }
     }
 }
-
 
 /* ---- narrow ---- */
 

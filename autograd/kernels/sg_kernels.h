@@ -40,7 +40,7 @@
 #define SG_KCAT(a, b) SG_KCAT2(a, b)
 #define SG_K(name) SG_KCAT(name, SG_KISA)
 
-/* ---- the own kernels for convolution's thin products ----
+/* ---- the own kernels for thin products (convolution's, a dense layer's dW) ----
  * Only where a level has them (AVX2, AVX-512); gemm.c decides per shape
  * (and per level, from measurements) whether they or the BLAS run.
  *
@@ -124,7 +124,8 @@ typedef struct sg_kernels {
     void (*gemm_blocked)(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B,
                          int ldb, float *C, int ldc);
     /* the own thin kernels, NULL where the level has none; they take
-     * N >= gemm_tall_min_n (tall) and N >= gemm_long_min_n (long) */
+     * N >= gemm_tall_min_n (tall) and N >= gemm_long_min_n (long); narrow
+     * any 1 <= N <= SG_GEMM_NARROW_MAX_N */
     int gemm_tall_min_n, gemm_long_min_n;
     sg_gemm_tall_width_fn gemm_tall_width;
     sg_gemm_tall_pack_fn gemm_tall_pack;
