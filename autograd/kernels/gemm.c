@@ -62,7 +62,7 @@ typedef struct thin_rules {
 
 #ifdef SG_HAVE_CBLAS
 static const thin_rules rules_blas[SG_ISA_COUNT] = {
-    /* avx2: 1.21-1.47x (tall), 1.24-1.55x (long), 1.25-7.3x (narrow; a large A, M K >= 2^18,
+    /* avx2: 1.21-1.47x (tall), 1.24-1.55x (long), 1.25-7.3x (narrow; a large A, M K beyond about 2^18,
      * is OpenBLAS's: it reads A in order, the narrow kernel in strips of rows) */
     [SG_ISA_AVX2] = {.tall = {{64, 8192, 8, 30, 100, 300}, {16384, ANY_M, 16, 30, 9, 100}},
                      .lng = {{20, 32, 16, 32, 4096, ANY_K}},
