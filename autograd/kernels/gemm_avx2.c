@@ -84,15 +84,6 @@ static int vmax_for(int r)
     return v > MAX_V ? MAX_V : v;
 }
 
-/* Widths of the panels that cut nv vectors into as few panels of at most
- * vmax as possible, as even as possible (wider first). Returns their count. */
-static int split_panels(int nv, int vmax, int w[16])
-{
-    int p = (nv + vmax - 1) / vmax;
-    for (int j = 0; j < p; j++)
-        w[j] = nv / p + (j < nv % p);
-    return p;
-}
 
 /* Store the first n (1..8) lanes of v at c, added to c's values when acc.
  * A partial vector goes out as pieces of 4, 2 and 1 floats. */
@@ -443,7 +434,7 @@ void sg_gemm_tall_avx2(int i0, int i1, int N, int K, const float *A, int lda, co
             c[r] = C + (size_t)(i + r) * ldc;
         }
         int w[16];
-        const int panels = nv ? split_panels(nv, vmax_for(R), w) : 0;
+        const int panels = nv ? sg_even_parts(nv, vmax_for(R), w) : 0;
         int v0 = 0;
         for (int p = 0; p < panels; p++) {
             float *cp[8];
@@ -567,7 +558,7 @@ static void long_slice(int nk, int M, int nv, const float *a, int lda, const flo
     for (int m = 0; m < M; m += H) {
         const int R = M - m < H ? M - m : H;
         int w[16];
-        const int panels = split_panels(nv, vmax_for(R), w);
+        const int panels = sg_even_parts(nv, vmax_for(R), w);
         int v0 = 0;
         for (int p = 0; p < panels; p++) {
             const __m256 mask = v0 + w[p] == nv ? last_mask : ones;
@@ -696,14 +687,12 @@ static narrow_fn *const narrow_strips[3][7] = {NW_ROW(tail1), NW_ROW(tail2), NW_
 void sg_gemm_narrow_avx2(int i0, int i1, int N, int K, const float *A, int lda, const float *B, int ldb,
                          float *C, int ldc, bool accumulate)
 {
-    const int passes = (N + 5) / 6;
+    int w[16];
+    const int passes = sg_even_parts(N, 6, w);
     for (int i = i0; i < i1; i += 16) {
         const int rows = i1 - i < 16 ? i1 - i : 16;
         narrow_fn *const *strip = narrow_strips[rows == 16 ? 2 : rows > 8 ? 1 : 0];
-        for (int p = 0, c0 = 0; p < passes; p++) {
-            const int J = N / passes + (p < N % passes);
-            strip[J](K, A + i, lda, B + c0, ldb, C + (size_t)i * ldc + c0, ldc, rows, accumulate);
-            c0 += J;
-        }
+        for (int p = 0, c0 = 0; p < passes; c0 += w[p++])
+            strip[w[p]](K, A + i, lda, B + c0, ldb, C + (size_t)i * ldc + c0, ldc, rows, accumulate);
     }
 }

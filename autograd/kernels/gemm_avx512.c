@@ -580,14 +580,12 @@ static narrow_fn *const narrow_strips[2][13] = {NW_ROW(1), NW_ROW(2)};
 void sg_gemm_narrow_avx512(int i0, int i1, int N, int K, const float *A, int lda, const float *B, int ldb,
                            float *C, int ldc, bool accumulate)
 {
-    const int passes = (N + 11) / 12;
+    int w[16];
+    const int passes = sg_even_parts(N, 12, w);
     for (int i = i0; i < i1; i += 32) {
         const int rows = i1 - i < 32 ? i1 - i : 32;
-        for (int p = 0, c0 = 0; p < passes; p++) {
-            const int J = N / passes + (p < N % passes);
-            narrow_strips[rows > 16][J](K, A + i, lda, B + c0, ldb, C + (size_t)i * ldc + c0, ldc, rows,
-                                        accumulate);
-            c0 += J;
-        }
+        for (int p = 0, c0 = 0; p < passes; c0 += w[p++])
+            narrow_strips[rows > 16][w[p]](K, A + i, lda, B + c0, ldb, C + (size_t)i * ldc + c0, ldc, rows,
+                                           accumulate);
     }
 }

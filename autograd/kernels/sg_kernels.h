@@ -63,6 +63,17 @@
 #define SG_GEMM_LONG_P_COLS 32 /* row length of long()'s partial product P */
 #define SG_GEMM_NARROW_MAX_N 16
 
+/* The widths w[0..count) that cut n (<= 16 * most) into as few parts of at
+ * most `most` as possible, as even as possible (wider first): the panels of
+ * the AVX2 tiles, the column passes of narrow. Returns the count. */
+static inline int sg_even_parts(int n, int most, int w[16])
+{
+    const int count = (n + most - 1) / most;
+    for (int j = 0; j < count; j++)
+        w[j] = n / count + (j < n % count);
+    return count;
+}
+
 typedef int (*sg_gemm_tall_width_fn)(int N);
 typedef void (*sg_gemm_tall_pack_fn)(bool tb, int N, int K, const float *B, int ldb, float *Bp);
 typedef void (*sg_gemm_tall_fn)(int i0, int i1, int N, int K, const float *A, int lda, const float *Bp,
