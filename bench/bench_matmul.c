@@ -246,7 +246,7 @@ static int sweep(bool quick, const char *only)
     const double target = quick ? 0.005 : 0.02;
     static const int tall_m[] = {64, 100, 256, 1000, 5760, 57600};
     static const int tall_n[] = {8, 10, 16, 25, 30, 50, 64, 100, 128};
-    static const int tall_k[] = {9, 25, 30, 72, 100, 300, 1024};
+    static const int tall_k[] = {9, 10, 16, 25, 30, 72, 100, 300, 1024};
     static const int long_m[] = {6, 16, 25, 30, 64};
     static const int long_n[] = {16, 25, 30, 32};
     static const int long_k[] = {4096, 57600};
