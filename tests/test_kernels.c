@@ -887,12 +887,15 @@ START_TEST(test_matmul_conv_shapes)
         ck_assert_str_eq(sg_sgemm_choice(true, false, 25, 30, 5760), "long");
         ck_assert_str_eq(sg_sgemm_choice(true, false, 100, 10, 100), "narrow");
         ck_assert_str_eq(sg_sgemm_choice(true, false, 120, 10, 600), "narrow");
+        ck_assert_str_eq(sg_sgemm_choice(false, true, 100, 100, 10), "tall");
     }
     check_matmul_projected(&rng, 20000, 16, 50, false, false);
     /* a dense layer's dW with 10 outputs: x^T (100x100)^T @ dy (100x10) -> narrow, and
      * one large enough to be split across the threads (4 strips of 32 rows) */
     check_matmul_projected(&rng, 100, 10, 100, true, false);
     check_matmul_projected(&rng, 120, 10, 600, true, false);
+    /* the same layer's dh = dy (100x10) @ W2 (100x10)^T -> tall, op(B) packed by 8x8 transpositions */
+    check_matmul_projected(&rng, 100, 100, 10, false, true);
     /* affine forward: (10x4320) @ (4320x100) -> BLAS split along K */
     check_matmul_projected(&rng, 10, 100, 4320, false, false);
     /* dx = dy (10x100) @ W (4320x100)^T -> split by columns */
