@@ -43,8 +43,8 @@
  * Boxes of shapes (M, N, K of op(A) (M,K) op(B) (K,N)) on which a level's
  * own kernels beat OpenBLAS by at least 1.2x at every point of the grid
  * that `bench_matmul --sweep` measures (one thread each, op(B)'s packing
- * included; since 30 Nov the median of three sweeps; docs/benchmarks.md
- * has the tables): against OpenBLAS's
+ * included; for the tall boxes the median of three sweeps, since 30 Nov;
+ * docs/benchmarks.md has the tables): against OpenBLAS's
  * SkylakeX kernels for avx512 and its Haswell kernels for avx2, on this
  * project's development machine. Outside the boxes the BLAS runs. */
 typedef struct shape_box {
@@ -63,16 +63,17 @@ typedef struct thin_rules {
 
 #ifdef SG_HAVE_CBLAS
 static const thin_rules rules_blas[SG_ISA_COUNT] = {
-    /* avx2: 1.21-1.47x (tall), 1.22-2.0x (tall A B^T with a short K, as the MLP's dh = dy W2^T),
+    /* avx2: 1.21-1.89x (tall), 1.22-2.0x (tall A B^T with a short K, as the MLP's dh = dy W2^T),
      * 1.24-1.55x (long), 1.25-7.3x (narrow; a large A, M K beyond about 2^18, is OpenBLAS's: it reads
      * A in order, the narrow kernel in strips of rows) */
     [SG_ISA_AVX2] = {.tall = {{64, 8192, 8, 30, 100, 300}, {16384, ANY_M, 16, 30, 9, 100}},
                      .tall_nt = {{64, ANY_M, 64, 128, 9, 16}},
                      .lng = {{20, 32, 16, 32, 4096, ANY_K}},
                      .narrow = {{16, 784, 1, 12, 9, 300}, {16, 256, 1, 12, 9, 1024}}},
-    /* avx512: 1.21-2.15x (tall), 1.21-1.96x (tall A B^T, 65 <= N <= 128), 1.32-2.37x (long),
-     * 1.35-4.26x (narrow; OpenBLAS's small-matrix kernels are as fast when M is a multiple of 32) */
-    [SG_ISA_AVX512] = {.tall = {{4096, ANY_M, 10, 30, 16, 128}},
+    /* avx512: 1.21-2.33x (tall; from K = 17: at 5760 x 10 x 16 OpenBLAS is as fast), 1.24-1.89x (tall
+     * A B^T, 65 <= N <= 128), 1.32-2.37x (long), 1.35-4.26x (narrow; OpenBLAS's small-matrix kernels are
+     * as fast when M is a multiple of 32) */
+    [SG_ISA_AVX512] = {.tall = {{4096, ANY_M, 10, 30, 17, 128}},
                        .tall_nt = {{64, ANY_M, 65, 128, 9, 25}},
                        .lng = {{6, 64, 20, 30, 4096, ANY_K}},
                        .narrow = {{16, 30, 8, 12, 25, 4096}, {100, 120, 10, 12, 100, 4096}}},
