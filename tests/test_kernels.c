@@ -12,7 +12,7 @@
  *               it has >= 2e6 flops (kernels/gemm.c), into 2, 4 or 8 pieces
  *               (chosen from the shape, run on any number of threads) of rows
  *               of C (SPLIT_M), columns (SPLIT_N) or slices of K (SPLIT_K).
- *   matmul      the own "tall" (!ta, N <= 64, K <= 1024) and "long"
+ *   matmul      the own "tall" (!ta, N <= 128, K <= 1024) and "long"
  *               (ta && !tb, M <= 64, N <= 32, long K) kernels of levels
  *               avx2 and avx512 (kernels/gemm_avx2.c, gemm_avx512.c) run
  *               where kernels/gemm.c's boxes of shapes send a product, the
@@ -894,7 +894,7 @@ START_TEST(test_matmul_conv_shapes)
      * one large enough to be split across the threads (4 strips of 32 rows) */
     check_matmul_projected(&rng, 100, 10, 100, true, false);
     check_matmul_projected(&rng, 120, 10, 600, true, false);
-    /* the same layer's dh = dy (100x10) @ W2 (100x10)^T -> tall, op(B) packed by 8x8 transpositions */
+    /* the same layer's dh = dy (100x10) @ W2 (100x10)^T -> tall, op(B) = W2^T packed */
     check_matmul_projected(&rng, 100, 100, 10, false, true);
     /* affine forward: (10x4320) @ (4320x100) -> BLAS split along K */
     check_matmul_projected(&rng, 10, 100, 4320, false, false);
@@ -1488,7 +1488,9 @@ START_TEST(test_thin_kernels)
     static const int tall_n[] = {1,  2,  3,  7,  8,  9,  10, 15, 16,  17,  24,  25,  30,  31, 32,
                                  33, 47, 48, 49, 57, 64, 65, 79, 80, 81, 100, 112, 113, 127, 128};
     static const int tall_k[] = {1, 7, 10, 25, 30, 100, 1024};
-    static const int tall_m[] = {1, 5, 8, 67};
+    /* ranges of 1-7 rows (every tile height: 8 rows at most, 6 or 4 for
+     * wider panels) and 65 (full blocks and a last short one) */
+    static const int tall_m[] = {1, 3, 5, 6, 7, 8, 9, 67};
     for (size_t n = 0; n < sizeof tall_n / sizeof *tall_n; n++) {
         if (tall_n[n] < k->gemm_tall_min_n)
             continue;

@@ -178,9 +178,10 @@ INLINE void add_row(float *p, const int V, __m256 v0, __m256 v1, __m256 v2, __m2
 
 /* C's R rows from c (stride ldc; n columns, 8(V-1) < n <= 8V) = (or +=)
  * A's R rows from a (stride lda, K values each) @ the panel b of Bp (K rows,
- * stride np). Rows come as a base and a stride, not an array of pointers:
+ * stride np). Rows come as a base and a stride, not arrays of pointers:
  * with K = 10 (the MLP's dh) a tile is ~60 cycles of multiply-adds, and
- * building 2 x 8 pointers per tile took a sixth of the time. */
+ * the driver's work per block (the row pointers for each panel, the panel
+ * widths) was a sixth of the time. */
 INLINE void tall_tile(const int R, const int V, int K, const float *restrict a, int lda, const float *restrict b,
                       int np, float *c, int ldc, int n, bool acc)
 {
@@ -281,9 +282,10 @@ INLINE float hsum(__m256 v)
 }
 
 /* C's columns n0, n0+1 (L of them) of its R rows from c (stride ldc) =
- * (or +=) the dot products of A's R rows from a (stride lda) with columns bt, bt + kp of op(B) (stored
- * along k, zero padded to kp = K rounded up to 8). Vectors run along k: the
- * last K % 8 values of a row come in through a masked load (never past the row). */
+ * (or +=) the dot products of A's R rows from a (stride lda) with columns
+ * bt, bt + kp of op(B) (stored along k, zero padded to kp = K rounded up to
+ * 8). Vectors run along k: the last K % 8 values of a row come in through a
+ * masked load (never past the row). */
 INLINE void dot_tile(const int R, const int L, int K, const float *restrict a, int lda, const float *restrict bt,
                      int kp, float *c, int ldc, int n0, bool acc)
 {
@@ -430,9 +432,10 @@ void sg_gemm_tall_avx2(int i0, int i1, int N, int K, const float *A, int lda, co
     const int nd = dot_cols(N, K), nf = N - nd, np = (nf + 7) / 8 * 8, nv = np / 8, kp = (K + 7) / 8 * 8;
     const float *bt = Bp + (size_t)K * np;
     const int H = nv ? tall_rows[nv] : 8;
-    int w[16], panels = nv ? sg_even_parts(nv, vmax_for(H), w) : 0, R = H;
+    int w[16];
+    int R = H, panels = nv ? sg_even_parts(nv, vmax_for(H), w) : 0;
     for (int i = i0; i < i1; i += H) {
-        if (i1 - i < H) { /* the last rows: their own tiles (the widths depend only on R) */
+        if (i1 - i < H) { /* the last rows: fewer rows fit wider panels (H's would be valid too) */
             R = i1 - i;
             panels = nv ? sg_even_parts(nv, vmax_for(R), w) : 0;
         }
