@@ -805,8 +805,8 @@ sg_isa sg_isa_active(void);
 int sg_set_isa(sg_isa isa);
 /** "generic", "avx2" or "avx512"; "?" for a value out of range. */
 const char *sg_isa_name(sg_isa isa);
-/** The level named `name` (as sg_isa_name spells it) into *isa: 0, or -1
- *  (no message) when the name is unknown. */
+/** The level named `name` (as sg_isa_name spells it, in any case: "AVX2"
+ *  too) into *isa: 0, or -1 (no message) when the name is unknown. */
 int sg_isa_from_name(const char *name, sg_isa *isa);
 /** One line naming the CPU and the kernels that run matrix products and
  *  the other ops, e.g. "kernels: avx2 on AMD Ryzen 7 5800X 8-Core Processor

@@ -1535,8 +1535,13 @@ START_TEST(test_isa_names)
     ck_assert_str_eq(sg_isa_name(SG_ISA_AVX2), "avx2");
     ck_assert_str_eq(sg_isa_name(SG_ISA_AVX512), "avx512");
     ck_assert_str_eq(sg_isa_name(SG_ISA_COUNT), "?");
+    sg_isa upper = SG_ISA_COUNT;
+    ck_assert_int_eq(sg_isa_from_name("AVX512", &upper), 0);
+    ck_assert_int_eq(upper, SG_ISA_AVX512);
     sg_isa keep = SG_ISA_AVX2;
     ck_assert_int_eq(sg_isa_from_name("sse9", &keep), -1);
+    ck_assert_int_eq(sg_isa_from_name("avx", &keep), -1);
+    ck_assert_int_eq(sg_isa_from_name("avx2x", &keep), -1);
     ck_assert_int_eq(sg_isa_from_name(NULL, &keep), -1);
     ck_assert_int_eq(keep, SG_ISA_AVX2);
 }

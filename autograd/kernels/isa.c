@@ -19,6 +19,7 @@
 #include "sg_internal.h"
 #include "sg_kernels.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #ifdef SG_KERNELS_X86
 #include <cpuid.h>
@@ -146,10 +147,19 @@ const char *sg_isa_name(sg_isa isa)
     return (int)isa >= 0 && isa < SG_ISA_COUNT ? isa_names[isa] : "?";
 }
 
+/* a == b, ignoring ASCII case (SG_ISA=AVX2 as the CPU's manuals write it) */
+static bool same_name(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (tolower((unsigned char)*a) != *b)
+            return false;
+    return *a == *b;
+}
+
 int sg_isa_from_name(const char *name, sg_isa *isa)
 {
     for (int i = 0; name && i < SG_ISA_COUNT; i++)
-        if (strcmp(name, isa_names[i]) == 0) {
+        if (same_name(name, isa_names[i])) {
             *isa = (sg_isa)i;
             return 0;
         }
