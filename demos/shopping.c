@@ -29,7 +29,8 @@ int main(int argc, char **argv)
         fprintf(help ? stdout : stderr,
                 "The shopping graph of chapter 5, traced node by node and drawn.\n\n"
                 "usage: %s [NAME]   write NAME.dot (and NAME.png with Graphviz); default shopping\n"
-                "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' instruction set\n%s\n",
+                "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' instruction set\n"
+                "(OPENBLAS_CORETYPE=Prescott|Haswell|SkylakeX does so for OpenBLAS's)\n%s\n",
                 argv[0], sg_kernels_describe(kernels, sizeof kernels));
         return help ? 0 : 2;
     }

@@ -184,7 +184,9 @@ static void usage(FILE *f)
           "             2 a bad option, a conflict or an output that cannot be written\n"
           "environment:\n"
           "  SG_ISA=generic|avx2|avx512  use a lower instruction-set level than the\n"
-          "                           CPU's best for the kernels\n",
+          "                           CPU's best for the kernels\n"
+          "  OPENBLAS_CORETYPE=Prescott|Haswell|SkylakeX  the same for OpenBLAS's own\n"
+          "                           kernels (set both to time a CPU of a lower level)\n",
           f);
 }
 
