@@ -4,8 +4,9 @@
  * Three kinds of code can run a product C = op(A) op(B) (+ C):
  *   - the BLAS's sgemm, when one was found at build time (OpenBLAS picks its
  *     own kernels for the CPU at run time);
- *   - the level's own kernels for thin products (tall: a short inner
- *     dimension, as convolution's and the MLP's dy W^T; long: a small output
+ *   - the level's own kernels for thin products (tall: few columns of C,
+ *     N <= 128, and K <= 1024, as convolution's and the MLP's dy W^T and
+ *     h W2; long: a small output
  *     over a very long one; narrow: A^T B with few columns, as a dense
  *     layer's x^T dy with 10 outputs), which a general sgemm handles poorly
  *     because it spends its time packing (or, narrow, vectorises along N);
@@ -70,10 +71,10 @@ static const thin_rules rules_blas[SG_ISA_COUNT] = {
                      .tall_nt = {{64, ANY_M, 64, 128, 9, 16}},
                      .lng = {{20, 32, 16, 32, 4096, ANY_K}},
                      .narrow = {{16, 784, 1, 12, 9, 300}, {16, 256, 1, 12, 9, 1024}}},
-    /* avx512: 1.21-2.33x (tall; from K = 17: at 5760 x 10 x 16 OpenBLAS is as fast), 1.24-1.89x (tall
-     * A B^T, 65 <= N <= 128), 1.32-2.37x (long), 1.35-4.26x (narrow; OpenBLAS's small-matrix kernels are
-     * as fast when M is a multiple of 32) */
-    [SG_ISA_AVX512] = {.tall = {{4096, ANY_M, 10, 30, 17, 128}},
+    /* avx512: 1.21-2.33x (tall; from the grid's K = 25: at 5760 x 10 x 16 it read 1.02-1.20x), 1.24-1.89x
+     * (tall A B^T, 65 <= N <= 128), 1.32-2.37x (long), 1.35-4.26x (narrow; OpenBLAS's small-matrix kernels
+     * are as fast when M is a multiple of 32) */
+    [SG_ISA_AVX512] = {.tall = {{4096, ANY_M, 10, 30, 25, 128}},
                        .tall_nt = {{64, ANY_M, 65, 128, 9, 25}},
                        .lng = {{6, 64, 20, 30, 4096, ANY_K}},
                        .narrow = {{16, 30, 8, 12, 25, 4096}, {100, 120, 10, 12, 100, 4096}}},
