@@ -19,7 +19,6 @@
 #include "sg_internal.h"
 #include "sg_kernels.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #ifdef SG_KERNELS_X86
 #include <cpuid.h>
@@ -147,11 +146,13 @@ const char *sg_isa_name(sg_isa isa)
     return (int)isa >= 0 && isa < SG_ISA_COUNT ? isa_names[isa] : "?";
 }
 
-/* a == b, ignoring ASCII case (SG_ISA=AVX2 as the CPU's manuals write it) */
+/* a == b (b in lower case), ignoring the case of a's ASCII letters
+ * (SG_ISA=AVX2, as the CPU's manuals write it); not tolower(), which
+ * follows the program's locale. */
 static bool same_name(const char *a, const char *b)
 {
     for (; *a && *b; a++, b++)
-        if (tolower((unsigned char)*a) != *b)
+        if ((*a >= 'A' && *a <= 'Z' ? *a - 'A' + 'a' : *a) != *b)
             return false;
     return *a == *b;
 }
