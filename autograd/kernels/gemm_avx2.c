@@ -84,7 +84,6 @@ static int vmax_for(int r)
     return v > MAX_V ? MAX_V : v;
 }
 
-
 /* Store the first n (1..8) lanes of v at c, added to c's values when acc.
  * A partial vector goes out as pieces of 4, 2 and 1 floats. */
 INLINE void put(float *c, __m256 v, int n, bool acc)
