@@ -4,12 +4,13 @@
  * loops for each instruction set).
  *
  * Each transpose case has the loop order that keeps the innermost loop
- * contiguous where it can: i-k-j for A B and A^T B (rows of B and C), dot
- * products along K for A B^T and A^T B^T. A B and A^T B are blocked over K
- * and N so that a block of B stays in cache while the rows of op(A) pass.
+ * contiguous where it can: i-k-j for A B, A^T B and A B^T (rows of B, or
+ * of a transposed copy of a block of B, and of C), dot products along K for
+ * A^T B^T. The first three are blocked over K and N so that a block of B
+ * stays in cache while the rows of op(A) pass.
  *
- * Every case sums its products apart from C — over a block of K (KB terms)
- * for A B and A^T B, over all of K for the dot products — and then adds
+ * Every case sums its products apart from C — over a block of K (KB terms),
+ * over all of K for the dot products of A^T B^T — and then adds
  * that sum to C, as a BLAS does with its blocks of K: C takes one addition
  * per block, not one per term. Added term by term, a product that
  * accumulates into C (beta = 1: a batch of images adding their dW, addmm's
@@ -73,17 +74,36 @@ static void gemm_tn(int M, int N, int K, const float *restrict A, int lda, const
     }
 }
 
+/* A·Bᵀ: a block of B (TN of its rows, KB of its columns) is copied
+ * transposed to the stack, and the block is then an A·B product, vectorised
+ * along the columns of C like gemm_nn. (Dot products along K, one sum per
+ * element of C, ran at 4-7 GFLOP/s: each add waited for the one before.) */
+enum { TN = 64 }; /* KB x TN floats of B transposed: 64 KB of stack */
+
 static void gemm_nt(int M, int N, int K, const float *restrict A, int lda, const float *restrict B, int ldb,
                     float *restrict C, int ldc)
 {
-    for (int i = 0; i < M; i++) {
-        const float *restrict a = A + (size_t)i * lda;
-        for (int j = 0; j < N; j++) {
-            const float *restrict b = B + (size_t)j * ldb;
-            float acc = 0.f;
-            for (int k = 0; k < K; k++)
-                acc += a[k] * b[k];
-            C[(size_t)i * ldc + j] += acc;
+    float bt[KB * TN];
+    float acc[TN] = {0};
+    for (int j0 = 0; j0 < N; j0 += TN) {
+        const int jn = (j0 + TN < N ? j0 + TN : N) - j0;
+        for (int k0 = 0; k0 < K; k0 += KB) {
+            const int kn = (k0 + KB < K ? k0 + KB : K) - k0;
+            for (int j = 0; j < jn; j++) {
+                const float *restrict b = B + (size_t)(j0 + j) * ldb + k0;
+                for (int k = 0; k < kn; k++)
+                    bt[k * jn + j] = b[k];
+            }
+            for (int i = 0; i < M; i++) {
+                const float *restrict a = A + (size_t)i * lda + k0;
+                for (int k = 0; k < kn; k++) {
+                    const float x = a[k];
+                    const float *restrict b = bt + k * jn;
+                    for (int j = 0; j < jn; j++)
+                        acc[j] += x * b[j];
+                }
+                add_row_sum(C + (size_t)i * ldc + j0, acc, jn);
+            }
         }
     }
 }
