@@ -32,8 +32,11 @@ static inline void add_row_sum(float *restrict c, float *restrict acc, int n)
     }
 }
 
-static void gemm_nn(int M, int N, int K, const float *restrict A, int lda, const float *restrict B, int ldb,
-                    float *restrict C, int ldc)
+/* A B and A^T B: element (i, k) of op(A) is A[i * si + k * sk] (si = lda,
+ * sk = 1 for A; si = 1, sk = lda for A^T), the inner loop runs along rows
+ * of B and C either way. */
+static void gemm_rows(int M, int N, int K, const float *restrict A, size_t si, size_t sk, const float *restrict B,
+                      int ldb, float *restrict C, int ldc)
 {
     float acc[NB] = {0};
     for (int k0 = 0; k0 < K; k0 += KB) {
@@ -42,28 +45,7 @@ static void gemm_nn(int M, int N, int K, const float *restrict A, int lda, const
             int jn = (j0 + NB < N ? j0 + NB : N) - j0;
             for (int i = 0; i < M; i++) {
                 for (int k = k0; k < k1; k++) {
-                    float a = A[(size_t)i * lda + k];
-                    const float *restrict b = B + (size_t)k * ldb + j0;
-                    for (int j = 0; j < jn; j++)
-                        acc[j] += a * b[j];
-                }
-                add_row_sum(C + (size_t)i * ldc + j0, acc, jn);
-            }
-        }
-    }
-}
-
-static void gemm_tn(int M, int N, int K, const float *restrict A, int lda, const float *restrict B, int ldb,
-                    float *restrict C, int ldc)
-{
-    float acc[NB] = {0};
-    for (int k0 = 0; k0 < K; k0 += KB) {
-        int k1 = k0 + KB < K ? k0 + KB : K;
-        for (int j0 = 0; j0 < N; j0 += NB) {
-            int jn = (j0 + NB < N ? j0 + NB : N) - j0;
-            for (int i = 0; i < M; i++) {
-                for (int k = k0; k < k1; k++) {
-                    float a = A[(size_t)k * lda + i];
+                    float a = A[(size_t)i * si + (size_t)k * sk];
                     const float *restrict b = B + (size_t)k * ldb + j0;
                     for (int j = 0; j < jn; j++)
                         acc[j] += a * b[j];
@@ -76,7 +58,7 @@ static void gemm_tn(int M, int N, int K, const float *restrict A, int lda, const
 
 /* A·Bᵀ: a block of B (TN of its rows, KB of its columns) is copied
  * transposed to the stack, and the block is then an A·B product, vectorised
- * along the columns of C like gemm_nn. (Dot products along K, one sum per
+ * along the columns of C like gemm_rows. (Dot products along K, one sum per
  * element of C, ran at 4-7 GFLOP/s: each add waited for the one before.) */
 enum { TN = 64 }; /* KB x TN floats of B transposed: 64 KB of stack */
 
@@ -124,9 +106,9 @@ void SG_K(sg_gemm_blocked)(bool ta, bool tb, int M, int N, int K, const float *A
                            int ldb, float *C, int ldc)
 {
     if (!ta && !tb)
-        gemm_nn(M, N, K, A, lda, B, ldb, C, ldc);
+        gemm_rows(M, N, K, A, (size_t)lda, 1, B, ldb, C, ldc);
     else if (ta && !tb)
-        gemm_tn(M, N, K, A, lda, B, ldb, C, ldc);
+        gemm_rows(M, N, K, A, 1, (size_t)lda, B, ldb, C, ldc);
     else if (!ta && tb)
         gemm_nt(M, N, K, A, lda, B, ldb, C, ldc);
     else
