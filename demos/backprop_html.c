@@ -22,6 +22,7 @@
  *
  * usage: backprop_html [DIR]   (default: the current directory)
  */
+#include "common.h" /* DEMO_ENV_HELP */
 #include "sg_autograd.h"
 #include "sg_nn.h"
 
@@ -159,8 +160,7 @@ int main(int argc, char **argv)
                 "usage: %s [DIR]   write shopping.html, apple.html, micrograd_expr.html,\n"
                 "                  micrograd_neuron.html, xor_sigmoid.html and\n"
                 "                  double_backward.html into DIR (default: .)\n"
-                "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' instruction set\n"
-                "(OPENBLAS_CORETYPE=Prescott|Haswell|SkylakeX does so for OpenBLAS's)\n%s\n",
+                DEMO_ENV_HELP "%s\n",
                 argv[0], sg_kernels_describe(kernels, sizeof kernels));
         return help ? 0 : 2;
     }

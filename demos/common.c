@@ -24,8 +24,7 @@ demo_opts demo_args(int argc, char **argv, const char *about)
                    "  --full     the longer run\n"
                    "  --no-plot  draw no picture\n"
                    "  --out DIR  write pictures into DIR (default .)\n"
-                   "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' instruction set\n"
-                   "(OPENBLAS_CORETYPE=Prescott|Haswell|SkylakeX does so for OpenBLAS's)\n"
+                   DEMO_ENV_HELP
                    "%s\n",
                    about, argv[0], sg_kernels_describe(kernels, sizeof kernels));
             exit(0);

@@ -31,6 +31,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+/** The help text's environment lines, the same in every demo's --help
+ *  (the demos with their own usage line print it too). */
+#define DEMO_ENV_HELP                                                                     \
+    "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' instruction set\n"     \
+    "(OPENBLAS_CORETYPE=Prescott|Haswell|SkylakeX does so for OpenBLAS's)\n"
+
 /** The flags every demo understands. */
 typedef struct demo_opts {
     bool full;       /**< --full: the longer run */

@@ -8,6 +8,7 @@
  *   d price / d apple = 2.2, d apple_num = 110, d orange = 3.3,
  *   d orange_num = 165, d tax = 650
  */
+#include "common.h" /* DEMO_ENV_HELP */
 #include "sg_autograd.h"
 
 #include <stdbool.h>
@@ -29,8 +30,7 @@ int main(int argc, char **argv)
         fprintf(help ? stdout : stderr,
                 "The shopping graph of chapter 5, traced node by node and drawn.\n\n"
                 "usage: %s [NAME]   write NAME.dot (and NAME.png with Graphviz); default shopping\n"
-                "environment: SG_ISA=generic|avx2|avx512 lowers the kernels' instruction set\n"
-                "(OPENBLAS_CORETYPE=Prescott|Haswell|SkylakeX does so for OpenBLAS's)\n%s\n",
+                DEMO_ENV_HELP "%s\n",
                 argv[0], sg_kernels_describe(kernels, sizeof kernels));
         return help ? 0 : 2;
     }
